@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Debian packages the full test suite needs. Idempotent; silent when already present.
+set -euo pipefail
+need=()
+command -v make >/dev/null 2>&1 || need+=(make)
+if [ "${#need[@]}" -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  else
+    echo "missing system packages: ${need[*]} (run as root or install them)" >&2
+    exit 2
+  fi
+fi

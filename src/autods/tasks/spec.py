@@ -1,0 +1,263 @@
+"""Typed, frozen task specifications parsed from ``TASK.md`` and ``LAUNCH.md``.
+
+Both files are YAML front matter between ``---`` lines followed by free text. Unknown keys
+are an error naming the key and listing the valid ones: a typo must never be silently
+ignored in a clinical analysis.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from autods.errors import TaskSpecError
+
+TaskType = Literal["binary", "multiclass", "regression", "survival", "biomarker", "singlecell"]
+Validation = Literal["stratified-cv", "patient-grouped-cv", "site-grouped-cv", "temporal-split"]
+DeidentPolicy = Literal["drop", "hash", "shift_dates", "block"]
+
+TASK_KEYS: dict[str, str] = {
+    "name": "short identifier of the task",
+    "task_type": "binary | multiclass | regression | survival | biomarker | singlecell",
+    "endpoint": "a column, {column, positive_class}, or for survival {time: col, event: col}",
+    "positive_class": "the endpoint value counted as the positive class (binary tasks)",
+    "data": "path or list of paths relative to the task folder (CSV, Parquet, .h5ad)",
+    "validation": "stratified-cv | patient-grouped-cv | site-grouped-cv | temporal-split",
+    "id_column": "unit-of-analysis identifier (patient); repeated values force grouped CV",
+    "site_column": "hospital / site / batch column",
+    "time_column": "index date-time of each row (temporal splits, dated-after-index checks)",
+    "fairness_subgroups": "columns whose groups get subgroup metrics",
+    "exclude": "known proxies of the endpoint, removed before modelling",
+    "covariates": "demographic covariates (e.g. age, sex) for confounding checks",
+    "external": "path of an external validation dataset with the same columns",
+    "description": "free-text summary (the body of TASK.md is used when absent)",
+}
+
+LAUNCH_KEYS: dict[str, str] = {
+    "deident_policy": "drop | hash | shift_dates | block: what to do with PHI columns",
+    "cv_strategy": "overrides TASK.md validation (same values)",
+    "n_splits": "number of CV folds (default 5)",
+    "test_fraction": "share of units locked away as the held-out test (default 0.2)",
+    "fairness_subgroups": "overrides TASK.md fairness_subgroups",
+    "leakage_checks": "list of leakage checks to run (default: all)",
+    "promotion_criteria": "{noise_floor_sd, confirm_seeds}: how a challenger becomes champion",
+    "exit_condition": "{budget, minutes, target}: when the run stops",
+    "brain": "expert | anthropic:MODEL | openai:MODEL",
+    "workers": "number of experiment workers",
+    "seed": "master random seed",
+}
+
+
+def _valid_keys_hint(keys: dict[str, str]) -> str:
+    return ", ".join(keys)
+
+
+class Endpoint(BaseModel):
+    """The outcome: one column, or a survival pair (``time``, ``event``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    column: str | None = None
+    time: str | None = None
+    event: str | None = None
+    positive_class: str | int | float | bool | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Endpoint:
+        if self.column is None and (self.time is None or self.event is None):
+            raise ValueError("endpoint needs a column name, or both time and event for survival")
+        if self.column is not None and (self.time is not None or self.event is not None):
+            raise ValueError("endpoint is either a column or a {time, event} pair, not both")
+        return self
+
+    @property
+    def is_survival(self) -> bool:
+        return self.time is not None
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return (self.time, self.event) if self.is_survival else (self.column,)  # type: ignore[return-value]
+
+
+class TaskSpec(BaseModel):
+    """What ``TASK.md`` declares. ``root`` is the task folder the paths are relative to."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    task_type: TaskType
+    endpoint: Endpoint
+    data: tuple[str, ...]
+    validation: Validation | None = None
+    id_column: str | None = None
+    site_column: str | None = None
+    time_column: str | None = None
+    fairness_subgroups: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    covariates: tuple[str, ...] = ()
+    external: str | None = None
+    description: str = ""
+    root: Path = Field(default=Path("."), exclude=True)
+
+    @field_validator("data", "fairness_subgroups", "exclude", "covariates", mode="before")
+    @classmethod
+    def _listify(cls, v: Any) -> Any:
+        if v is None:
+            return ()
+        return (v,) if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _survival_consistency(self) -> TaskSpec:
+        if self.task_type == "survival" and not self.endpoint.is_survival:
+            raise ValueError("a survival task needs endpoint: {time: <column>, event: <column>}")
+        if self.task_type != "survival" and self.endpoint.is_survival:
+            raise ValueError(f"a {self.task_type} task needs endpoint: <column>, not a time/event pair")
+        if not self.data:
+            raise ValueError("data must name at least one file")
+        return self
+
+    @property
+    def data_paths(self) -> list[Path]:
+        return [self.root / p for p in self.data]
+
+    @property
+    def external_path(self) -> Path | None:
+        return self.root / self.external if self.external else None
+
+
+class ExitCondition(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    budget: int | None = Field(default=None, ge=1)
+    minutes: float | None = Field(default=None, gt=0)
+    target: float | None = None
+
+
+class PromotionCriteria(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    noise_floor_sd: float = Field(default=1.0, ge=0)
+    confirm_seeds: int = Field(default=1, ge=0)
+
+
+class LaunchSpec(BaseModel):
+    """Workflow hooks from ``LAUNCH.md``; every field has a safe default."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    deident_policy: DeidentPolicy = "drop"
+    cv_strategy: Validation | None = None
+    n_splits: int = Field(default=5, ge=2, le=20)
+    test_fraction: float = Field(default=0.2, ge=0.0, lt=0.9)
+    fairness_subgroups: tuple[str, ...] | None = None
+    leakage_checks: tuple[str, ...] | None = None
+    promotion_criteria: PromotionCriteria = PromotionCriteria()
+    exit_condition: ExitCondition = ExitCondition(budget=24)
+    brain: str = "expert"
+    workers: int = Field(default=2, ge=1, le=64)
+    seed: int = 0
+
+
+def split_front_matter(text: str, source: str) -> tuple[dict[str, Any], str]:
+    """Return (YAML mapping, body). A file without front matter is an error."""
+    stripped = text.lstrip("\ufeff")
+    if not stripped.startswith("---"):
+        raise TaskSpecError(
+            f"{source} has no YAML front matter",
+            f"start {source} with a line '---', the keys, and a closing '---' (copy an example's)",
+        )
+    parts = stripped.split("\n")
+    try:
+        end = next(i for i, line in enumerate(parts[1:], start=1) if line.strip() == "---")
+    except StopIteration:
+        raise TaskSpecError(
+            f"{source} front matter is not closed", f"add a line '---' after the last key of {source}"
+        ) from None
+    raw = "\n".join(parts[1:end])
+    try:
+        meta = yaml.safe_load(raw) if raw.strip() else {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 2}" if mark is not None else ""
+        raise TaskSpecError(
+            f"{source} front matter is not valid YAML{where}",
+            "check indentation and quote values containing ':' or '#'",
+        ) from None
+    if meta is None:
+        meta = {}
+    if not isinstance(meta, dict):
+        raise TaskSpecError(f"{source} front matter must be a mapping of keys", "write one 'key: value' per line")
+    return meta, "\n".join(parts[end + 1 :]).strip()
+
+
+def _check_keys(meta: dict[str, Any], valid: dict[str, str], source: str) -> None:
+    for key in meta:
+        if key not in valid:
+            raise TaskSpecError(
+                f"unknown key '{key}' in {source}",
+                f"use one of: {_valid_keys_hint(valid)}",
+            )
+
+
+def _first_error(exc: ValidationError, source: str) -> TaskSpecError:
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"]) or "front matter"
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "missing":
+        return TaskSpecError(f"{source} is missing the required key '{loc}'", f"add '{loc}:' to {source}")
+    if err["type"] == "extra_forbidden":
+        return TaskSpecError(f"unknown key '{loc}' in {source}", "remove it or check the spelling")
+    return TaskSpecError(f"{source}: '{loc}' is invalid ({msg})", f"correct '{loc}' in {source}")
+
+
+def parse_task_md(text: str, root: Path, source: str = "TASK.md") -> TaskSpec:
+    meta, body = split_front_matter(text, source)
+    _check_keys(meta, TASK_KEYS, source)
+    meta = dict(meta)
+    endpoint = meta.get("endpoint")
+    if isinstance(endpoint, str):
+        endpoint = {"column": endpoint}
+    if isinstance(endpoint, dict) and "positive_class" in meta:
+        endpoint = {**endpoint, "positive_class": meta.pop("positive_class")}
+    elif "positive_class" in meta:
+        meta.pop("positive_class")
+    if endpoint is not None:
+        meta["endpoint"] = endpoint
+    meta.setdefault("description", body)
+    try:
+        return TaskSpec(**meta, root=root)
+    except ValidationError as exc:
+        raise _first_error(exc, source) from None
+
+
+def parse_launch_md(text: str, source: str = "LAUNCH.md") -> LaunchSpec:
+    meta, _ = split_front_matter(text, source)
+    _check_keys(meta, LAUNCH_KEYS, source)
+    try:
+        return LaunchSpec(**meta)
+    except ValidationError as exc:
+        raise _first_error(exc, source) from None
+
+
+def read_specs(task_dir: Path) -> tuple[TaskSpec, LaunchSpec]:
+    """Read ``TASK.md`` (required) and ``LAUNCH.md`` (optional) from a task folder."""
+    task_dir = Path(task_dir)
+    if not task_dir.exists():
+        raise TaskSpecError(f"task folder '{task_dir}' does not exist", "pass the path of a folder containing TASK.md")
+    if not task_dir.is_dir():
+        raise TaskSpecError(f"'{task_dir}' is not a folder", "pass the task folder, not a file inside it")
+    task_md = task_dir / "TASK.md"
+    if not task_md.is_file():
+        raise TaskSpecError(
+            f"no TASK.md in '{task_dir}'", "create one (autods init NAME --from EXAMPLE scaffolds a task folder)"
+        )
+    try:
+        task = parse_task_md(task_md.read_text(encoding="utf-8"), root=task_dir.resolve())
+    except UnicodeDecodeError:
+        raise TaskSpecError("TASK.md is not UTF-8 text", "save TASK.md as UTF-8") from None
+    launch_md = task_dir / "LAUNCH.md"
+    launch = parse_launch_md(launch_md.read_text(encoding="utf-8")) if launch_md.is_file() else LaunchSpec()
+    return task, launch
