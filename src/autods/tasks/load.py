@@ -1,0 +1,217 @@
+"""Load a task folder into a :class:`Task`: specs plus validated data frames.
+
+Every problem a user can fix (missing file, unreadable file, empty data, endpoint absent,
+constant or all-missing endpoint, non-positive survival time, wrong positive class) is a
+:class:`~autods.errors.DataError` with one line naming the problem and the fix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from autods.errors import DataError
+from autods.tasks.spec import LaunchSpec, TaskSpec, read_specs
+
+READERS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet"}
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_table(path: Path, role: str = "data") -> pd.DataFrame:
+    """Read one CSV/TSV/Parquet file; a missing, unknown or unreadable file is a DataError."""
+    if not path.exists():
+        raise DataError(f"{role} file '{path}' does not exist", f"check the '{role}' path in TASK.md (it is relative to the task folder)")
+    kind = READERS.get(path.suffix.lower())
+    if kind is None:
+        raise DataError(
+            f"{role} file '{path.name}' has an unsupported format '{path.suffix}'",
+            "use CSV, TSV or Parquet (AnnData .h5ad needs the singlecell loader)",
+        )
+    try:
+        if kind == "parquet":
+            frame = pd.read_parquet(path)
+        else:
+            frame = pd.read_csv(path, sep="\t" if kind == "tsv" else ",", low_memory=False)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(f"{role} file '{path.name}' cannot be read ({first})", "check that it is a well-formed, UTF-8 table") from None
+    if frame.shape[0] == 0 or frame.shape[1] == 0:
+        raise DataError(f"{role} file '{path.name}' has no rows", "point TASK.md at a file with data")
+    return frame
+
+
+def _check_endpoint(frame: pd.DataFrame, spec: TaskSpec, role: str) -> None:
+    ep = spec.endpoint
+    for col in ep.columns:
+        if col not in frame.columns:
+            close = [c for c in frame.columns if c.lower() == str(col).lower()]
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise DataError(
+                f"endpoint column '{col}' is not in the {role}{hint}",
+                f"set endpoint in TASK.md to one of the columns: {', '.join(map(str, frame.columns[:12]))}",
+            )
+    if ep.is_survival:
+        time = pd.to_numeric(frame[ep.time], errors="coerce")
+        if time.isna().all():
+            raise DataError(f"survival time column '{ep.time}' has no numeric values", "point endpoint.time at a numeric follow-up time")
+        if (time.dropna() <= 0).any():
+            n_bad = int((time.dropna() <= 0).sum())
+            raise DataError(
+                f"survival time '{ep.time}' has {n_bad} value(s) <= 0",
+                "follow-up times must be positive: fix or drop those rows",
+            )
+        events = frame[ep.event].dropna()
+        if events.empty or events.nunique() < 2 and not bool(events.astype(bool).any()):
+            raise DataError(f"event column '{ep.event}' has no events", "a survival task needs at least some observed events (1 = event)")
+        if not set(pd.unique(events)).issubset({0, 1, True, False, 0.0, 1.0}):
+            raise DataError(f"event column '{ep.event}' is not 0/1", "code the event indicator as 1 = event, 0 = censored")
+        return
+    y = frame[ep.column]
+    if y.isna().all():
+        raise DataError(f"endpoint '{ep.column}' is missing in every row", "choose an endpoint column that is recorded")
+    if y.dropna().nunique() < 2:
+        raise DataError(
+            f"endpoint '{ep.column}' is constant ({y.dropna().iloc[0]!r})",
+            "there is nothing to predict: choose another endpoint or data with both outcomes",
+        )
+    if spec.task_type == "binary":
+        levels = list(pd.unique(y.dropna()))
+        if len(levels) != 2:
+            raise DataError(
+                f"binary endpoint '{ep.column}' has {len(levels)} levels",
+                "use task_type: multiclass, or recode the endpoint to two levels",
+            )
+        if ep.positive_class is not None and not any(_same(ep.positive_class, v) for v in levels):
+            raise DataError(
+                f"positive_class {ep.positive_class!r} does not occur in '{ep.column}' (levels: {levels})",
+                "set positive_class to one of the endpoint's levels",
+            )
+    if spec.task_type in ("regression", "biomarker") and not pd.api.types.is_numeric_dtype(y):
+        raise DataError(f"{spec.task_type} endpoint '{ep.column}' is not numeric", "use a numeric endpoint or task_type: binary/multiclass")
+
+
+def _same(a: object, b: object) -> bool:
+    return str(a) == str(b)
+
+
+@dataclass(frozen=True)
+class Task:
+    """A loaded task. ``frame`` holds every row as read (after dropping rows whose endpoint is missing)."""
+
+    spec: TaskSpec
+    launch: LaunchSpec
+    frame: pd.DataFrame
+    external: pd.DataFrame | None = None
+    data_hashes: dict[str, str] = field(default_factory=dict)
+    dropped_missing_endpoint: int = 0
+
+    @property
+    def task_type(self) -> str:
+        return self.spec.task_type
+
+    @property
+    def endpoint_columns(self) -> tuple[str, ...]:
+        return self.spec.endpoint.columns
+
+    @cached_property
+    def positive_class(self) -> object | None:
+        if self.task_type != "binary":
+            return None
+        if self.spec.endpoint.positive_class is not None:
+            return self.spec.endpoint.positive_class
+        levels = sorted(pd.unique(self.frame[self.spec.endpoint.column].dropna()), key=str)
+        numeric = {str(v) for v in levels}
+        for candidate in ("1", "True", "true", "yes", "Yes"):
+            if candidate in numeric:
+                return next(v for v in levels if str(v) == candidate)
+        return levels[-1]
+
+    @property
+    def cv_strategy(self) -> str | None:
+        return self.launch.cv_strategy or self.spec.validation
+
+    @property
+    def fairness_subgroups(self) -> tuple[str, ...]:
+        return self.launch.fairness_subgroups if self.launch.fairness_subgroups is not None else self.spec.fairness_subgroups
+
+    def target(self, frame: pd.DataFrame | None = None) -> np.ndarray:
+        """Endpoint as the judge expects it: 0/1 (binary), labels, floats, or a survival structured array."""
+        frame = self.frame if frame is None else frame
+        ep = self.spec.endpoint
+        if ep.is_survival:
+            from sksurv.util import Surv
+
+            return Surv.from_arrays(
+                event=frame[ep.event].astype(float).astype(bool).to_numpy(),
+                time=pd.to_numeric(frame[ep.time]).astype(float).to_numpy(),
+                name_event="event",
+                name_time="time",
+            )
+        y = frame[ep.column]
+        if self.task_type == "binary":
+            return np.asarray([1 if _same(v, self.positive_class) else 0 for v in y], dtype=int)
+        if self.task_type in ("regression", "biomarker"):
+            return y.astype(float).to_numpy()
+        return y.to_numpy()
+
+    def groups(self, frame: pd.DataFrame | None = None) -> np.ndarray | None:
+        frame = self.frame if frame is None else frame
+        col = self.spec.id_column
+        return None if col is None else frame[col].astype(str).to_numpy()
+
+    def feature_columns(self, exclude: tuple[str, ...] | list[str] = ()) -> list[str]:
+        """Columns a model may use: everything but the endpoint, the unit id, declared proxies and ``exclude``."""
+        drop = set(self.endpoint_columns) | set(self.spec.exclude) | set(exclude)
+        if self.spec.id_column:
+            drop.add(self.spec.id_column)
+        return [c for c in self.frame.columns if c not in drop]
+
+
+def load_task(task_dir: str | Path) -> Task:
+    """Read the specs and data of a task folder and validate the endpoint."""
+    root = Path(task_dir)
+    spec, launch = read_specs(root)
+    frames, hashes = [], {}
+    for rel, path in zip(spec.data, spec.data_paths):
+        frames.append(read_table(path))
+        hashes[rel] = file_sha256(path)
+    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    _check_columns(frame, spec)
+    _check_endpoint(frame, spec, "data")
+    keep = frame[list(spec.endpoint.columns)].notna().all(axis=1)
+    dropped = int((~keep).sum())
+    frame = frame.loc[keep].reset_index(drop=True)
+    external = None
+    if spec.external_path is not None:
+        external = read_table(spec.external_path, role="external")
+        _check_endpoint(external, spec, "external data")
+        external = external.dropna(subset=list(spec.endpoint.columns)).reset_index(drop=True)
+        hashes[spec.external or "external"] = file_sha256(spec.external_path)
+    return Task(spec=spec, launch=launch, frame=frame, external=external, data_hashes=hashes, dropped_missing_endpoint=dropped)
+
+
+def _check_columns(frame: pd.DataFrame, spec: TaskSpec) -> None:
+    named = {
+        "id_column": [spec.id_column],
+        "site_column": [spec.site_column],
+        "time_column": [spec.time_column],
+        "fairness_subgroups": list(spec.fairness_subgroups),
+        "exclude": list(spec.exclude),
+        "covariates": list(spec.covariates),
+    }
+    for key, cols in named.items():
+        for col in cols:
+            if col is not None and col not in frame.columns:
+                raise DataError(f"{key} names column '{col}', which is not in the data", f"correct {key} in TASK.md or remove it")
