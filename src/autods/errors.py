@@ -11,6 +11,7 @@
     ├── JudgeError              the frozen judge refused an operation
     │   └── TestSetAlreadyScored  the locked held-out split was already scored once
     ├── ProtocolViolation       the coordination protocol forbids this (HTTP 409)
+    │   └── PermissionDenied    the caller's role may not use this verb (HTTP 403)
     ├── StateError              the shared-state database cannot be used
     │   └── SchemaVersionError  newer or foreign database schema
     └── RetryableError          transient: the caller may retry with backoff
@@ -73,6 +74,13 @@ class ProtocolViolation(AutodsError):
         self.rule = rule
         self.reason = reason
         super().__init__(f"{rule}: {reason}")
+
+
+class PermissionDenied(ProtocolViolation):
+    """The authenticated agent's role does not allow this verb; the server answers HTTP 403."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__("permission", reason)
 
 
 class StateError(AutodsError):

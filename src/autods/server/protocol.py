@@ -1,0 +1,158 @@
+"""Pure protocol rules: no database, no clock, so each one is testable on plain records.
+
+The Service calls these inside a write transaction, with records it just read, so a check
+and the write it guards commit together (a concurrent writer cannot slip between them).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from autods.errors import ProtocolViolation
+from autods.state.records import ChampionEntry, Critique, DeadEnd, Proposal, Result
+
+# Approvals needed to overrule an outstanding reject (rule a). One approval from someone
+# other than the proposer suffices when nobody rejects; a reject is a stated objection and
+# one colleague's approval should not silence it, two should.
+APPROVALS_TO_OVERRULE_REJECT = 2
+MAX_ATTEMPTS = 3  # expired leases before an item is marked failed (rule d)
+
+
+def latest_verdicts(critiques: Iterable[Critique], proposer: str) -> dict[str, Critique]:
+    """Each other agent's latest critique: a critic may change their mind, and self-review never counts."""
+    latest: dict[str, Critique] = {}
+    for c in sorted(critiques, key=lambda c: c.id):
+        if c.author != proposer:
+            latest[c.author] = c
+    return latest
+
+
+def check_approved(proposal: Proposal, critiques: Sequence[Critique]) -> None:
+    """Rule a: >= 1 approval by another agent; a reject needs >= 2 approvals to be overruled."""
+    verdicts = latest_verdicts(critiques, proposal.author)
+    approvals = sum(1 for c in verdicts.values() if c.verdict == "approve")
+    rejects = sum(1 for c in verdicts.values() if c.verdict == "reject")
+    if approvals == 0:
+        raise ProtocolViolation(
+            "needs_approval",
+            f"proposal {proposal.id} has no approving critique from an agent other than its author; "
+            "ask a colleague to critique it first",
+        )
+    if rejects and approvals < APPROVALS_TO_OVERRULE_REJECT:
+        raise ProtocolViolation(
+            "rejected",
+            f"proposal {proposal.id} has {rejects} reject(s) and {approvals} approval(s); "
+            f"{APPROVALS_TO_OVERRULE_REJECT} approvals are needed to overrule a reject",
+        )
+
+
+def _lookup(recipe: dict[str, Any], key: str) -> tuple[bool, Any]:
+    """Find ``key`` in a recipe; dotted keys reach into nested dicts (``params.max_depth``)."""
+    if key in recipe:
+        return True, recipe[key]
+    node: Any = recipe
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False, None
+        node = node[part]
+    return True, node
+
+
+def in_dead_end(proposal: Proposal, dead_end: DeadEnd) -> bool:
+    """A proposal is inside a dead end when its family matches and it has every region item.
+
+    A team-scoped dead end binds only that team's proposals; a run-wide one (team_id None) binds all.
+    """
+    if dead_end.team_id is not None and dead_end.team_id != proposal.team_id:
+        return False
+    if proposal.family != dead_end.family:
+        return False
+    for key, value in dead_end.region.items():
+        found, actual = _lookup(proposal.recipe, key)
+        if not found or actual != value:
+            return False
+    return True
+
+
+def check_dead_ends(proposal: Proposal, dead_ends: Sequence[DeadEnd], critiques: Sequence[Critique]) -> None:
+    """Rule c: refuse a recipe inside a dead end unless an approving critique re-opens it with a reason."""
+    verdicts = latest_verdicts(critiques, proposal.author)
+    for dead_end in dead_ends:
+        if not in_dead_end(proposal, dead_end):
+            continue
+        reopened = any(
+            c.verdict == "approve" and c.reopens_dead_end == dead_end.id and c.reasons.strip()
+            for c in verdicts.values()
+        )
+        if not reopened:
+            raise ProtocolViolation(
+                "dead_end",
+                f"proposal {proposal.id} lies in dead end {dead_end.id} (family {dead_end.family!r}, "
+                f"region {dead_end.region}): {dead_end.reason}; to retry, another agent must approve it "
+                f"with a critique that sets reopens_dead_end={dead_end.id} and gives a reason",
+            )
+
+
+def beats(value: float, reference: float, higher_is_better: bool, floor: float) -> bool:
+    """Direction-aware: True when ``value`` improves on ``reference`` by strictly more than ``floor``."""
+    gain = value - reference if higher_is_better else reference - value
+    return gain > floor
+
+
+def measured_noise_floor(champion_result: Result | None) -> float:
+    """Standard error of the champion's per-fold scores: the smallest gain worth believing.
+
+    Used when the Service has no configured floor. Fewer than two folds give 0.0 (nothing measured).
+    """
+    if champion_result is None or len(champion_result.fold_scores) < 2:
+        return 0.0
+    scores = champion_result.fold_scores
+    return statistics.stdev(scores) / math.sqrt(len(scores))
+
+
+def is_confirmation(candidate: Result, other: Result) -> bool:
+    """Same recipe, same metric and direction, measured on a different seed or split."""
+    return (
+        other.id != candidate.id
+        and other.recipe_hash == candidate.recipe_hash
+        and other.metric == candidate.metric
+        and other.higher_is_better == candidate.higher_is_better
+        and (other.seed != candidate.seed or other.split != candidate.split)
+    )
+
+
+def improvement_flags(results: Sequence[Result], floor: float) -> list[bool]:
+    """For results in recording order: did each beat the running best before it by more than ``floor``?
+
+    The running best stands in for "the champion at that time": a result that beats it is a
+    promotion candidate, so an episode with no such result is one with no progress.
+    """
+    flags: list[bool] = []
+    best: float | None = None
+    for r in results:
+        improved = best is None or beats(r.value, best, r.higher_is_better, floor)
+        flags.append(improved)
+        if improved:
+            best = r.value
+    return flags
+
+
+def stagnation_start(results: Sequence[Result], k: int, floor: float) -> int | None:
+    """If the last ``k`` results brought no improvement, the id of the last improving result (0 if none).
+
+    That id names the stagnation episode, so the Service can emit its stuck post once per episode.
+    """
+    if k <= 0 or len(results) < k:
+        return None
+    flags = improvement_flags(results, floor)
+    if any(flags[-k:]):
+        return None
+    last_good = [r.id for r, f in zip(results, flags) if f]
+    return last_good[-1] if last_good else 0
+
+
+def champion_value(champion: ChampionEntry | None) -> float | None:
+    return None if champion is None else champion.value
