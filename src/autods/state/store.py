@@ -1,0 +1,198 @@
+"""The Store: the shared state behind one URL, SQLite by default, PostgreSQL for scale.
+
+``Store.open("sqlite:///runs/x/state.db")`` or ``Store.open("postgresql+psycopg://...")``.
+Writes go through :meth:`Store.write` (one transaction, audited); reads through
+:meth:`Store.read`. SQLite: WAL, ``synchronous=FULL`` (an acknowledged write survives a
+crash), and ``BEGIN IMMEDIATE`` so a writer takes the lock up front instead of failing to
+upgrade a read lock mid-transaction; in-process writers also queue on a lock, because
+SQLite's busy handler sleeps in coarse steps and 32 spinning threads would crawl.
+PostgreSQL: every writer first locks the audit-chain tip, so writes are serialised as on
+SQLite (one writer) and claims additionally use ``FOR UPDATE SKIP LOCKED``.
+
+The verbs below (add_run, post, claim, ...) are each one transaction and enforce no
+protocol: that is the Service's job. They exist for tools, tests and benchmarks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.pool import StaticPool
+
+from autods.errors import StateError
+from autods.state import schema as t
+from autods.state.hashing import GENESIS, chain_hash
+from autods.state.records import AuditEvent, Proposal, QueueItem, Run
+from autods.state.tx import Tx
+
+_WRITE = "autods_write"
+
+
+class Store:
+    """Open with :meth:`open`; thread-safe; close with :meth:`close`."""
+
+    def __init__(self, engine: sa.Engine, clock: Callable[[], float]) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.postgres = engine.dialect.name == "postgresql"
+        self._write_lock = threading.Lock() if not self.postgres else None
+
+    @classmethod
+    def open(cls, url: str, *, clock: Callable[[], float] = time.time, pool_size: int = 16) -> Store:
+        """Open (creating if empty) the state at ``url``; refuses foreign or newer databases."""
+        try:
+            sa_url = sa.make_url(url)
+        except sa.exc.ArgumentError as err:
+            raise StateError(f"cannot parse state URL {url!r}: {err}; use sqlite:///path or postgresql+psycopg://") from err
+        if sa_url.get_backend_name() == "sqlite":
+            engine = _sqlite_engine(sa_url, pool_size)
+        elif sa_url.get_backend_name() == "postgresql":
+            engine = sa.create_engine(sa_url, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True)
+        else:
+            raise StateError(f"unsupported state URL {url!r}; use sqlite:///path or postgresql+psycopg://")
+        store = cls(engine, clock)
+        where = sa_url.render_as_string(hide_password=True)
+        try:
+            with store._begin(write=True) as conn:
+                if store.postgres:
+                    # Two processes creating the schema at once would both see an empty database.
+                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(7470221)"))
+                t.check_or_create(conn, where)
+        except sa.exc.OperationalError as err:
+            engine.dispose()
+            raise StateError(f"cannot open state database {where}: {err.orig}") from err
+        except BaseException:
+            engine.dispose()
+            raise
+        return store
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def now(self) -> float:
+        return self.clock()
+
+    # -- transactions -------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _begin(self, write: bool) -> Iterator[sa.Connection]:
+        lock = self._write_lock if write else None
+        if lock is not None:
+            lock.acquire()
+        try:
+            with self.engine.connect() as conn:
+                conn = conn.execution_options(**{_WRITE: write})
+                with conn.begin():
+                    yield conn
+        finally:
+            if lock is not None:
+                lock.release()
+
+    @contextlib.contextmanager
+    def write(self, actor: str, run_id: int | None = None) -> Iterator[Tx]:
+        """One write transaction; commits on success, rolls back on any exception."""
+        with self._begin(write=True) as conn:
+            tx = Tx(conn, actor, self.clock, postgres=self.postgres)
+            if self.postgres:
+                # Lock the chain tip first: a single lock taken in one order cannot deadlock.
+                conn.execute(sa.select(t.audit_head.c.id).where(t.audit_head.c.id == 1).with_for_update())
+            yield tx
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Tx]:
+        """A read-only transaction (a consistent snapshot on SQLite)."""
+        with self._begin(write=False) as conn:
+            yield Tx(conn, "reader", self.clock, postgres=self.postgres)
+
+    # -- audit chain --------------------------------------------------------------------------
+
+    def verify_audit_chain(self) -> bool:
+        """Recompute every link; False if any event was edited, removed or reordered."""
+        prev, expected_seq = GENESIS, 1
+        with self.read() as tx:
+            rows = tx.conn.execute(sa.select(t.audit_events).order_by(t.audit_events.c.seq))
+            for row in rows:
+                event_ = {"seq": row.seq, "run_id": row.run_id, "actor": row.actor, "verb": row.verb,
+                          "payload": json.loads(row.payload), "created_at": row.created_at}
+                if row.seq != expected_seq or row.prev_hash != prev or chain_hash(prev, event_) != row.hash:
+                    return False
+                prev, expected_seq = row.hash, expected_seq + 1
+            tip = tx.conn.execute(sa.select(t.audit_head).where(t.audit_head.c.id == 1)).one()
+        return tip.seq == expected_seq - 1 and tip.hash == prev
+
+    # -- plain verbs (no protocol; one transaction each) --------------------------------------
+
+    def add_run(self, name: str, config: dict[str, Any] | None = None, *, actor: str = "system") -> Run:
+        with self.write(actor) as tx:
+            return tx.add_run(name, config or {})
+
+    def propose(self, run_id: int, recipe: dict[str, Any], hypothesis: str, expected_effect: float, family: str,
+                *, actor: str, title: str = "", team_id: int | None = None) -> Proposal:
+        from autods.state.hashing import canonical_hash
+
+        with self.write(actor, run_id) as tx:
+            return tx.add_proposal(run_id, title or family, recipe, hypothesis, expected_effect, family,
+                                   canonical_hash(recipe), team_id, None)
+
+    def enqueue(self, proposal_id: int, seed: int = 0, *, actor: str, team_id: int | None = None) -> QueueItem:
+        with self.write(actor) as tx:
+            p = tx.get_proposal(proposal_id)
+            if p is None:
+                raise StateError(f"proposal {proposal_id} does not exist")
+            return tx.add_item(p.run_id, proposal_id, team_id if team_id is not None else p.team_id,
+                               p.canonical_hash, seed)
+
+    def claim(self, run_id: int, *, actor: str, team_id: int | None = None, lease_s: float = 300.0) -> QueueItem | None:
+        with self.write(actor, run_id) as tx:
+            return tx.claim_next(run_id, team_id, lease_s)
+
+    def heartbeat(self, item_id: int, *, actor: str, lease_s: float = 300.0) -> QueueItem:
+        with self.write(actor) as tx:
+            return tx.extend_lease(item_id, lease_s)
+
+    def release_expired(self, run_id: int | None = None, *, actor: str = "system", max_attempts: int = 3) -> list[QueueItem]:
+        with self.write(actor, run_id) as tx:
+            return tx.release_expired(run_id, max_attempts)
+
+    def abort(self, item_id: int, reason: str, *, actor: str) -> QueueItem:
+        with self.write(actor) as tx:
+            return tx.set_item_status(item_id, "aborted", reason)
+
+    def list_items(self, run_id: int, status: str | None = None) -> list[QueueItem]:
+        with self.read() as tx:
+            return tx.list_items(run_id, status=status)
+
+    def events(self, since_seq: int = 0, limit: int = 1000, run_id: int | None = None) -> list[AuditEvent]:
+        with self.read() as tx:
+            return tx.events(since_seq, limit, run_id)
+
+
+def _sqlite_engine(url: sa.URL, pool_size: int) -> sa.Engine:
+    memory = url.database in (None, "", ":memory:")
+    engine = sa.create_engine(
+        url,
+        connect_args={"timeout": 60.0, "check_same_thread": False},
+        # One shared connection for :memory: (each connection would see its own empty database).
+        **({"poolclass": StaticPool} if memory else {"pool_size": pool_size, "max_overflow": pool_size * 2}),
+    )
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (pysqlite would defer it)
+        cur = dbapi_conn.cursor()
+        for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=60000"):
+            cur.execute(f"PRAGMA {pragma}")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: sa.Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(_WRITE) else "BEGIN")
+
+    return engine
