@@ -3,6 +3,8 @@
 set -euo pipefail
 need=()
 command -v make >/dev/null 2>&1 || need+=(make)
+# PostgreSQL server binaries for the postgres-marked tests (.ci/start-postgres.sh runs them).
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql)
 if [ "${#need[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq
