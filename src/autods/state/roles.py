@@ -41,7 +41,7 @@ ROLES: Mapping[str, frozenset[str]] = MappingProxyType(
         "viewer": frozenset({READ}),
         "steward": frozenset(_DISCUSS | {"add_dead_end"}),
         "biostatistician": frozenset(_DISCUSS | {"propose", "add_dead_end"}),
-        "analyst": frozenset(_DISCUSS | {"propose", "enqueue", "add_dead_end", "create_team"}),
+        "analyst": frozenset(_DISCUSS | {"propose", "enqueue", "abort", "add_dead_end", "create_team"}),
         "feature": frozenset(_DISCUSS | {"propose"}),
         "experimenter": frozenset(_DISCUSS | {"claim", "heartbeat"}),
         "validator": frozenset(_DISCUSS | {"promote", "add_dead_end"}),
