@@ -1,0 +1,91 @@
+"""The coordination server as one ASGI app: REST under ``/api``, MCP at ``/mcp``, the board at ``/``.
+
+``create_app(service)`` is all a caller needs: ``serve`` runs it under uvicorn, tests drive
+it in-process through ``httpx.ASGITransport`` (see ``client.Coordinator(app=...)``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.concurrency import run_in_threadpool
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from autods.server import board, routes_read, routes_write
+from autods.server.auth import actor_for_token
+from autods.server.http_errors import ApiError, error_json, install_error_handlers
+from autods.server.mcp_server import build_mcp
+from autods.server.service import Service
+
+API_DESCRIPTION = """Coordination server of AutoDataScientists: the shared experimental state of a run,
+with the protocol enforced in code. Authenticate with `Authorization: Bearer <agent token>`.
+Every 4xx answer has the body `{"error": {"code", "message", "rule"}}`; a protocol refusal is
+409 with `rule` naming the rule. Research use only: not a medical device."""
+
+
+class _McpAuth:
+    """Refuse MCP requests without a valid bearer token at the HTTP layer (401), before the
+    SDK opens a session; tools re-read the header to learn who is calling."""
+
+    def __init__(self, app: ASGIApp, service: Service, require_auth: bool) -> None:
+        self.app, self.service, self.require_auth = app, service, require_auth
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            raw = dict(scope.get("headers") or []).get(b"authorization", b"").decode("latin-1")
+            scheme, _, token = raw.partition(" ")
+            given = token.strip() if scheme.lower() == "bearer" else None
+            try:
+                await run_in_threadpool(actor_for_token, self.service, given or None, self.require_auth)
+            except ApiError as exc:
+                await error_json(exc.status, exc.code, exc.message, None, exc.headers)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _mcp_security(hosts: list[str] | None) -> TransportSecuritySettings:
+    """DNS-rebinding protection for MCP: only the Host names the server is reachable as."""
+    allowed = ["127.0.0.1:*", "localhost:*", "[::1]:*"] + [f"{h}:*" for h in hosts or []]
+    origins = [f"http://{h}" for h in allowed] + [f"https://{h}" for h in allowed]
+    return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=allowed,
+                                     allowed_origins=origins)
+
+
+def create_app(service: Service, *, require_auth: bool = True, allowed_hosts: list[str] | None = None,
+               sse_poll_s: float = 0.5) -> FastAPI:
+    """Build the server around a Service.
+
+    ``require_auth=False`` (loopback only; ``serve`` enforces it) lets token-less requests
+    read as an anonymous viewer. ``allowed_hosts`` adds Host names MCP accepts besides
+    loopback (needed when serving on a LAN address).
+    """
+    mcp = build_mcp(service, require_auth=require_auth)
+    mcp_http = mcp.streamable_http_app(streamable_http_path="/mcp", stateless_http=True, json_response=True,
+                                       transport_security=_mcp_security(allowed_hosts))
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # The SDK's session manager owns a task group that must live as long as the app.
+        async with mcp.session_manager.run():
+            yield
+
+    app = FastAPI(title="autods coordination server", version="1", description=API_DESCRIPTION,
+                  lifespan=lifespan)
+    app.state.service = service
+    app.state.require_auth = require_auth
+    app.state.sse_poll_s = sse_poll_s
+    app.state.mcp = mcp
+    install_error_handlers(app)
+    app.include_router(routes_write.router)
+    app.include_router(routes_read.router)
+    app.include_router(board.router)
+    for route in mcp_http.routes:
+        # Mount the MCP route itself (not a sub-app) so /mcp needs no trailing-slash redirect.
+        if isinstance(route, Route) and route.path == "/mcp":
+            app.router.routes.append(Route("/mcp", endpoint=_McpAuth(route.app, service, require_auth),
+                                           methods=["GET", "POST", "DELETE"], include_in_schema=False))
+    return app

@@ -1,0 +1,62 @@
+"""Bearer-token authentication: ``Authorization: Bearer <token>`` -> ``Actor``.
+
+The service owns identities (it hashes and looks up tokens) and role permissions
+(``state/roles.py``); this module only turns an HTTP request into the ``Actor`` every verb
+takes. Without ``require_auth`` (loopback only, see ``serve``) a request with no token is
+an anonymous *viewer*: the board is readable, but every write still needs a real agent,
+because the protocol's rules (who critiqued whose proposal) are about identities.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from autods.server.http_errors import ApiError
+from autods.server.service import Actor, Service
+
+ANONYMOUS = Actor(agent_id=None, role="viewer", run_id=None, name="anonymous")
+
+# auto_error=False: a missing header must produce our error shape, not FastAPI's.
+bearer_scheme = HTTPBearer(auto_error=False, description="Agent token from register_agent")
+
+_CHALLENGE = {"WWW-Authenticate": "Bearer"}
+
+
+def actor_for_token(service: Service, token: str | None, require_auth: bool) -> Actor:
+    """The Actor for a token; 401 when it is missing (and required) or unknown."""
+    if not token:
+        if require_auth:
+            raise ApiError(401, "missing bearer token: send 'Authorization: Bearer <token>'",
+                           headers=_CHALLENGE)
+        return ANONYMOUS
+    actor = service.authenticate(token)
+    if actor is None:
+        raise ApiError(401, "unknown bearer token", headers=_CHALLENGE)
+    return actor
+
+
+def current_actor(
+    request: Request,
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> Actor:
+    """FastAPI dependency: the authenticated caller of this request."""
+    state = request.app.state
+    token = creds.credentials if creds is not None else None
+    return actor_for_token(state.service, token, state.require_auth)
+
+
+def stream_actor(request: Request,
+                 creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+                 token: str | None = None) -> Actor:
+    """Like ``current_actor`` but also accepts ``?token=``: a browser ``EventSource`` and
+    the board page cannot set headers, so read-only endpoints take the token in the URL."""
+    state = request.app.state
+    given = creds.credentials if creds is not None else token
+    return actor_for_token(state.service, given, state.require_auth)
+
+
+CurrentActor = Annotated[Actor, Depends(current_actor)]
+StreamActor = Annotated[Actor, Depends(stream_actor)]
