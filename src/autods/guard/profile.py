@@ -1,0 +1,241 @@
+"""Profile a data frame: column kinds, missingness, cardinality, duplicates, and the
+structural columns (unit id, site, dates, free text) even when TASK.md does not name them.
+
+Statistics are aggregates only. Level names are reported for low-cardinality categorical
+columns; :meth:`DataProfile.redacted` strips them from columns later found to hold PHI, so
+a profile can be shown to a brain after the PHI scan.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from autods.guard._site_shift import site_shifts
+from autods.guard._stats import parse_dates
+from autods.guard.findings import Finding, Severity
+from autods.tasks.spec import TaskSpec
+
+Kind = Literal["numeric", "categorical", "boolean", "datetime", "text", "identifier"]
+
+ID_NAME = re.compile(r"(^|[_\s.-])(id|ids|mrn|key|number|no|nr|code)$|^(id|mrn)[_\s.-]|identifier|uuid|guid", re.I)
+SITE_NAME = re.compile(r"site|hosp|center|centre|institution|batch|clinic|facility|plate|study_?arm_?site", re.I)
+ID_SHAPE = re.compile(r"^[A-Za-z]{0,6}[-_]?\d{2,}[A-Za-z0-9-_]*$|^[0-9a-fA-F-]{16,}$")
+BOOL_LEVELS = {"0", "1", "true", "false", "yes", "no", "y", "n", "t", "f", "0.0", "1.0"}
+MAX_SITES = 30
+MAX_TOP_LEVELS = 20
+MAX_ROWS_PER_UNIT = 200
+
+
+class ColumnProfile(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    kind: Kind
+    dtype: str
+    missing_fraction: float
+    n_unique: int
+    stats: dict[str, Any] = Field(default_factory=dict)
+
+
+class DataProfile(BaseModel):
+    """What the data steward knows about a frame before anything else touches it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    n_rows: int
+    n_columns: int
+    n_duplicate_rows: int
+    columns: dict[str, ColumnProfile]
+    id_columns: list[str] = Field(default_factory=list)
+    unit_id: str | None = None
+    n_units: int | None = None
+    site_columns: list[str] = Field(default_factory=list)
+    datetime_columns: list[str] = Field(default_factory=list)
+    text_columns: list[str] = Field(default_factory=list)
+    # {site column: {feature or outcome: evidence}}; filled only for detected/declared sites.
+    site_shift: dict[str, dict[str, dict[str, Any]]] = Field(default_factory=dict)
+
+    def kind(self, column: str) -> Kind | None:
+        col = self.columns.get(column)
+        return col.kind if col else None
+
+    def redacted(self, columns: list[str] | set[str]) -> DataProfile:
+        """A copy whose statistics for ``columns`` (e.g. PHI columns) are removed."""
+        cols = {
+            name: col.model_copy(update={"stats": {"redacted": True}}) if name in columns else col
+            for name, col in self.columns.items()
+        }
+        return self.model_copy(update={"columns": cols})
+
+
+def _is_text_like(s: pd.Series) -> bool:
+    return pd.api.types.is_object_dtype(s) or pd.api.types.is_string_dtype(s) or isinstance(s.dtype, pd.CategoricalDtype)
+
+
+def _kind(name: str, s: pd.Series) -> tuple[Kind, pd.Series | None]:
+    """Column kind, plus the parsed dates when the column is a date column."""
+    present = s.dropna()
+    n_unique = int(present.nunique())
+    if pd.api.types.is_bool_dtype(s):
+        return "boolean", None
+    if pd.api.types.is_datetime64_any_dtype(s):
+        return "datetime", parse_dates(s)
+    if pd.api.types.is_numeric_dtype(s):
+        if n_unique <= 2 and set(present.astype(float).unique()) <= {0.0, 1.0}:
+            return "boolean", None
+        integral = bool(np.all(np.mod(present.astype(float), 1) == 0)) if len(present) else False
+        if integral and ID_NAME.search(name) and n_unique >= 0.1 * max(len(present), 1):
+            return "identifier", None
+        return "numeric", None
+    if not _is_text_like(s) or present.empty:
+        return "categorical", None
+    text = present.astype(str)
+    if n_unique <= 2 and set(text.str.lower().unique()) <= BOOL_LEVELS:
+        return "boolean", None
+    dates = parse_dates(s)
+    if dates is not None:
+        return "datetime", dates
+    ratio = n_unique / len(text)
+    if ratio >= 0.5 or n_unique > 100:
+        spaced = text.str.contains(r"\s").mean()
+        if spaced >= 0.5 and text.str.len().median() >= 25:
+            return "text", None
+        if text.map(lambda v: bool(ID_SHAPE.match(v))).mean() >= 0.9 or ID_NAME.search(name) or spaced >= 0.5:
+            return "identifier", None
+    if ID_NAME.search(name) and text.map(lambda v: bool(ID_SHAPE.match(v))).mean() >= 0.9 and n_unique > MAX_SITES:
+        return "identifier", None
+    return "categorical", None
+
+
+def _stats(kind: Kind, s: pd.Series, dates: pd.Series | None) -> dict[str, Any]:
+    present = s.dropna()
+    if present.empty:
+        return {}
+    if kind == "numeric":
+        x = present.astype(float)
+        return {k: float(v) for k, v in (("mean", x.mean()), ("std", x.std(ddof=1) if len(x) > 1 else 0.0),
+                                          ("min", x.min()), ("median", x.median()), ("max", x.max()))}
+    if kind == "datetime" and dates is not None:
+        d = dates.dropna()
+        return {"min": d.min().date().isoformat(), "max": d.max().date().isoformat()} if len(d) else {}
+    if kind in ("categorical", "boolean") and present.nunique() <= MAX_TOP_LEVELS:
+        counts = present.astype(str).value_counts()
+        return {"levels": {str(k): int(v) for k, v in counts.items()}}
+    if kind == "text":
+        return {"median_length": float(present.astype(str).str.len().median())}
+    return {}
+
+
+def _unit_id_score(name: str, col: ColumnProfile, n_rows: int) -> float:
+    """Higher is more id-like: an id name, then many distinct values that still repeat."""
+    return (2.0 if ID_NAME.search(name) or "patient" in name.lower() or "subject" in name.lower() else 0.0) + col.n_unique / max(n_rows, 1)
+
+
+def profile_frame(frame: pd.DataFrame, spec: TaskSpec | None = None) -> DataProfile:
+    """Profile ``frame``; ``spec`` (optional) pins the declared id, site and time columns."""
+    n_rows = int(len(frame))
+    endpoint = set(spec.endpoint.columns) if spec else set()
+    columns: dict[str, ColumnProfile] = {}
+    dates_of: dict[str, pd.Series] = {}
+    for name in frame.columns:
+        s = frame[name]
+        kind, dates = _kind(str(name), s)
+        if name in endpoint and kind == "identifier":
+            kind = "numeric" if pd.api.types.is_numeric_dtype(s) else "categorical"
+        if dates is not None:
+            dates_of[name] = dates
+        columns[name] = ColumnProfile(
+            name=str(name), kind=kind, dtype=str(s.dtype), missing_fraction=float(s.isna().mean()) if n_rows else 0.0,
+            n_unique=int(s.nunique(dropna=True)), stats=_stats(kind, s, dates),
+        )
+    # Hashing rows is robust to unhashable cells (lists from Parquet) where duplicated() is not.
+    n_dup = int(pd.util.hash_pandas_object(frame.astype(str), index=False).duplicated().sum()) if n_rows else 0
+
+    repeats = [c for c, p in columns.items() if p.kind == "identifier" and c not in endpoint
+               and 1 < p.n_unique < frame[c].notna().sum() and frame[c].notna().sum() / p.n_unique <= MAX_ROWS_PER_UNIT]
+    declared_id = spec.id_column if spec else None
+    if declared_id and declared_id in columns and declared_id not in repeats:
+        repeats.insert(0, declared_id)
+    repeats.sort(key=lambda c: (c != declared_id, -_unit_id_score(c, columns[c], n_rows)))
+    unit_id = repeats[0] if repeats else declared_id
+
+    sites = [c for c, p in columns.items() if c not in endpoint and p.kind in ("categorical", "boolean", "numeric")
+             and SITE_NAME.search(c) and 2 <= p.n_unique <= MAX_SITES and p.kind != "identifier"]
+    if spec and spec.site_column and spec.site_column not in sites:
+        sites.insert(0, spec.site_column)
+    date_cols = [c for c, p in columns.items() if p.kind == "datetime"]
+    if spec and spec.time_column and spec.time_column not in date_cols:
+        date_cols.insert(0, spec.time_column)
+    outcome = spec.endpoint.event if spec and spec.endpoint.is_survival else (spec.endpoint.column if spec else None)
+    numeric = [c for c, p in columns.items() if p.kind == "numeric" and c not in endpoint]
+    shifts = {s: site_shifts(frame, s, numeric, outcome) for s in sites}
+    return DataProfile(
+        site_shift={s: v for s, v in shifts.items() if v},
+        n_rows=n_rows, n_columns=int(frame.shape[1]), n_duplicate_rows=n_dup, columns=columns,
+        id_columns=repeats, unit_id=unit_id,
+        n_units=int(frame[unit_id].nunique()) if unit_id else None,
+        site_columns=sites, datetime_columns=date_cols,
+        text_columns=[c for c, p in columns.items() if p.kind == "text"],
+    )
+
+
+def profile_findings(profile: DataProfile, spec: TaskSpec | None = None) -> list[Finding]:
+    """What the profile implies for the analysis design: undeclared structure and site shift."""
+    out: list[Finding] = []
+    declared_id = spec.id_column if spec else None
+    if profile.unit_id and declared_id is None and profile.unit_id in profile.id_columns:
+        out.append(Finding(
+            check="profile", severity=Severity.warning, feature=profile.unit_id,
+            message=f"unit-of-analysis id detected but not declared: '{profile.unit_id}' "
+                    f"({profile.n_units} units over {profile.n_rows} rows)",
+            advice=f"set id_column: {profile.unit_id} in TASK.md so CV keeps each unit's rows in one fold",
+            evidence={"candidates": profile.id_columns, "n_units": profile.n_units, "n_rows": profile.n_rows},
+        ))
+    declared_site = spec.site_column if spec else None
+    for site in profile.site_columns:
+        if site != declared_site:
+            out.append(Finding(
+                check="profile", severity=Severity.info, feature=site,
+                message=f"site-like column detected: '{site}' ({profile.columns[site].n_unique} levels)",
+                advice=f"set site_column: {site} in TASK.md to enable site-grouped (transport) validation",
+                evidence={"n_levels": profile.columns[site].n_unique},
+            ))
+        for column, ev in profile.site_shift.get(site, {}).items():
+            what = "outcome rate" if ev.get("is_outcome") else f"feature '{column}'"
+            size = f"rate gap {ev['rate_gap']}" if "rate_gap" in ev else f"SMD {ev['smd_extreme_sites']}"
+            out.append(Finding(
+                check="site_shift", severity=Severity.warning, feature=column,
+                message=f"site shift: {what} differs strongly across '{site}' ({size})",
+                advice="validate with site-grouped CV (cv_strategy: site-grouped-cv) and report per-site performance; "
+                       "consider site as a covariate or harmonising the measurement",
+                evidence={"site_column": site, **ev},
+            ))
+    time_col = spec.time_column if spec else None
+    undeclared_dates = [c for c in profile.datetime_columns if c != time_col]
+    if time_col is None and undeclared_dates:
+        out.append(Finding(
+            check="profile", severity=Severity.info,
+            message=f"date columns detected but no time_column declared: {', '.join(undeclared_dates)}",
+            advice="set time_column in TASK.md to the index date so temporal splits and dated-after-index checks can run",
+            evidence={"datetime_columns": undeclared_dates},
+        ))
+    for name, col in profile.columns.items():
+        if col.missing_fraction >= 0.5:
+            out.append(Finding(
+                check="profile", severity=Severity.info, feature=name,
+                message=f"'{name}' is missing in {col.missing_fraction:.0%} of rows",
+                advice="check whether missingness is informative (the leakage audit tests it against the outcome)",
+                evidence={"missing_fraction": round(col.missing_fraction, 4)},
+            ))
+        elif col.n_unique <= 1:
+            out.append(Finding(
+                check="profile", severity=Severity.info, feature=name,
+                message=f"'{name}' is constant", advice="it carries no information; it can be dropped",
+                evidence={"n_unique": col.n_unique},
+            ))
+    return out
