@@ -205,7 +205,7 @@ def check_or_create(conn: sa.Connection, where: str) -> None:
             f"{where} holds tables ({', '.join(sorted(existing)[:5])}) but is not an autods state database "
             "(no meta table); point --state at an empty or autods database instead"
         )
-    rows = dict(conn.execute(sa.select(meta.c.key, meta.c.value)).tuples().all())
+    rows = {key: value for key, value in conn.execute(sa.select(meta.c.key, meta.c.value))}
     if rows.get("application_id") != APPLICATION_ID:
         raise SchemaVersionError(
             f"{where} has a meta table but application id {rows.get('application_id')!r}, not "
