@@ -80,7 +80,10 @@ def domain_error_response(exc: errors.AutodsError) -> JSONResponse:
 def _validation_message(errs: list[Any]) -> str:
     parts = []
     for err in errs[:5]:
-        loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+        loc_parts = list(err.get("loc", ()))
+        if loc_parts and loc_parts[0] in ("body", "query", "path", "header"):
+            loc_parts = loc_parts[1:]  # where it was sent is obvious; what was wrong is not
+        loc = ".".join(str(p) for p in loc_parts)
         parts.append(f"{loc or 'body'}: {err.get('msg', 'invalid')}")
     return "; ".join(parts) or "invalid request"
 

@@ -26,7 +26,8 @@ from autods.state.records import (
     Verdict,
 )
 
-Text = Field(max_length=20_000)
+Text = Field(min_length=1, max_length=20_000)
+OptText = Field(default="", max_length=20_000)
 Name = Field(min_length=1, max_length=200)
 OptId = Field(default=None, ge=1, le=2**62)
 Lease = Field(default=300.0, gt=0, le=86_400)
@@ -62,8 +63,8 @@ class SetTeamStatus(Body):
 
 class NewPost(Body):
     kind: PostKind
-    title: str = Field(max_length=500)
-    body: str = Text
+    title: str = Field(min_length=1, max_length=500)
+    body: str = OptText
     data: dict[str, Any] = Field(default_factory=dict)
     thread_id: int | None = OptId
     team_id: int | None = OptId
@@ -80,7 +81,7 @@ class NewProposal(Body):
 
 class NewCritique(Body):
     verdict: Verdict
-    reasons: str = Text
+    reasons: str = OptText
     reopens_dead_end: int | None = OptId
 
 
