@@ -52,11 +52,11 @@ def _logit(p: np.ndarray) -> np.ndarray:
     return np.log(p) - np.log1p(-p)
 
 
-def _binary(y_true: Any) -> np.ndarray:
+def _binary(y_true: Any, both_classes: bool = True) -> np.ndarray:
     y = np.asarray(y_true)
     if y.ndim != 1 or not np.isin(y, (0, 1)).all():
         raise JudgeError("binary metrics need y_true as a 1-D array of 0/1")
-    if np.unique(y).size < 2:
+    if both_classes and np.unique(y).size < 2:
         raise JudgeError("metric undefined: y_true has a single class")
     return y.astype(int)
 
@@ -142,7 +142,7 @@ def _brier(y_true: np.ndarray, y_pred: np.ndarray, kw: dict[str, Any]) -> float:
         labels = _class_labels(y_true, y_pred.shape[1], kw.get("labels"))
         onehot = (y_true[:, None] == labels[None, :]).astype(float)
         return float(np.mean(np.sum((y_pred - onehot) ** 2, axis=1)))
-    return float(np.mean((y_pred - _binary(y_true)) ** 2))
+    return float(np.mean((y_pred - _binary(y_true, both_classes=False)) ** 2))
 
 
 def _log_loss(y_true: np.ndarray, y_pred: np.ndarray, kw: dict[str, Any]) -> float:
@@ -152,7 +152,7 @@ def _log_loss(y_true: np.ndarray, y_pred: np.ndarray, kw: dict[str, Any]) -> flo
         p = p / p.sum(axis=1, keepdims=True)
         return float(skm.log_loss(y_true, p, labels=labels))
     p = np.clip(y_pred.astype(float), EPS, 1.0 - EPS)
-    return float(skm.log_loss(_binary(y_true), p, labels=[0, 1]))
+    return float(skm.log_loss(_binary(y_true, both_classes=False), p, labels=[0, 1]))
 
 
 def _accuracy(y_true: np.ndarray, y_pred: np.ndarray, kw: dict[str, Any]) -> float:
