@@ -1,0 +1,93 @@
+"""The data steward's pipeline: profile -> PHI scan -> de-identify -> leakage audit.
+
+:func:`govern` is what runs before any brain sees anything. Its result says which columns
+held PHI and what was done to them, every finding, and every feature excluded from
+modelling *with a reason*: nothing is excluded silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from autods.guard.deident import DeidentAction, deidentify
+from autods.guard.findings import Finding
+from autods.guard.leakage import audit_leakage
+from autods.guard.phi import phi_columns, scan_phi
+from autods.guard.profile import DataProfile, profile_findings, profile_frame
+from autods.tasks.load import Task
+
+DECLARED_PROXY = "declared proxy (TASK.md exclude)"
+
+
+@dataclass(frozen=True)
+class Governance:
+    """The outcome of governing one task's data.
+
+    ``profile`` is redacted for PHI columns (no level names or date ranges), so it can be
+    shown to a brain. ``frame`` is the de-identified frame every later step must use.
+    ``excluded`` pairs each feature removed from modelling with the reason to report.
+    """
+
+    profile: DataProfile
+    findings: list[Finding]
+    phi_columns: list[str]
+    excluded: list[tuple[str, str]]
+    frame: pd.DataFrame
+    actions: list[DeidentAction] = field(default_factory=list)
+
+    @property
+    def blocking(self) -> list[Finding]:
+        return [f for f in self.findings if f.blocking]
+
+    @property
+    def excluded_features(self) -> list[str]:
+        return [name for name, _ in self.excluded]
+
+    def feature_columns(self, task: Task) -> list[str]:
+        """Columns a model may use: the de-identified frame minus endpoint, unit id and exclusions."""
+        drop = set(task.endpoint_columns) | set(self.excluded_features)
+        if task.spec.id_column:
+            drop.add(task.spec.id_column)
+        return [c for c in self.frame.columns if c not in drop]
+
+
+def _exclusions(findings: list[Finding], task: Task) -> list[tuple[str, str]]:
+    reasons: dict[str, list[str]] = {}
+    for f in findings:
+        if f.blocking and f.feature:
+            reasons.setdefault(f.feature, [])
+            if f.message not in reasons[f.feature]:
+                reasons[f.feature].append(f.message)
+    for col in task.spec.exclude:
+        reasons.setdefault(col, [])
+        if DECLARED_PROXY not in reasons[col]:
+            reasons[col].insert(0, DECLARED_PROXY)
+    return [(col, "; ".join(why)) for col, why in reasons.items()]
+
+
+def govern(task: Task, *, salt: str = "autods") -> Governance:
+    """Govern ``task.frame`` under ``task.launch.deident_policy``.
+
+    Raises :class:`~autods.errors.GuardrailBlocked` when the policy is ``block`` and PHI is
+    present. The leakage audit runs on the de-identified frame, with
+    ``task.launch.leakage_checks`` when set.
+    """
+    spec = task.spec
+    profile = profile_frame(task.frame, spec)
+    findings = list(profile_findings(profile, spec))
+    phi = scan_phi(task.frame, spec)
+    findings.extend(phi)
+    flagged = phi_columns(phi)
+    time_columns = [c for c in (spec.time_column, *profile.datetime_columns) if c]
+    frame, actions = deidentify(
+        task.frame, phi, task.launch.deident_policy, salt=salt,
+        id_column=spec.id_column or profile.unit_id, time_columns=list(dict.fromkeys(time_columns)),
+    )
+    findings.extend(audit_leakage(task, frame, task.launch.leakage_checks))
+    redact = {f.feature for f in phi if f.feature}
+    return Governance(
+        profile=profile.redacted(redact), findings=findings, phi_columns=flagged,
+        excluded=_exclusions(findings, task), frame=frame, actions=actions,
+    )

@@ -1,0 +1,243 @@
+"""Leakage audit: features that know the answer, rows that repeat, dates from the future.
+
+Checks (``LEAKAGE_CHECKS``) and thresholds:
+
+``post_outcome``
+    The *presence* of a value is tied to the outcome: AUROC of the missingness indicator
+    (and, for numeric columns with >2 values and >=20 % zeros, of the non-zero indicator)
+    against the outcome (binary endpoint; survival: the event indicator; continuous: the
+    outcome ranks). Blocking when AUROC > 0.90 or < 0.10, warning above 0.80 / below 0.20.
+    A header that reads post-outcome (``post_``, ``after_``, ``follow_up``, ``death``,
+    ``discharge_disposition``) is a warning.
+``target_proxy``
+    |Spearman| > 0.85 with the endpoint (survival: with time among events, and with the
+    event indicator), or association > 0.85 with any column in TASK.md ``exclude``
+    (Spearman; Cramér's V between two categorical columns). Blocking.
+``single_feature_discrimination``
+    One feature alone separates the outcome: AUROC > 0.95 or < 0.05 (binary, survival
+    event, one-vs-rest per class for multiclass) or |Spearman| > 0.90 (continuous). Warning
+    for review; blocking beyond 0.99 (AUROC > 0.99 / < 0.01, |Spearman| > 0.99).
+``repeated_units``
+    The unit id (declared, or detected by the profile) repeats: CV must be grouped.
+``duplicate_rows``
+    Exact duplicate rows (warning with the count).
+``dated_after_index``
+    With ``time_column`` known: a date column later than the row's index date in > 50 %
+    of rows with both dates is blocking.
+
+Categorical features are scored through out-of-fold target-mean encoding (see
+``_leakage_context``); identifier and free-text columns enter only ``post_outcome``.
+Every blocking finding names its ``feature`` so the caller excludes it with the message.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+
+import numpy as np
+import pandas as pd
+
+from autods.errors import TaskSpecError
+from autods.guard._leakage_context import LeakageContext, build_context
+from autods.guard._stats import as_numeric, auroc, cramers_v, oof_target_encode, parse_dates, spearman
+from autods.guard.findings import Finding, Severity
+from autods.tasks.load import Task
+
+PRESENCE_BLOCK, PRESENCE_WARN = 0.90, 0.80
+PROXY_RHO = 0.85
+DISCRIM_WARN, DISCRIM_BLOCK = 0.95, 0.99
+RHO_WARN, RHO_BLOCK = 0.90, 0.99
+AFTER_INDEX_BLOCK = 0.50
+POST_NAME = re.compile(r"(^|_)(post|after)(_|$)|^post|follow_?up|death|died|deceased|discharge_?disp", re.I)
+EXCLUDE_ADVICE = "exclude this feature, or if it is truly known at prediction time, document why in TASK.md"
+
+
+def _sev(block: bool) -> Severity:
+    return Severity.blocking if block else Severity.warning
+
+
+def _post_outcome(ctx: LeakageContext) -> list[Finding]:
+    out: list[Finding] = []
+    for col in ctx.features:
+        s = ctx.frame[col]
+        indicators = {"missingness": s.notna().to_numpy(dtype=float)}
+        x = as_numeric(s) if ctx.profile.kind(col) == "numeric" else None
+        if x is not None and pd.Series(x).nunique() > 2 and np.nanmean(x == 0) >= 0.2:
+            indicators["non-zero value"] = ((x != 0) & ~np.isnan(x)).astype(float)
+        worst: tuple[float, str, dict[str, float]] | None = None
+        for how, ind in indicators.items():
+            if ind.min() == ind.max():
+                continue
+            for name, yb in ({"continuous": ctx.y} if ctx.outcome_kind == "continuous" else ctx.binary_targets()).items():
+                auc = auroc(yb, ind) if ctx.outcome_kind == "continuous" else auroc(ind, yb)
+                if auc is None:
+                    continue
+                strength = max(auc, 1 - auc)
+                if worst is None or strength > worst[0]:
+                    ev = {"auroc": round(auc, 4), "indicator": how, "target": name}
+                    if ctx.outcome_kind != "continuous":
+                        ev |= {"present_when_event": round(float(ind[yb == 1].mean()), 4),
+                               "present_when_no_event": round(float(ind[yb == 0].mean()), 4)}
+                    worst = (strength, how, ev)
+        if worst and worst[0] > PRESENCE_WARN:
+            out.append(Finding(
+                check="post_outcome", severity=_sev(worst[0] > PRESENCE_BLOCK), feature=col,
+                message=f"post-outcome: whether '{col}' is recorded ({worst[1]}) is tied to the {ctx.endpoint_label} "
+                        f"(AUROC {worst[2]['auroc']})",
+                advice="a value recorded because of the outcome is not available at prediction time; " + EXCLUDE_ADVICE,
+                evidence=worst[2]))
+        elif POST_NAME.search(str(col)):
+            out.append(Finding(
+                check="post_outcome", severity=Severity.warning, feature=col,
+                message=f"post-outcome: the name '{col}' suggests it is measured after the index time",
+                advice="confirm it is known at prediction time; otherwise list it under exclude in TASK.md",
+                evidence={"by": "column name"}))
+    return out
+
+
+def _association(a: pd.Series, b: pd.Series, ctx: LeakageContext, col: str) -> tuple[float | None, str]:
+    xa, xb = as_numeric(a), as_numeric(b)
+    cat_a = ctx.profile.kind(col) in ("categorical", "boolean") and xa is None
+    if xa is not None and xb is not None and not cat_a:
+        return spearman(xa, xb), "spearman"
+    if xa is None and xb is None:
+        return cramers_v(a, b), "cramers_v"
+    if xb is not None:  # categorical feature vs numeric excluded column
+        return spearman(oof_target_encode(a, xb), xb), "spearman (out-of-fold encoded)"
+    return spearman(xa, oof_target_encode(b, xa)), "spearman (out-of-fold encoded)"  # type: ignore[arg-type]
+
+
+def _target_proxy(ctx: LeakageContext) -> list[Finding]:
+    targets: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # name -> (row mask, target)
+    everyone = np.ones(len(ctx.frame), dtype=bool)
+    if ctx.outcome_kind == "survival":
+        targets["event indicator"] = (everyone, ctx.y)
+        targets["time among events"] = (ctx.y == 1, ctx.time)  # type: ignore[assignment]
+    elif ctx.outcome_kind in ("binary", "continuous"):
+        targets["endpoint"] = (everyone, ctx.y)
+    out: list[Finding] = []
+    for col in ctx.features:
+        hits: list[str] = []
+        evidence: dict[str, object] = {}
+        for name, (mask, y) in targets.items():
+            x = ctx.view(col, name, np.where(mask, y, np.nan))
+            rho = spearman(x[mask], y[mask]) if x is not None else None
+            if rho is not None and abs(rho) > PROXY_RHO:
+                hits.append(f"{name} (Spearman {rho:.3f})")
+                evidence[f"spearman_{name.replace(' ', '_')}"] = round(rho, 4)
+        for ex in ctx.task.spec.exclude:
+            if ex in ctx.frame.columns and ctx.profile.kind(col) not in ("text", "identifier"):
+                value, method = _association(ctx.frame[col], ctx.frame[ex], ctx, col)
+                if value is not None and abs(value) > PROXY_RHO:
+                    hits.append(f"excluded '{ex}' ({method} {value:.3f})")
+                    evidence[f"association_with_{ex}"] = {"value": round(value, 4), "method": method}
+        if hits:
+            out.append(Finding(
+                check="target_proxy", severity=Severity.blocking, feature=col,
+                message=f"target proxy: '{col}' tracks {'; '.join(hits)} (|association| > {PROXY_RHO})",
+                advice=EXCLUDE_ADVICE, evidence=evidence | {"threshold": PROXY_RHO}))
+    return out
+
+
+def _single_feature(ctx: LeakageContext) -> list[Finding]:
+    out: list[Finding] = []
+    for col in ctx.features:
+        if ctx.outcome_kind == "continuous":
+            x = ctx.view(col, "continuous", ctx.y)
+            rho = spearman(x, ctx.y) if x is not None else None
+            if rho is not None and abs(rho) > RHO_WARN:
+                out.append(Finding(
+                    check="single_feature_discrimination", severity=_sev(abs(rho) > RHO_BLOCK), feature=col,
+                    message=f"single feature '{col}' alone tracks the {ctx.endpoint_label} (Spearman {rho:.3f})",
+                    advice="review how it is measured; " + EXCLUDE_ADVICE, evidence={"spearman": round(rho, 4)}))
+            continue
+        best: tuple[float, str] | None = None
+        for name, yb in ctx.binary_targets().items():
+            x = ctx.view(col, name, yb)
+            auc = auroc(x, yb) if x is not None else None
+            if auc is not None and (best is None or abs(auc - 0.5) > abs(best[0] - 0.5)):
+                best = (auc, name)
+        if best and max(best[0], 1 - best[0]) > DISCRIM_WARN:
+            auc, name = best
+            out.append(Finding(
+                check="single_feature_discrimination", severity=_sev(max(auc, 1 - auc) > DISCRIM_BLOCK), feature=col,
+                message=f"single feature '{col}' alone separates the {ctx.endpoint_label} (AUROC {auc:.3f}, {name})",
+                advice="near-perfect discrimination from one variable is rarely biology; review it. " + EXCLUDE_ADVICE,
+                evidence={"auroc": round(auc, 4), "target": name, "warn_above": DISCRIM_WARN, "block_above": DISCRIM_BLOCK}))
+    return out
+
+
+def _repeated_units(ctx: LeakageContext) -> list[Finding]:
+    col = ctx.unit_id
+    if col is None or col not in ctx.frame.columns:
+        return []
+    ids = ctx.frame[col].dropna()
+    n_units, n_rows = int(ids.nunique()), int(len(ids))
+    if n_units >= n_rows:
+        return []
+    declared = ctx.task.spec.id_column == col
+    requested = ctx.task.cv_strategy
+    msg = f"repeated units: {n_rows} rows over {n_units} units of '{col}'; CV is forced to be grouped by unit"
+    if requested in ("stratified-cv", "temporal-split"):
+        msg += f" (requested {requested} would put one unit's rows in both training and test)"
+    advice = ("nothing to do: the judge groups folds by id_column" if declared
+              else f"set id_column: {col} in TASK.md; without it grouped CV cannot be enforced")
+    return [Finding(check="repeated_units", severity=Severity.warning, feature=col, message=msg, advice=advice,
+                    evidence={"n_rows": n_rows, "n_units": n_units, "max_rows_per_unit": int(ids.value_counts().max()),
+                              "declared": declared})]
+
+
+def _duplicate_rows(ctx: LeakageContext) -> list[Finding]:
+    n = ctx.profile.n_duplicate_rows
+    if n == 0:
+        return []
+    return [Finding(check="duplicate_rows", severity=Severity.warning,
+                    message=f"{n} exact duplicate row(s) ({n / max(ctx.profile.n_rows, 1):.1%} of rows)",
+                    advice="remove duplicates or confirm they are real repeated measurements; "
+                           "duplicates split across folds inflate CV estimates",
+                    evidence={"n_duplicate_rows": n, "n_rows": ctx.profile.n_rows})]
+
+
+def _dated_after_index(ctx: LeakageContext) -> list[Finding]:
+    time_col = ctx.task.spec.time_column
+    index = parse_dates(ctx.frame[time_col]) if time_col and time_col in ctx.frame.columns else None
+    if index is None:
+        return []
+    out: list[Finding] = []
+    for col in ctx.features:
+        if col == time_col or ctx.profile.kind(col) != "datetime":
+            continue
+        dates = parse_dates(ctx.frame[col])
+        both = dates.notna() & index.notna() if dates is not None else None
+        if both is None or both.sum() == 0:
+            continue
+        frac = float((dates[both] > index[both]).mean())
+        if frac > AFTER_INDEX_BLOCK:
+            out.append(Finding(
+                check="dated_after_index", severity=Severity.blocking, feature=col,
+                message=f"dated after index: '{col}' is later than the index date '{time_col}' in {frac:.0%} of rows",
+                advice="a feature dated after the prediction time is not available then; " + EXCLUDE_ADVICE,
+                evidence={"fraction_after_index": round(frac, 4), "n_compared": int(both.sum())}))
+    return out
+
+
+LEAKAGE_CHECKS: dict[str, Callable[[LeakageContext], list[Finding]]] = {
+    "post_outcome": _post_outcome,
+    "target_proxy": _target_proxy,
+    "single_feature_discrimination": _single_feature,
+    "repeated_units": _repeated_units,
+    "duplicate_rows": _duplicate_rows,
+    "dated_after_index": _dated_after_index,
+}
+
+
+def audit_leakage(task: Task, frame: pd.DataFrame | None = None, checks: Iterable[str] | None = None) -> list[Finding]:
+    """Run the named leakage checks (default: all) on ``frame`` (default: ``task.frame``)."""
+    names = list(LEAKAGE_CHECKS) if checks is None else list(checks)
+    for name in names:
+        if name not in LEAKAGE_CHECKS:
+            raise TaskSpecError(f"unknown leakage check '{name}' in LAUNCH.md leakage_checks",
+                                f"use any of: {', '.join(LEAKAGE_CHECKS)}")
+    ctx = build_context(task, task.frame if frame is None else frame)
+    return [f for name in names for f in LEAKAGE_CHECKS[name](ctx)]
