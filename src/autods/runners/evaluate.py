@@ -1,0 +1,206 @@
+"""``evaluate(task, recipe)``: cross-validate a recipe under the frozen judge, without any agent.
+
+Steps, in order (each one is the judge's code, never the caller's):
+
+1. A task folder is loaded and, when :mod:`autods.guard.govern` is installed, governed: the
+   de-identified frame is used and governance exclusions join ``exclude``. A :class:`Task`
+   object is taken as already governed (its frame is used as is).
+2. The CV strategy: the ``strategy`` argument, else the task's (LAUNCH.md ``cv_strategy``
+   or TASK.md ``validation``), else ``patient-grouped-cv`` when the id column repeats,
+   else ``stratified-cv``.
+3. The held-out test split is locked with :func:`autods.judge.holdout.lock_holdout` on the
+   task's own ``test_fraction`` and ``seed`` (never the ``seed`` argument: trying seeds must
+   not move the test set). CV runs on the remaining development rows only; test rows are
+   never fitted, predicted or scored here.
+4. Per fold the recipe is fitted on the training rows alone (all preprocessing included)
+   and scored on the test rows. The primary metric gets per-fold scores, a fold t-interval
+   and a bootstrap CI on the pooled out-of-fold predictions, clustered by unit whenever
+   units repeat (site-grouped designs still cluster by unit: a handful of sites is too few
+   clusters to resample).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from autods.errors import JudgeError, UserInputError
+from autods.judge.bootstrap import bootstrap_ci, fold_ci
+from autods.judge.metrics import compute_metric
+from autods.judge.score import METRICS, PRIMARY_METRIC
+from autods.judge.splits import make_splitter
+from autods.runners.families import task_kind
+from autods.runners.pipeline import RecipeRunner, TrainingData, select_features
+from autods.runners.preprocess import dropped_columns
+from autods.runners.recipe import Recipe
+from autods.runners.record import CVDesign, EvaluationRecord, OutOfFold, finite_or_none
+from autods.tasks.load import Task, load_task
+
+__all__ = ["SECONDARY_METRICS", "choose_strategy", "evaluate"]
+
+#: kind -> metrics reported next to the primary one, on the pooled out-of-fold predictions.
+SECONDARY_METRICS: dict[str, tuple[str, ...]] = {
+    "binary": ("auroc", "auprc", "brier"),
+    "multiclass": ("macro_f1", "accuracy"),
+    "regression": ("r2", "rmse"),
+    "survival": ("c_index",),
+}
+
+
+def _governed(task: Task) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
+    try:
+        from autods.guard.govern import govern
+    except ModuleNotFoundError as err:
+        if err.name != "autods.guard.govern":
+            raise
+        return task.frame, []  # guardrails not installed: the raw frame, nothing excluded
+    governance = govern(task)
+    if len(governance.frame) != len(task.frame):
+        raise JudgeError("governance changed the number of rows; evaluate needs the rows aligned with the task")
+    return governance.frame, [(str(f), str(r)) for f, r in governance.excluded]
+
+
+def choose_strategy(task: Task, explicit: str | None = None) -> str:
+    """explicit > task's declared strategy > patient-grouped when units repeat > stratified."""
+    if explicit:
+        return explicit
+    if task.cv_strategy:
+        return task.cv_strategy
+    id_col = task.spec.id_column
+    if id_col and task.frame[id_col].duplicated().any():
+        return "patient-grouped-cv"
+    return "stratified-cv"
+
+
+def _group_column(task: Task, strategy: str) -> str | None:
+    if strategy == "patient-grouped-cv":
+        return task.spec.id_column
+    if strategy == "site-grouped-cv":
+        return task.spec.site_column
+    return None
+
+
+def _column(frame: pd.DataFrame, col: str | None) -> np.ndarray | None:
+    return None if col is None else frame[col].astype(str).to_numpy()
+
+
+def _metric_kw(kind: str, classes: np.ndarray | None) -> dict[str, Any]:
+    return {"labels": classes} if kind == "multiclass" else {}
+
+
+def _score(metric: str, y: Any, pred: np.ndarray, kw: dict[str, Any]) -> float | None:
+    try:
+        return finite_or_none(compute_metric(metric, y, pred, **kw))
+    except JudgeError:
+        return None  # undefined on these rows (e.g. one class in a fold): reported as None
+
+
+def evaluate(
+    task: Task | str | Path,
+    recipe: Recipe | dict[str, Any],
+    *,
+    seed: int | None = None,
+    exclude: Iterable[str] = (),
+    strategy: str | None = None,
+    n_splits: int | None = None,
+    metric: str | None = None,
+    use_holdout: bool = True,
+    n_resamples: int = 1000,
+) -> EvaluationRecord:
+    """Cross-validate ``recipe`` on the development rows of ``task``; see the module docstring."""
+    started = time.perf_counter()
+    recipe = Recipe.parse(recipe)
+    excluded: list[tuple[str, str]] = []
+    if isinstance(task, (str, Path)):
+        task = load_task(task)
+        frame, excluded = _governed(task)
+    else:
+        frame = task.frame
+    excluded += [(c, "declared proxy (TASK.md exclude)") for c in task.spec.exclude if c not in dict(excluded)]
+    excluded += [(c, "excluded by the caller") for c in exclude if c not in dict(excluded)]
+    kind = task_kind(task.task_type)
+    metric = metric or PRIMARY_METRIC[task.task_type]
+    if metric not in METRICS:
+        raise UserInputError(f"unknown metric {metric!r}", f"use one of: {', '.join(sorted(METRICS))}")
+    seed = task.launch.seed if seed is None else int(seed)
+    n_splits = n_splits or task.launch.n_splits
+    strategy = choose_strategy(task, strategy)
+    group_col = _group_column(task, strategy)
+
+    y = task.target(task.frame)
+    units = _column(task.frame, task.spec.id_column)
+    times = task.frame[task.spec.time_column].to_numpy() if task.spec.time_column else None
+    # Features come from the governed frame: a column governance dropped or excluded is gone.
+    features = tuple(c for c in task.feature_columns([c for c, _ in excluded]) if c in frame.columns)
+    data = TrainingData(frame, y, task.task_type, features, task.spec.id_column)
+
+    dev, holdout_hash, n_holdout = np.arange(len(frame)), None, 0
+    if use_holdout and task.launch.test_fraction > 0:
+        from autods.judge.holdout import lock_holdout
+
+        split = lock_holdout(len(frame), y, groups=units, fraction=task.launch.test_fraction, seed=task.launch.seed,
+                             times=times if strategy == "temporal-split" else None)
+        dev, holdout_hash, n_holdout = np.sort(np.asarray(split.train_idx)), split.content_hash, len(split.test_idx)
+
+    used = select_features(recipe, features)
+    excluded += dropped_columns(frame, used, recipe.preprocess)
+    dev_data = data.subset(dev)
+    splitter = make_splitter(strategy, n_splits=n_splits, seed=seed)
+    # Groups come from the raw frame: de-identification may hash or drop the id column.
+    groups = _column(task.frame, group_col) if group_col else units
+    folds = list(splitter.split(len(dev), y=dev_data.y, groups=None if groups is None else groups[dev],
+                                times=None if times is None else times[dev]))
+    classes = np.unique(dev_data.y) if kind == "multiclass" else None
+    kw = _metric_kw(kind, classes)
+
+    rows, fold_ids, preds, fold_scores = [], [], [], []
+    for k, (train, test) in enumerate(folds):
+        runner = RecipeRunner().fit(dev_data.subset(train), recipe)
+        pred = runner.predict_score(dev_data.frame.iloc[test])
+        if kind == "multiclass":  # align columns when a training fold lacks a class
+            full = np.zeros((len(test), len(classes)))
+            full[:, np.searchsorted(classes, runner.classes_)] = pred
+            pred = full
+        fold_scores.append(_score(metric, dev_data.y[test], pred, kw))
+        rows.append(dev[test])
+        fold_ids.append(np.full(len(test), k))
+        preds.append(pred)
+
+    oof_rows, oof_pred = np.concatenate(rows), np.concatenate(preds)
+    y_oof = y[oof_rows]
+    clusters = units[oof_rows] if units is not None and pd.Series(units).duplicated().any() else None
+    value, low, high, method, n_kept = _pooled_ci(metric, y_oof, oof_pred, n_resamples, seed, clusters, kw)
+    secondary = {m: _score(m, y_oof, oof_pred, kw) for m in SECONDARY_METRICS[kind] if m != metric}
+    finite = [s for s in fold_scores if s is not None]
+    fci = fold_ci(finite) if len(finite) >= 2 else None
+
+    return EvaluationRecord(
+        task_name=task.spec.name, task_type=task.task_type, recipe=recipe, recipe_hash=recipe.canonical_hash(),
+        metric=metric, higher_is_better=METRICS[metric], value=value, ci_low=low, ci_high=high, ci_method=method,
+        n_resamples=n_kept, fold_scores=fold_scores,
+        fold_mean=finite_or_none(np.mean(finite)) if finite else None,
+        fold_sd=finite_or_none(np.std(finite, ddof=1)) if len(finite) >= 2 else None,
+        fold_ci_low=None if fci is None else finite_or_none(fci.low),
+        fold_ci_high=None if fci is None else finite_or_none(fci.high),
+        secondary=secondary, cv=CVDesign(strategy=strategy, group_column=group_col, n_splits=len(folds)),
+        n_rows=len(dev), n_units=len(np.unique(units[dev])) if units is not None else len(dev), n_holdout=n_holdout,
+        n_features=len(used) + len(recipe.preprocess.composites), excluded=excluded,
+        oof=OutOfFold(row=oof_rows.tolist(), fold=np.concatenate(fold_ids).tolist(), pred=oof_pred.tolist(),
+                      classes=None if classes is None else classes.tolist()),
+        holdout_hash=holdout_hash, duration_s=round(time.perf_counter() - started, 4), seed=seed,
+    )
+
+
+def _pooled_ci(metric: str, y: Any, pred: np.ndarray, n_resamples: int, seed: int, clusters: np.ndarray | None,
+               kw: dict[str, Any]) -> tuple[float | None, float | None, float | None, str, int]:
+    try:
+        ci = bootstrap_ci(metric, y, pred, n_resamples=n_resamples, seed=seed, groups=clusters, **kw)
+    except JudgeError:
+        # Undefined on the pooled predictions or on most resamples: report the value, no CI.
+        return _score(metric, y, pred, kw), None, None, "none", 0
+    return finite_or_none(ci.value), finite_or_none(ci.low), finite_or_none(ci.high), ci.method, ci.n_resamples

@@ -1,0 +1,85 @@
+"""``EvaluationRecord``: what evaluating one recipe produced, as JSON the state store can keep.
+
+Every number in it was computed by the judge's code on out-of-fold predictions of the
+development rows; the locked held-out rows are not in it (only their content hash).
+Undefined values (a metric that cannot be computed on this data) are ``None``, never NaN,
+so the JSON is portable.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from autods.runners.recipe import Recipe
+
+__all__ = ["CVDesign", "EvaluationRecord", "OutOfFold", "finite_or_none"]
+
+
+def finite_or_none(value: Any) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+class CVDesign(BaseModel):
+    """The cross-validation design as the fact sheet reports it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    strategy: str
+    group_column: str | None
+    n_splits: int
+
+
+class OutOfFold(BaseModel):
+    """Out-of-fold predictions: ``row`` is the 0-based position in the task's frame.
+
+    ``pred`` holds one score per row (P(positive), value or risk), or one probability list
+    per row for multiclass with columns in ``classes`` order. Rows a temporal split never
+    tests (the earliest block) are absent.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    row: list[int]
+    fold: list[int]
+    pred: list[float] | list[list[float]]
+    classes: list[Any] | None = None
+
+
+class EvaluationRecord(BaseModel):
+    """One recipe evaluated by cross-validation on the development rows of a task."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    task_name: str
+    task_type: str
+    recipe: Recipe
+    recipe_hash: str
+    metric: str
+    higher_is_better: bool
+    value: float | None  # primary metric on the pooled out-of-fold predictions
+    ci_low: float | None
+    ci_high: float | None
+    ci_method: str
+    n_resamples: int
+    fold_scores: list[float | None]
+    fold_mean: float | None
+    fold_sd: float | None
+    fold_ci_low: float | None  # t-interval over folds: optimistic, folds share training rows
+    fold_ci_high: float | None
+    secondary: dict[str, float | None]  # other metrics on the pooled out-of-fold predictions
+    cv: CVDesign
+    n_rows: int  # development rows used by CV (the held-out rows are not counted)
+    n_units: int
+    n_holdout: int
+    n_features: int  # input columns the recipe used, composites included
+    excluded: list[tuple[str, str]]  # (feature, reason) for every column kept out of the model
+    oof: OutOfFold
+    holdout_hash: str | None
+    duration_s: float
+    seed: int
