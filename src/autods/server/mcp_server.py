@@ -12,7 +12,8 @@ model's context or transcripts, and tool schemas stay the verbs' own arguments. 
 exposes each message's HTTP headers to tools (``Context.headers``), so every call is
 authenticated afresh; the transport runs stateless, so a server restart loses nothing.
 ``run_id`` may be omitted wherever an agent's token already binds it to one run.
-Refusals come back as tool errors whose text is the REST error body
+Refusals come back as tool errors (``isError: true``) whose text is the SDK's prefix
+``Error executing tool <name>: `` followed by the REST error body
 (``{"error": {"code", "message", "rule"}}``), so agents parse one shape everywhere.
 """
 

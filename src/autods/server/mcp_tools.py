@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
 
+from autods.server.routes_read import findings_of
 from autods.state import roles
 
 if TYPE_CHECKING:
@@ -166,6 +167,12 @@ def _register_readers(server: MCPServer, gate: Gate) -> None:
     def list_dead_ends(ctx: Context, run_id: int | None = None) -> Json:
         a = gate.actor(ctx)
         return {"dead_ends": gate.call(lambda: s.list_dead_ends(a, gate.run_id(a, run_id)))}
+
+    @tool(description="Guardrail findings the data steward posted (check, severity, message, advice).")
+    def list_findings(ctx: Context, run_id: int | None = None) -> Json:
+        a = gate.actor(ctx)
+        rid = gate.run_id(a, run_id)
+        return {"findings": gate.call(lambda: findings_of(s.list_posts(a, rid, "finding")))}
 
     @tool(description="Audit events after `since` (a seq), oldest first: poll with the last seq you saw.")
     def events(ctx: Context, since: int = 0, limit: int = 200, run_id: int | None = None) -> Json:
