@@ -4,7 +4,9 @@
 (function () {
   const cfg = window.AUTODS;
   const headers = cfg.token ? { Authorization: "Bearer " + cfg.token } : {};
-  let lastSeq = 0, seenPosts = new Set(), firstRender = true, timer = null;
+  let lastSeq = 0, seenPosts = new Set(), firstRender = true, timer = null, names = new Map();
+  // Authors are agent ids as text; show "name (role)" instead.
+  function who(key) { return key === null || key === undefined ? "" : (names.get(String(key)) || String(key)); }
 
   function el(tag, cls, text) {
     const e = document.createElement(tag);
@@ -38,7 +40,7 @@
     seenPosts.add(p.id);
     c.appendChild(el("span", "kind " + p.kind, p.kind));
     c.appendChild(el("span", "title", p.title));
-    c.appendChild(el("div", "meta", "#" + p.id + " by " + p.author_name + " at " + when(p.created_at)));
+    c.appendChild(el("div", "meta", "#" + p.id + " by " + who(p.author) + " at " + when(p.created_at)));
     if (p.body) c.appendChild(el("div", "body", p.body));
     return c;
   }
@@ -57,16 +59,16 @@
     fill("forum", nodes, "no posts yet");
   }
   function renderProposals(props) {
-    fill("proposals", props.slice().reverse().map(p => {
-      const c = el("div", "card");
+    fill("proposals", props.slice().reverse().map(entry => {
+      const p = entry.proposal, c = el("div", "card");
       c.appendChild(el("span", "kind proposal", p.status));
       c.appendChild(el("span", "title", "#" + p.id + " " + p.title));
-      c.appendChild(el("div", "meta", "family " + p.family + " · expected " + fmt(p.expected_effect) + " · by " + p.author_name));
+      c.appendChild(el("div", "meta", "family " + p.family + " · expected " + fmt(p.expected_effect) + " · by " + who(p.author)));
       c.appendChild(el("div", "body", p.hypothesis));
-      p.critiques.forEach(k => {
+      entry.critiques.forEach(k => {
         const d = el("div", "reply card");
         d.appendChild(el("span", "verdict-" + k.verdict, k.verdict));
-        d.appendChild(el("span", "meta", " by " + k.author_name + ": "));
+        d.appendChild(el("span", "meta", " by " + who(k.author) + ": "));
         d.appendChild(el("span", null, k.reasons));
         c.appendChild(d);
       });
@@ -83,7 +85,7 @@
       nodes.push(el("div", "meta", name + " (" + list.length + ")"));
       nodes.push(table(["item", "proposal", "seed", "status", "by", "tries"], list.slice().reverse().map(i =>
         [String(i.id), String(i.proposal_id), String(i.seed), el("span", "status-" + i.status, i.status),
-         i.claimed_by_name || "", String(i.attempts)])));
+         who(i.claimed_by), String(i.attempts)])));
     });
     fill("queues", nodes, "queues are empty");
   }
@@ -125,6 +127,8 @@
     fill(id, rows.length ? [table(cols, rows)] : [], empty);
   }
   function render(s) {
+    names = new Map(s.agents.map(a => [String(a.id), a.name + " (" + a.role + ")"]));
+    names.set("system", "system");
     document.getElementById("run-name").textContent = s.run.name;
     const champ = s.champions[s.champions.length - 1];
     document.getElementById("champion-badge").textContent = champ
