@@ -5,6 +5,8 @@ need=()
 command -v make >/dev/null 2>&1 || need+=(make)
 # PostgreSQL server binaries for the postgres-marked tests (.ci/start-postgres.sh runs them).
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql)
+# Headless Chromium for the browser-marked board test (Playwright drives /usr/bin/chromium).
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if [ "${#need[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq
