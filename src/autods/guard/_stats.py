@@ -69,21 +69,20 @@ def oof_target_encode(x: pd.Series, y: np.ndarray, n_folds: int = 5, seed: int =
     look perfectly predictive by memorising the target: each row's code comes from the other
     folds only, and a level unseen there gets the global mean. Missing stays missing.
     """
-    codes = np.full(len(x), np.nan)
     yv = np.asarray(y, dtype=float)
-    levels = x.astype("object").where(x.notna(), None).to_numpy()
+    level, _ = pd.factorize(x, use_na_sentinel=True)  # -1 marks a missing level
+    n_levels = int(level.max()) + 1 if len(level) else 0
+    codes = np.full(len(x), np.nan)
     fold = np.random.default_rng(seed).integers(0, n_folds, size=len(x))
+    usable = (level >= 0) & np.isfinite(yv)
     for k in range(n_folds):
-        train, test = fold != k, fold == k
+        train, test = usable & (fold != k), (fold == k) & (level >= 0)
         if not train.any() or not test.any():
             continue
-        frame = pd.DataFrame({"level": levels[train], "y": yv[train]}).dropna()
-        means = frame.groupby("level")["y"].mean()
-        fallback = float(np.nanmean(yv[train])) if np.isfinite(yv[train]).any() else np.nan
-        mapped = pd.Series(levels[test]).map(means).to_numpy(dtype=float)
-        mapped[np.isnan(mapped)] = fallback
-        present = pd.Series(levels[test]).notna().to_numpy()
-        codes[test] = np.where(present, mapped, np.nan)
+        sums = np.bincount(level[train], weights=yv[train], minlength=n_levels)
+        counts = np.bincount(level[train], minlength=n_levels)
+        means = np.divide(sums, counts, out=np.full(n_levels, yv[train].mean()), where=counts > 0)
+        codes[test] = means[level[test]]
     return codes
 
 

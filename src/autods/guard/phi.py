@@ -31,6 +31,11 @@ from autods.tasks.spec import TaskSpec
 
 SAMPLE = 200
 SEED = 0
+# presidio costs milliseconds per value: it sees at most this many distinct values of a short-value
+# column (enough to tell a 50 % match rate from none), and a free-text scan stops after
+# TEXT_EARLY_STOP values once it has found an identifier (the verdict cannot change).
+PRESIDIO_VALUES = 60
+TEXT_EARLY_STOP = 40
 VALUE_HIT_MIN = 0.5  # share of sampled values that must match for a value-based kind
 NAME_LIST_MIN = 0.3  # share of sampled values with a token in the bundled name list
 HEADER_RULES: tuple[tuple[str, str], ...] = (
@@ -89,8 +94,9 @@ def _value_kinds(name: str, values: pd.Series) -> dict[str, float]:
     strings = pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)
     id_header = bool(ID_HEADER.search(name))
     hits: dict[str, int] = {}
-    shaped = listed = 0
-    for value, c in counts.items():
+    presidio_hits: dict[str, int] = {}
+    shaped = listed = presidio_n = 0
+    for i, (value, c) in enumerate(counts.items()):
         kinds: set[str] = set()
         if MRN_SHAPE.match(value) or (id_header and DIGIT_ID.match(value)):
             kinds.add("mrn")
@@ -104,22 +110,32 @@ def _value_kinds(name: str, values: pd.Series) -> dict[str, float]:
                 listed += c if any(is_known_name(t) for t in value.split()) else 0
                 if any(is_known_name(t) for t in value.split()):
                     kinds.add("person_name")
-            kinds |= {_presidio.ENTITY_KIND[r.entity_type] for r in _presidio.entities(value)
-                      if r.end - r.start >= 0.6 * len(value)} - {"date"}
         for kind in kinds:
             hits[kind] = hits.get(kind, 0) + int(c)
+        if strings and i < PRESIDIO_VALUES:
+            presidio_n += int(c)
+            found_here = {_presidio.ENTITY_KIND[r.entity_type] for r in _presidio.entities(value)
+                          if r.end - r.start >= 0.6 * len(value)} - {"date"} - kinds
+            for kind in found_here:
+                presidio_hits[kind] = presidio_hits.get(kind, 0) + int(c)
     if shaped / n < VALUE_HIT_MIN or listed / n < NAME_LIST_MIN:
         hits.pop("person_name", None)  # a few capitalised words that happen to be names are not a name column
     found = {k: c / n for k, c in hits.items()}
+    for kind, c in presidio_hits.items():
+        found[kind] = max(found.get(kind, 0.0), c / max(presidio_n, 1))
     if found.get("email", 0) >= VALUE_HIT_MIN:
         found.pop("url", None)  # the domain inside every e-mail address also matches the URL pattern
     return {k: round(v, 4) for k, v in found.items() if v >= VALUE_HIT_MIN}
 
 
-def _embedded(values: pd.Series) -> dict[str, int]:
-    """Counts of identifiers embedded in free text, per kind, over the sampled values."""
+def _embedded(values: pd.Series) -> tuple[dict[str, int], int]:
+    """Counts of identifiers embedded in free text, per kind, and how many values were scanned."""
     counts: dict[str, int] = {}
+    scanned = 0
     for value in values.astype(str):
+        if scanned >= TEXT_EARLY_STOP and counts:
+            break
+        scanned += 1
         for r in _presidio.entities(value):
             kind = _presidio.ENTITY_KIND[r.entity_type]
             counts[kind] = counts.get(kind, 0) + 1
@@ -130,7 +146,7 @@ def _embedded(values: pd.Series) -> dict[str, int]:
         names = sum(1 for a, b in zip(tokens, tokens[1:]) if a.lower() in FIRST_NAMES and is_known_name(b))
         if names:
             counts["person_name"] = counts.get("person_name", 0) + names
-    return counts
+    return counts, scanned
 
 
 def _index_dates(frame: pd.DataFrame, spec: TaskSpec | None) -> pd.Series | None:
@@ -204,10 +220,10 @@ def scan_phi(frame: pd.DataFrame, spec: TaskSpec | None = None) -> list[Finding]
             kinds.setdefault("free_text", None)
             if col.kind == "text":
                 by.append("long text values")
-            embedded = _embedded(sample)
-            evidence["embedded_identifiers"] = embedded
+            embedded, scanned = _embedded(sample)
+            evidence.update(embedded_identifiers=embedded, text_values_scanned=scanned)
             for kind, count in embedded.items():
-                if kind != "date" and count >= VALUE_HIT_MIN * max(len(sample), 1):
+                if kind != "date" and count >= VALUE_HIT_MIN * max(scanned, 1):
                     kinds.setdefault(kind, None)
             if not embedded and not announced:
                 findings.append(_finding(column, ["free_text"], by, Severity.warning, evidence))
@@ -219,6 +235,8 @@ def scan_phi(frame: pd.DataFrame, spec: TaskSpec | None = None) -> list[Finding]
             if value_kinds:
                 by.append("values")
                 evidence["value_match_fraction"] = value_kinds
+            if pd.api.types.is_object_dtype(s) or pd.api.types.is_string_dtype(s):
+                evidence["presidio_distinct_values_limit"] = PRESIDIO_VALUES
         if not kinds and _normalise(column) in ("age", "age_years", "age_at_index") and pd.api.types.is_numeric_dtype(s):
             n_old = int((pd.to_numeric(s, errors="coerce") > 89).sum())
             if n_old:
