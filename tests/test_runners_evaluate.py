@@ -2,12 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import importlib
-import sys
-import types
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,35 +11,6 @@ import pytest
 from autods.errors import RecipeError
 from autods.runners import EvaluationRecord, Recipe, evaluate
 from autods.tasks import load_task
-
-
-@dataclass(frozen=True)
-class _Holdout:
-    train_idx: np.ndarray
-    test_idx: np.ndarray
-    content_hash: str
-
-
-def _standin_lock_holdout(n_rows, y, groups=None, fraction=0.2, seed=0, times=None):  # type: ignore[no-untyped-def]
-    # Test stand-in until autods.judge.holdout lands: unit-aware random holdout.
-    units = np.arange(n_rows).astype(str) if groups is None else np.asarray(groups)
-    uniq = np.unique(units)
-    chosen = np.random.default_rng(seed).choice(uniq, size=max(1, int(round(fraction * len(uniq)))), replace=False)
-    test = np.flatnonzero(np.isin(units, chosen))
-    train = np.setdiff1d(np.arange(n_rows), test)
-    return _Holdout(train, test, hashlib.sha256(test.tobytes()).hexdigest())
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _holdout_module() -> Iterator[None]:
-    with pytest.MonkeyPatch.context() as mp:
-        try:
-            importlib.import_module("autods.judge.holdout")
-        except ModuleNotFoundError:
-            module = types.ModuleType("autods.judge.holdout")
-            module.lock_holdout = _standin_lock_holdout  # type: ignore[attr-defined]
-            mp.setitem(sys.modules, "autods.judge.holdout", module)
-        yield
 
 
 def _write_task(root: Path, frame: pd.DataFrame, front: str) -> Path:
@@ -175,3 +140,23 @@ def test_gbsg2_cox_c_index(tmp_path: Path) -> None:
     r = evaluate(task_dir, Recipe(family="cox"), n_resamples=200)
     assert r.metric == "c_index" and 0.64 <= r.value <= 0.72
     assert r.ci_low < r.value < r.ci_high
+
+
+def test_seed_moves_the_folds_but_never_the_holdout(tmp_path: Path) -> None:
+    task_dir = _write_task(tmp_path, _grouped_frame(), "name: g\ntask_type: binary\nendpoint: y\nid_column: pid")
+    a = evaluate(task_dir, {"family": "logistic"}, seed=1, n_resamples=20)
+    b = evaluate(task_dir, {"family": "logistic"}, seed=2, n_resamples=20)
+    assert a.holdout_hash == b.holdout_hash and sorted(a.oof.row) == sorted(b.oof.row)
+    assert a.oof.fold != b.oof.fold
+
+
+def test_temporal_split_with_date_strings(tmp_path: Path) -> None:
+    frame = _grouped_frame().drop(columns="pid")
+    frame["visit"] = (pd.Timestamp("2020-01-01") + pd.to_timedelta(np.arange(len(frame)), unit="D")).strftime("%Y-%m-%d")
+    task_dir = _write_task(tmp_path, frame, "name: t\ntask_type: binary\nendpoint: y\ntime_column: visit\n"
+                                            "validation: temporal-split")
+    r = evaluate(task_dir, {"family": "logistic"}, n_splits=3, n_resamples=20)
+    assert r.cv.strategy == "temporal-split"
+    # The holdout is the latest rows; every CV row is earlier than every held-out row.
+    assert max(r.oof.row) < len(frame) - r.n_holdout
+    assert dict(r.excluded)["visit"].startswith("datetime column")  # ISO date strings are dates, not text

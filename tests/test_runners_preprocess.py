@@ -99,6 +99,11 @@ def test_booleans_and_datetimes() -> None:
                               Recipe(family="logistic", preprocess={"datetime": "days", "scale": False}))
     out = days.pipeline_.named_steps["prep"].transform(frame[["smoker", "admitted"]])
     assert out[0, -1] == pytest.approx((frame["admitted"].iloc[0] - pd.Timestamp("1970-01-01")).days)
+    as_text = frame.assign(admitted=frame["admitted"].dt.strftime("%Y-%m-%d"))  # as read from a CSV
+    assert column_kinds(as_text, ["admitted"])["datetime"] == ["admitted"]
+    again = RecipeRunner().fit(TrainingData(as_text, y, "binary", ("smoker", "admitted")),
+                               Recipe(family="logistic", preprocess={"datetime": "days", "scale": False}))
+    np.testing.assert_allclose(again.pipeline_.named_steps["prep"].transform(as_text[["smoker", "admitted"]]), out)
 
 
 def test_composites_step_computes_unit_aggregates_per_frame() -> None:

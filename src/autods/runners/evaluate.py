@@ -21,6 +21,8 @@ Steps, in order (each one is the judge's code, never the caller's):
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -29,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from autods.errors import JudgeError, UserInputError
+from autods.errors import DataError, JudgeError, UserInputError
 from autods.judge.bootstrap import bootstrap_ci, fold_ci
 from autods.judge.metrics import compute_metric
 from autods.judge.score import METRICS, PRIMARY_METRIC
@@ -89,6 +91,26 @@ def _column(frame: pd.DataFrame, col: str | None) -> np.ndarray | None:
     return None if col is None else frame[col].astype(str).to_numpy()
 
 
+def _times(frame: pd.DataFrame, col: str | None) -> np.ndarray | None:
+    """Index times as floats (datetimes as nanoseconds since the epoch) for temporal designs."""
+    if col is None:
+        return None
+    values = frame[col]
+    if pd.api.types.is_numeric_dtype(values):
+        return values.to_numpy(dtype=float)
+    try:
+        stamps = pd.to_datetime(values, format="mixed")
+    except (ValueError, TypeError):
+        raise DataError(f"time_column '{col}' holds values that are neither numbers nor dates",
+                        "use ISO dates (2021-03-04) or numeric times") from None
+    return stamps.to_numpy(dtype="datetime64[ns]").astype("int64").astype(float)
+
+
+def _data_hash(task: Task) -> str:
+    # Ties the held-out split to these exact data files (same rows of other data = other split).
+    return hashlib.sha256(json.dumps(sorted(task.data_hashes.items())).encode()).hexdigest() if task.data_hashes else ""
+
+
 def _metric_kw(kind: str, classes: np.ndarray | None) -> dict[str, Any]:
     return {"labels": classes} if kind == "multiclass" else {}
 
@@ -134,7 +156,7 @@ def evaluate(
 
     y = task.target(task.frame)
     units = _column(task.frame, task.spec.id_column)
-    times = task.frame[task.spec.time_column].to_numpy() if task.spec.time_column else None
+    times = _times(task.frame, task.spec.time_column)
     # Features come from the governed frame: a column governance dropped or excluded is gone.
     features = tuple(c for c in task.feature_columns([c for c, _ in excluded]) if c in frame.columns)
     data = TrainingData(frame, y, task.task_type, features, task.spec.id_column)
@@ -144,7 +166,7 @@ def evaluate(
         from autods.judge.holdout import lock_holdout
 
         split = lock_holdout(len(frame), y, groups=units, fraction=task.launch.test_fraction, seed=task.launch.seed,
-                             times=times if strategy == "temporal-split" else None)
+                             times=times if strategy == "temporal-split" else None, data_hash=_data_hash(task))
         dev, holdout_hash, n_holdout = np.sort(np.asarray(split.train_idx)), split.content_hash, len(split.test_idx)
 
     used = select_features(recipe, features)

@@ -7,9 +7,10 @@ Column handling (decided from the training frame's dtypes, so every fold agrees)
 * categorical (strings, pandas categories, low-cardinality objects): most-frequent
   imputation, then one-hot with rare levels grouped (``min_frequency``); a level unseen in
   training maps to the infrequent bucket (or to all zeros when there is none);
-* datetime-typed columns: dropped by default, or days since 1970-01-01 (``datetime:
-  "days"``). Strings that merely look like dates are treated as categorical/text: guessing
-  formats silently is how day and month get swapped;
+* datetime columns (datetime dtype, or strings that are all ISO dates ``YYYY-MM-DD...``):
+  dropped by default, or days since 1970-01-01 (``datetime: "days"``). Other date-looking
+  strings are treated as categorical/text: guessing formats silently is how day and month
+  get swapped;
 * free text (object columns whose values are long or mostly unique): dropped, since a bag of
   words is a modelling decision a recipe should make explicitly.
 
@@ -40,6 +41,7 @@ __all__ = ["CompositeFeatures", "build_preprocessor", "column_kinds"]
 TEXT_MEAN_LENGTH = 40
 #: ... or when it has more than this share of distinct values among more than 50 rows.
 TEXT_UNIQUE_SHARE = 0.5
+_ISO_DATE = r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$"
 
 
 def column_kinds(frame: pd.DataFrame, columns: list[str]) -> dict[str, list[str]]:
@@ -55,9 +57,16 @@ def column_kinds(frame: pd.DataFrame, columns: list[str]) -> dict[str, list[str]
             kinds["numeric"].append(col)
         elif isinstance(s.dtype, pd.CategoricalDtype):
             kinds["categorical"].append(col)
+        elif _is_iso_date(s):
+            kinds["datetime"].append(col)
         else:
             kinds["text" if _is_text(s) else "categorical"].append(col)
     return kinds
+
+
+def _is_iso_date(s: pd.Series) -> bool:
+    values = s.dropna()
+    return bool(len(values)) and bool(values.astype(str).str.match(_ISO_DATE).all())
 
 
 def _is_text(s: pd.Series) -> bool:
@@ -82,7 +91,7 @@ def _to_days(x: Any) -> np.ndarray:
     frame = pd.DataFrame(x)
     out = np.empty(frame.shape, dtype=float)
     for j, col in enumerate(frame.columns):
-        ts = pd.to_datetime(frame[col])
+        ts = pd.to_datetime(frame[col], format="ISO8601") if frame[col].dtype == object else pd.to_datetime(frame[col])
         # Naive timestamps are read as UTC; days since the epoch keep order and spacing.
         out[:, j] = (ts - pd.Timestamp("1970-01-01", tz=ts.dt.tz)).dt.total_seconds().to_numpy() / 86400.0
     return out
