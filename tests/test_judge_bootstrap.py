@@ -158,3 +158,18 @@ def test_undefined_metric_and_bad_method_raise() -> None:
         bootstrap_ci("auroc", [0, 1, 0, 1], [0.1, 0.8, 0.3, 0.6], method="studentized")
     with pytest.raises(JudgeError, match="target value"):
         permutation_test("calibration_slope", [0, 1, 0, 1], [0.1, 0.8, 0.3, 0.6])
+
+
+def test_survival_generic_path_jackknife_matches_lifelines_and_ci_brackets() -> None:
+    from lifelines.utils import concordance_index
+    from sksurv.util import Surv
+
+    rng = np.random.default_rng(14)
+    x = rng.normal(size=40)
+    t_event, t_cens = rng.exponential(scale=np.exp(-x)), rng.exponential(1.5, size=40)
+    y = Surv.from_arrays(event=t_event <= t_cens, time=np.minimum(t_event, t_cens))
+    loo = [concordance_index(np.delete(y["time"], i), -np.delete(x, i), np.delete(y["event"], i))
+           for i in range(40)]
+    np.testing.assert_allclose(jackknife_values("c_index", y, x), loo, atol=1e-10)
+    ci = bootstrap_ci("c_index", y, x, n_resamples=200, method="bca", groups=np.arange(40) // 2)
+    assert ci.low < ci.value < ci.high and ci.n_resamples == 200

@@ -161,9 +161,11 @@ def _bca_levels(reps: np.ndarray, value: float, jack: np.ndarray, alpha: float) 
     share = (np.sum(reps < value) + np.sum(reps <= value)) / (2.0 * b)
     z0 = special.ndtri(np.clip(share, 0.5 / b, 1 - 0.5 / b))  # finite when value is extreme
     jack = jack[np.isfinite(jack)]
-    d = jack.mean() - jack
-    den = 6.0 * np.sum(d**2) ** 1.5
-    accel = float(np.sum(d**3) / den) if den > 0 else 0.0
+    accel = 0.0  # no usable jackknife: BCa reduces to bias-corrected percentile
+    if jack.size > 1:
+        d = jack.mean() - jack
+        den = 6.0 * np.sum(d**2) ** 1.5
+        accel = float(np.sum(d**3) / den) if den > 0 else 0.0
     z = special.ndtri(np.array([alpha / 2, 1 - alpha / 2]))
     return special.ndtr(z0 + (z0 + z) / (1 - accel * (z0 + z)))
 
