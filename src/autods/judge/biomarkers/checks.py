@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from autods.judge.biomarkers.stats import corr_pvalue, corrwith, rank_columns, standardize
+from autods.judge.biomarkers.stats import RankIndex, corr_pvalue, corrwith, rank_columns, standardize
 
 __all__ = ["Outcome", "Prepared", "bootstrap_ci", "held_out", "leave_one_out", "permutation", "subgroups"]
 
@@ -31,12 +31,14 @@ class Prepared:
     Zx: np.ndarray
     zy: np.ndarray
     rho: np.ndarray
+    index: RankIndex
 
     @classmethod
     def build(cls, X: np.ndarray, w: np.ndarray) -> Prepared:
-        ranks = rank_columns(X)
+        index = RankIndex(X)
+        ranks = index.ranks()
         Zx, zy = standardize(ranks), standardize(rank_columns(w))
-        return cls(X, w, ranks, Zx, zy, np.clip(Zx.T @ zy, -1.0, 1.0))
+        return cls(X, w, ranks, Zx, zy, np.clip(Zx.T @ zy, -1.0, 1.0), index)
 
     @property
     def n(self) -> int:
@@ -50,8 +52,11 @@ class Outcome:
     evidence: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-def _spearman_subset(X: np.ndarray, w: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    return corrwith(rank_columns(X[idx]), rank_columns(w[idx]))
+def _spearman_subset(prep: Prepared, idx: np.ndarray) -> np.ndarray:
+    mask = np.zeros(prep.n, dtype=bool)
+    mask[idx] = True
+    # idx is sorted by construction (flatnonzero), so mask order == idx order.
+    return corrwith(prep.index.ranks(mask), rank_columns(prep.w[mask]))
 
 
 def stratified_split(strata: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
@@ -67,8 +72,8 @@ def stratified_split(strata: np.ndarray, fraction: float, rng: np.random.Generat
 def held_out(prep: Prepared, strata: np.ndarray, fraction: float, alpha: float, rng: np.random.Generator) -> Outcome:
     """Check 1: discover on one part of the units, confirm the sign (and p < alpha) on the rest."""
     test = stratified_split(strata, fraction, rng)
-    r_disc = _spearman_subset(prep.X, prep.w, np.flatnonzero(~test))
-    r_test = _spearman_subset(prep.X, prep.w, np.flatnonzero(test))
+    r_disc = _spearman_subset(prep, np.flatnonzero(~test))
+    r_test = _spearman_subset(prep, np.flatnonzero(test))
     p_test = corr_pvalue(r_test, int(test.sum()))
     same = np.sign(r_test) == np.sign(r_disc)
     reversed_ = (np.sign(r_test) * np.sign(r_disc)) < 0
@@ -112,16 +117,19 @@ def bootstrap_ci(prep: Prepared, n_boot: int, rng: np.random.Generator, level: f
     """
     n, p = prep.Zx.shape
     x, y = prep.Zx, prep.zy
-    xy, xx = x * y[:, None], x * x
+    # One product per chunk: [x | x*y | x^2] side by side keeps the BLAS call large.
+    stacked = np.hstack([x, x * y[:, None], x * x])
+    ys = np.column_stack([y, y * y])
     reps = np.empty((n_boot, p))
     done = 0
     while done < n_boot:
         b = min(chunk, n_boot - done)
         C = unit_counts(rng.integers(0, n, size=(b, n)), n) / n
-        mx, my = C @ x, C @ y
-        cov = C @ xy - mx * my[:, None]
-        var_x = C @ xx - mx * mx
-        var_y = C @ (y * y) - my * my
+        sums, ysum = C @ stacked, C @ ys
+        mx, my = sums[:, :p], ysum[:, 0]
+        cov = sums[:, p:2 * p] - mx * my[:, None]
+        var_x = sums[:, 2 * p:] - mx * mx
+        var_y = ysum[:, 1] - my * my
         with np.errstate(divide="ignore", invalid="ignore"):
             reps[done:done + b] = np.nan_to_num(cov / np.sqrt(np.maximum(var_x * var_y[:, None], 0.0)))
         done += b
@@ -175,7 +183,7 @@ def subgroups(prep: Prepared, groups: list[tuple[str, np.ndarray]], min_size: in
         idx = np.flatnonzero(mask)
         if idx.size < min_size or np.unique(prep.w[idx]).size < 2:
             continue
-        r = _spearman_subset(prep.X, prep.w, idx)
+        r = _spearman_subset(prep, idx)
         agree &= np.sign(r) == np.sign(prep.rho)
         worst = np.minimum(worst, r * np.sign(prep.rho))
         n_eval += 1
