@@ -2,9 +2,9 @@
 
 ``Store.open("sqlite:///runs/x/state.db")`` or ``Store.open("postgresql+psycopg://...")``.
 Writes go through :meth:`Store.write` (one transaction, audited); reads through
-:meth:`Store.read`. SQLite: WAL, ``synchronous=FULL`` (an acknowledged write survives a
-crash), and ``BEGIN IMMEDIATE`` so a writer takes the lock up front instead of failing to
-upgrade a read lock mid-transaction; in-process writers also queue on a lock, because
+:meth:`Store.read`. SQLite: WAL, ``synchronous=NORMAL`` by default (an acknowledged write survives a
+process crash; ``sqlite_synchronous="FULL"`` survives power loss too), and
+``BEGIN IMMEDIATE`` so a writer takes the lock up front instead of failing to upgrade a read lock mid-transaction; in-process writers also queue on a lock, because
 SQLite's busy handler sleeps in coarse steps and 32 spinning threads would crawl.
 PostgreSQL: every writer first locks the audit-chain tip, so writes are serialised as on
 SQLite (one writer) and claims additionally use ``FOR UPDATE SKIP LOCKED``.
@@ -45,14 +45,28 @@ class Store:
         self._write_lock = threading.Lock() if not self.postgres else None
 
     @classmethod
-    def open(cls, url: str, *, clock: Callable[[], float] = time.time, pool_size: int = 16) -> Store:
-        """Open (creating if empty) the state at ``url``; refuses foreign or newer databases."""
+    def open(
+        cls,
+        url: str,
+        *,
+        clock: Callable[[], float] = time.time,
+        pool_size: int = 16,
+        sqlite_synchronous: str = "NORMAL",
+    ) -> Store:
+        """Open (creating if empty) the state at ``url``; refuses foreign or newer databases.
+
+        ``sqlite_synchronous``: ``NORMAL`` (default) keeps every acknowledged write across a
+        process crash or SIGKILL, and is 10-30x faster than ``FULL`` on this kind of disk;
+        ``FULL`` also survives power loss / kernel crash at one fsync per write.
+        """
+        if sqlite_synchronous.upper() not in ("NORMAL", "FULL", "EXTRA"):
+            raise StateError(f"sqlite_synchronous must be NORMAL, FULL or EXTRA, not {sqlite_synchronous!r}")
         try:
             sa_url = sa.make_url(url)
         except sa.exc.ArgumentError as err:
             raise StateError(f"cannot parse state URL {url!r}: {err}; use sqlite:///path or postgresql+psycopg://") from err
         if sa_url.get_backend_name() == "sqlite":
-            engine = _sqlite_engine(sa_url, pool_size)
+            engine = _sqlite_engine(sa_url, pool_size, sqlite_synchronous.upper())
         elif sa_url.get_backend_name() == "postgresql":
             engine = sa.create_engine(sa_url, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True)
         else:
@@ -102,7 +116,7 @@ class Store:
             tx = Tx(conn, actor, self.clock, postgres=self.postgres)
             if self.postgres:
                 # Lock the chain tip first: a single lock taken in one order cannot deadlock.
-                conn.execute(sa.select(t.audit_head.c.id).where(t.audit_head.c.id == 1).with_for_update())
+                tx.lock_tip()
             yield tx
 
     @contextlib.contextmanager
@@ -174,7 +188,7 @@ class Store:
             return tx.events(since_seq, limit, run_id)
 
 
-def _sqlite_engine(url: sa.URL, pool_size: int) -> sa.Engine:
+def _sqlite_engine(url: sa.URL, pool_size: int, synchronous: str) -> sa.Engine:
     memory = url.database in (None, "", ":memory:")
     engine = sa.create_engine(
         url,
@@ -187,7 +201,7 @@ def _sqlite_engine(url: sa.URL, pool_size: int) -> sa.Engine:
     def _connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (pysqlite would defer it)
         cur = dbapi_conn.cursor()
-        for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=60000"):
+        for pragma in ("journal_mode=WAL", f"synchronous={synchronous}", "busy_timeout=60000"):
             cur.execute(f"PRAGMA {pragma}")
         cur.close()
 

@@ -33,6 +33,7 @@ class Tx(ReadsMixin):
         self.actor = actor
         self.clock = clock
         self.postgres = postgres
+        self._tip: tuple[int, str] | None = None
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -45,26 +46,41 @@ class Tx(ReadsMixin):
 
     def _update(self, table: sa.Table, model: type[M], ident: int, verb: str, **values: Any) -> M:
         self.conn.execute(table.update().where(table.c.id == ident).values(**values))
+        return self._audited(table, model, ident, verb, values)
+
+    def _audited(self, table: sa.Table, model: type[M], ident: int, verb: str, values: dict[str, Any]) -> M:
+        """Read back an updated row and log the change."""
         row = self.conn.execute(sa.select(table).where(table.c.id == ident)).one()
         record = model.model_validate(dict(row._mapping))
         self._audit(verb, getattr(record, "run_id", None), {"id": ident, **_jsonable(values)})
         return record
 
     def _audit(self, verb: str, run_id: int | None, payload: dict[str, Any]) -> None:
-        head = sa.select(t.audit_head).where(t.audit_head.c.id == 1)
-        if self.postgres:
-            # Writers queue on the chain tip: two transactions must not extend the same hash.
-            head = head.with_for_update()
-        tip = self.conn.execute(head).one()
-        seq, created = tip.seq + 1, self.clock()
+        prev_seq, prev_hash = self.lock_tip()
+        seq, created = prev_seq + 1, self.clock()
         event = {"seq": seq, "run_id": run_id, "actor": self.actor, "verb": verb, "payload": payload,
                  "created_at": created}
-        digest = chain_hash(tip.hash, event)
+        digest = chain_hash(prev_hash, event)
         self.conn.execute(t.audit_events.insert().values(
             seq=seq, run_id=run_id, actor=self.actor, verb=verb, payload=json.dumps(payload),
-            prev_hash=tip.hash, hash=digest, created_at=created,
+            prev_hash=prev_hash, hash=digest, created_at=created,
         ))
         self.conn.execute(t.audit_head.update().where(t.audit_head.c.id == 1).values(seq=seq, hash=digest))
+        self._tip = (seq, digest)
+
+    def lock_tip(self) -> tuple[int, str]:
+        """The chain tip (seq, hash), read once per transaction and then tracked here.
+
+        On PostgreSQL the read takes the row lock: writers queue on the tip, so two
+        transactions can never extend the same hash. SQLite's BEGIN IMMEDIATE already did.
+        """
+        if self._tip is None:
+            head = sa.select(t.audit_head.c.seq, t.audit_head.c.hash).where(t.audit_head.c.id == 1)
+            if self.postgres:
+                head = head.with_for_update()
+            seq, digest = self.conn.execute(head).one()
+            self._tip = (int(seq), str(digest))
+        return self._tip
 
     def lock_run(self, run_id: int) -> None:
         """Serialise protocol checks per run on PostgreSQL (SQLite's BEGIN IMMEDIATE already does)."""
@@ -126,6 +142,19 @@ class Tx(ReadsMixin):
                             claimed_by=None, lease_expires_at=None, attempts=0, reason="",
                             created_at=now, updated_at=now)
 
+    def add_items(self, run_id: int, proposal_id: int, team_id: int | None, recipe_hash: str,
+                  seeds: Sequence[int]) -> list[int]:
+        """Bulk enqueue (setup, benchmarks): one insert, one audit event listing the new ids."""
+        now = self.clock()
+        rows = [{"run_id": run_id, "proposal_id": proposal_id, "team_id": team_id, "recipe_hash": recipe_hash,
+                 "seed": seed, "status": "pending", "claimed_by": None, "lease_expires_at": None, "attempts": 0,
+                 "reason": "", "created_at": now, "updated_at": now} for seed in seeds]
+        q = t.queue_items
+        ids = sorted(self.conn.execute(q.insert().returning(q.c.id), rows).scalars().all())
+        self._audit("enqueue_bulk", run_id, {"proposal_id": proposal_id, "recipe_hash": recipe_hash,
+                                             "seeds": list(seeds), "ids": ids})
+        return ids
+
     def claim_next(self, run_id: int, team_id: int | None, lease_s: float) -> QueueItem | None:
         """Claim the oldest pending item; exactly-once by the write lock (SQLite) or row locks (PostgreSQL)."""
         q = t.queue_items
@@ -139,13 +168,13 @@ class Tx(ReadsMixin):
         if item_id is None:
             return None
         now = self.clock()
-        done = self.conn.execute(
-            q.update().where(q.c.id == item_id, q.c.status == "pending").values(
-                status="claimed", claimed_by=self.actor, lease_expires_at=now + lease_s, updated_at=now))
+        values = {"status": "claimed", "claimed_by": self.actor, "lease_expires_at": now + lease_s,
+                  "updated_at": now}
+        done = self.conn.execute(q.update().where(q.c.id == item_id, q.c.status == "pending").values(**values))
         if done.rowcount != 1:
             # Cannot happen under the locks above; refusing beats handing out a job twice.
             raise StateError(f"queue item {item_id} changed under a claim; the store's locking is broken")
-        return self._update(q, QueueItem, item_id, "claim", claimed_by=self.actor)
+        return self._audited(q, QueueItem, item_id, "claim", values)
 
     def extend_lease(self, item_id: int, lease_s: float) -> QueueItem:
         now = self.clock()
