@@ -84,11 +84,11 @@ def _baseline_screen(task_dir: str | Path, task: Any, gov: Any, design: Design, 
         "ci_low": record.ci_low,
         "ci_high": record.ci_high,
     }
-    rows = np.asarray(record.oof_rows)
+    rows = np.asarray(record.oof.row)
     if not task.fairness_subgroups or design.metric not in ("auroc", "c_index", "r2"):
         return
     y = task.target(task.frame.iloc[rows])
-    pred = np.asarray(record.oof_pred)
+    pred = np.asarray(record.oof.pred)
     groups = {c: task.frame[c].astype(str).to_numpy()[rows] for c in task.fairness_subgroups}
     subs = subgroup_metrics(design.metric, y, pred, groups, n_resamples=300, seed=design.seed, min_n=SUBGROUP_MIN_N)
     for s in subs:

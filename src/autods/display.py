@@ -51,8 +51,8 @@ def _fmt(value: Any) -> str:
 def print_evaluation(record: Any) -> None:
     console = _console()
     console.rule("[bold]evaluation[/bold]")
-    console.print(f"recipe {record.recipe.family} ({record.recipe_hash[:12]}) · CV {record.cv['strategy']} "
-                  f"x{record.cv['n_splits']} on {record.n_rows:,} development rows")
+    console.print(f"recipe {record.recipe.family} ({record.recipe_hash[:12]}) · CV {record.cv.strategy} "
+                  f"x{record.cv.n_splits} on {record.n_rows:,} development rows")
     console.print(f"[bold]{record.metric} = {_fmt(record.value)}[/bold] "
                   f"(95% CI {_fmt(record.ci_low)}–{_fmt(record.ci_high)}; fold mean {_fmt(record.fold_mean)} ± {_fmt(record.fold_sd)})")
     for name, value in sorted(record.secondary.items()):
