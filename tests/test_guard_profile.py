@@ -118,3 +118,10 @@ def test_redaction_removes_statistics(profile: DataProfile) -> None:
     red = profile.redacted({"sex", "admit_date"})
     assert red.columns["sex"].stats == {"redacted": True} and red.columns["admit_date"].stats == {"redacted": True}
     assert red.columns["age"].stats == profile.columns["age"].stats
+
+
+def test_record_identifier_is_excluded_but_the_unit_id_is_not(cohort: pd.DataFrame) -> None:
+    frame = cohort.assign(encounter_id=np.arange(10**5, 10**5 + len(cohort)))
+    spec = make_task(frame, id_column="patient_id").spec
+    blocked = [f.feature for f in profile_findings(profile_frame(frame, spec), spec) if f.blocking]
+    assert blocked == ["encounter_id"]

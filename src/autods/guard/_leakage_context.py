@@ -80,7 +80,7 @@ def _outcome(task: Task, frame: pd.DataFrame) -> tuple[str, np.ndarray, np.ndarr
 
 def build_context(task: Task, frame: pd.DataFrame) -> LeakageContext:
     spec = task.spec
-    profile = profile_frame(frame, spec)
+    profile = profile_frame(frame, spec, site_shift=False)
     kind, y, time = _outcome(task, frame)
     unit_id = spec.id_column or profile.unit_id
     skip = set(spec.endpoint.columns) | set(spec.exclude) | {unit_id}

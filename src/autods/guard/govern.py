@@ -76,10 +76,11 @@ def govern(task: Task, *, salt: str = "autods") -> Governance:
     """
     spec = task.spec
     profile = profile_frame(task.frame, spec)
-    findings = list(profile_findings(profile, spec))
-    phi = scan_phi(task.frame, spec)
-    findings.extend(phi)
+    phi = scan_phi(task.frame, spec, profile=profile)
     flagged = phi_columns(phi)
+    # A PHI column that is also id-shaped needs one finding (the PHI one), not two.
+    findings = [f for f in profile_findings(profile, spec) if not (f.check == "identifier" and f.feature in flagged)]
+    findings.extend(phi)
     time_columns = [c for c in (spec.time_column, *profile.datetime_columns) if c]
     frame, actions = deidentify(
         task.frame, phi, task.launch.deident_policy, salt=salt,

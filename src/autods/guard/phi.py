@@ -27,6 +27,7 @@ from autods.guard import _presidio
 from autods.guard._namelist import FIRST_NAMES, is_known_name
 from autods.guard._stats import parse_dates
 from autods.guard.findings import Finding, Severity
+from autods.guard.profile import DataProfile, profile_frame
 from autods.tasks.spec import TaskSpec
 
 SAMPLE = 200
@@ -143,7 +144,8 @@ def _embedded(values: pd.Series) -> tuple[dict[str, int], int]:
         if streets:
             counts["address"] = counts.get("address", 0) + streets
         tokens = CAPITAL_TOKEN.findall(value)
-        names = sum(1 for a, b in zip(tokens, tokens[1:]) if a.lower() in FIRST_NAMES and is_known_name(b))
+        # A listed first name followed by any capitalised word: surnames are too varied to list.
+        names = sum(1 for a, _ in zip(tokens, tokens[1:]) if a.lower() in FIRST_NAMES)
         if names:
             counts["person_name"] = counts.get("person_name", 0) + names
     return counts, scanned
@@ -181,11 +183,12 @@ def _finding(column: str, kinds: list[str], by: list[str], severity: Severity, e
                    evidence={"kinds": kinds, "found_by": by, **evidence})
 
 
-def scan_phi(frame: pd.DataFrame, spec: TaskSpec | None = None) -> list[Finding]:
-    """One finding per column that holds PHI. Values are sampled (see ``SAMPLE``, ``SEED``)."""
-    from autods.guard.profile import profile_frame
+def scan_phi(frame: pd.DataFrame, spec: TaskSpec | None = None, *, profile: DataProfile | None = None) -> list[Finding]:
+    """One finding per column that holds PHI. Values are sampled (see ``SAMPLE``, ``SEED``).
 
-    profile = profile_frame(frame, spec)
+    ``profile`` (of this same frame) saves profiling it again.
+    """
+    profile = profile or profile_frame(frame, spec, site_shift=False)
     endpoint = set(spec.endpoint.columns) if spec else set()
     index = _index_dates(frame, spec)
     findings: list[Finding] = []

@@ -136,8 +136,12 @@ def _unit_id_score(name: str, col: ColumnProfile, n_rows: int) -> float:
     return (2.0 if ID_NAME.search(name) or "patient" in name.lower() or "subject" in name.lower() else 0.0) + col.n_unique / max(n_rows, 1)
 
 
-def profile_frame(frame: pd.DataFrame, spec: TaskSpec | None = None) -> DataProfile:
-    """Profile ``frame``; ``spec`` (optional) pins the declared id, site and time columns."""
+def profile_frame(frame: pd.DataFrame, spec: TaskSpec | None = None, *, site_shift: bool = True) -> DataProfile:
+    """Profile ``frame``; ``spec`` (optional) pins the declared id, site and time columns.
+
+    ``site_shift=False`` skips the per-site comparisons (the costly part) for callers that
+    only need kinds and structural columns.
+    """
     n_rows = int(len(frame))
     endpoint = set(spec.endpoint.columns) if spec else set()
     columns: dict[str, ColumnProfile] = {}
@@ -173,7 +177,7 @@ def profile_frame(frame: pd.DataFrame, spec: TaskSpec | None = None) -> DataProf
         date_cols.insert(0, spec.time_column)
     outcome = spec.endpoint.event if spec and spec.endpoint.is_survival else (spec.endpoint.column if spec else None)
     numeric = [c for c, p in columns.items() if p.kind == "numeric" and c not in endpoint]
-    shifts = {s: site_shifts(frame, s, numeric, outcome) for s in sites}
+    shifts = {s: site_shifts(frame, s, numeric, outcome) for s in sites} if site_shift else {}
     return DataProfile(
         site_shift={s: v for s, v in shifts.items() if v},
         n_rows=n_rows, n_columns=int(frame.shape[1]), n_duplicate_rows=n_dup, columns=columns,
@@ -196,6 +200,16 @@ def profile_findings(profile: DataProfile, spec: TaskSpec | None = None) -> list
             advice=f"set id_column: {profile.unit_id} in TASK.md so CV keeps each unit's rows in one fold",
             evidence={"candidates": profile.id_columns, "n_units": profile.n_units, "n_rows": profile.n_rows},
         ))
+    skip = {profile.unit_id, declared_id, *(spec.endpoint.columns if spec else ()), *(spec.exclude if spec else ())}
+    for name, col in profile.columns.items():
+        if col.kind == "identifier" and name not in skip:
+            # An id's value is arbitrary: as a feature it can only memorise rows (or leak order).
+            out.append(Finding(
+                check="identifier", severity=Severity.blocking, feature=name,
+                message=f"record identifier: '{name}' is an id, not a feature ({col.n_unique} distinct values)",
+                advice="it is excluded from modelling; if its order carries time, declare time_column instead",
+                evidence={"n_unique": col.n_unique, "n_rows": profile.n_rows},
+            ))
     declared_site = spec.site_column if spec else None
     for site in profile.site_columns:
         if site != declared_site:
