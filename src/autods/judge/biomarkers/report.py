@@ -22,7 +22,7 @@ import pandas as pd
 
 from autods.guard.findings import Finding
 from autods.judge.biomarkers import gates
-from autods.judge.biomarkers.battery import CHECKS, BatteryConfig, BatteryInput, BatteryResult, run_battery, run_battery_isolated
+from autods.judge.biomarkers.battery import BatteryConfig, BatteryInput, BatteryResult, run_battery, run_battery_isolated
 from autods.judge.biomarkers.cohort import Cohort, build_cohort
 from autods.judge.biomarkers.incremental import IncrementalResult, incremental_value
 from autods.judge.biomarkers.labels import label_result
@@ -156,4 +156,3 @@ def discover_biomarkers(
     return BiomarkerResult(rows, assessments, removed, res, scr, ledger, inc, findings, forest, cohort.X.shape[0])
 
 
-assert set(CHECKS) == {c for checks in _AXES.values() for c in checks} | {"discrimination"}
