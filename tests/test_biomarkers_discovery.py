@@ -59,6 +59,7 @@ def test_age_confounded_feature_fails_confounding(result) -> None:  # type: igno
     record = next(a for a in result.assessments if a["feature"] == GEN.CONFOUNDED)
     assert record["verdicts"]["confounding"]["passed"] is False
     assert "confounding" in record["generalizability"]["failed"]
+    assert result.label_of(GEN.CONFOUNDED) != "screened"
 
 
 def test_nulls_are_not_screened(result) -> None:  # type: ignore[no-untyped-def]

@@ -40,6 +40,13 @@ def test_marginal_effect_downgrades_screened_to_conditional() -> None:
     assert lab == "conditional" and "marginal" in why
 
 
+def test_failed_confounding_downgrades_screened_to_conditional() -> None:
+    lab, why = label(verdict("confounding"))
+    assert lab == "conditional" and "confounding" in why
+    # a conditional band candidate stays conditional; a marginal one too
+    assert label(verdict("confounding"), effect=0.05)[0] == "conditional"
+
+
 def test_40_to_70_percent_is_conditional() -> None:
     # 6 of 10 pass, core all pass.
     assert label(verdict("leave_one_out", "subgroup", "triangulation", "confounding"))[0] == "conditional"

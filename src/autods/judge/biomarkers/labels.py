@@ -10,7 +10,10 @@ Rules, applied in this order (the first that matches wins):
 4. ``unstable`` when the held-out estimate reverses the sign of the discovery estimate.
 5. ``screened`` when >= 70% of applicable checks pass and every core check (held-out,
    permutation, bootstrap, CI consistency) passes; downgraded to ``conditional`` when the
-   effect is marginal, |rho| < :data:`MARGINAL_RHO`.
+   effect is marginal, |rho| < :data:`MARGINAL_RHO`, or when confounding sensitivity failed
+   (the association is explained by the demographic covariates). The issue is silent on the
+   second downgrade; a screened label on an association that runs through age would be
+   indefensible, so it can be at most ``conditional``.
 6. ``conditional`` when 40% <= share passed < 70%.
 7. ``rejected`` otherwise. Read literally, this includes a candidate passing >= 70% of its
    checks with a failed core check: the issue reserves ``conditional`` for the 40-70% band.
@@ -63,6 +66,7 @@ def assign_labels(
     core = np.column_stack([ok[:, _IDX[c]] for c in CORE]).all(axis=1)
     screened = core & (share >= SCREENED_SHARE)
     marginal = np.abs(effect) < MARGINAL_RHO
+    confounded = fail[:, _IDX["confounding"]]
     band = (share >= CONDITIONAL_SHARE) & (share < SCREENED_SHARE)
 
     size = share.size
@@ -72,7 +76,8 @@ def assign_labels(
     rules = [
         (band, "conditional", "40-70% of applicable checks passed"),
         (screened & marginal, "conditional", f"screened, downgraded: marginal effect |rho| < {MARGINAL_RHO}"),
-        (screened & ~marginal, "screened", ">= 70% of applicable checks and all core checks passed"),
+        (screened & confounded, "conditional", "screened, downgraded: confounding sensitivity failed (explained by covariates)"),
+        (screened & ~marginal & ~confounded, "screened", ">= 70% of applicable checks and all core checks passed"),
         (reversed_, "unstable", "the held-out estimate reverses the sign of the discovery estimate"),
         (first3, "rejected", "held-out, permutation and bootstrap checks all failed"),
         (np.full(size, n < MIN_N), "exploratory", f"cohort of {n} units is below the battery minimum of {MIN_N}"),
