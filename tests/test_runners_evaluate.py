@@ -160,3 +160,8 @@ def test_temporal_split_with_date_strings(tmp_path: Path) -> None:
     # The holdout is the latest rows; every CV row is earlier than every held-out row.
     assert max(r.oof.row) < len(frame) - r.n_holdout
     assert dict(r.excluded)["visit"].startswith("datetime column")  # ISO date strings are dates, not text
+
+
+def test_default_recipe_when_none_given(breast_cancer_dir: Path) -> None:
+    r = evaluate(breast_cancer_dir, n_splits=2, n_resamples=20)
+    assert r.recipe.family == "logistic" and r.value > 0.95

@@ -39,7 +39,7 @@ from autods.judge.splits import make_splitter
 from autods.runners.families import task_kind
 from autods.runners.pipeline import RecipeRunner, TrainingData, select_features
 from autods.runners.preprocess import dropped_columns
-from autods.runners.recipe import Recipe
+from autods.runners.recipe import Recipe, default_recipe
 from autods.runners.record import CVDesign, EvaluationRecord, OutOfFold, finite_or_none
 from autods.tasks.load import Task, load_task
 
@@ -124,7 +124,7 @@ def _score(metric: str, y: Any, pred: np.ndarray, kw: dict[str, Any]) -> float |
 
 def evaluate(
     task: Task | str | Path,
-    recipe: Recipe | dict[str, Any],
+    recipe: Recipe | dict[str, Any] | None = None,
     *,
     seed: int | None = None,
     exclude: Iterable[str] = (),
@@ -134,15 +134,17 @@ def evaluate(
     use_holdout: bool = True,
     n_resamples: int = 1000,
 ) -> EvaluationRecord:
-    """Cross-validate ``recipe`` on the development rows of ``task``; see the module docstring."""
+    """Cross-validate ``recipe`` (default: :func:`default_recipe` of the task type) on the
+    development rows of ``task``; see the module docstring."""
     started = time.perf_counter()
-    recipe = Recipe.parse(recipe)
+    recipe = None if recipe is None else Recipe.parse(recipe)  # a bad recipe fails before any loading
     excluded: list[tuple[str, str]] = []
     if isinstance(task, (str, Path)):
         task = load_task(task)
         frame, excluded = _governed(task)
     else:
         frame = task.frame
+    recipe = default_recipe(task.task_type) if recipe is None else recipe
     excluded += [(c, "declared proxy (TASK.md exclude)") for c in task.spec.exclude if c not in dict(excluded)]
     excluded += [(c, "excluded by the caller") for c in exclude if c not in dict(excluded)]
     kind = task_kind(task.task_type)
