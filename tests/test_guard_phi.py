@@ -71,6 +71,19 @@ def test_clean_clinical_columns_raise_no_phi(findings: list[Finding]) -> None:
         assert column not in flagged, flagged.get(column)
 
 
+def test_phi_sounding_headers_over_harmless_values_are_not_flagged() -> None:
+    rng = np.random.default_rng(0)
+    n = 120
+    frame = pd.DataFrame({
+        "night_phone": np.round(rng.lognormal(3, 0.5, n), 1),  # minutes of phone use, a wearable signal
+        "phone_type": rng.choice(["mobile", "landline"], n),
+        "emailed_reminder": rng.integers(0, 2, n),
+        "n_notes": rng.integers(0, 9, n),
+        "birth_weight_g": rng.normal(3300, 400, n).round(),
+    })
+    assert scan_phi(frame) == []
+
+
 def test_clean_frame_has_no_blocking_phi() -> None:
     frame = clean_cohort(seed=3)
     assert not [f for f in scan_phi(frame, make_task(frame, time_column="admit_date").spec) if f.blocking]

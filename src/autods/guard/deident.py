@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 
-import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
@@ -55,11 +54,9 @@ class DeidentAction(BaseModel):
 
 
 def salted_hash(values: pd.Series, salt: str) -> pd.Series:
-    """Deterministic given ``salt``; missing stays missing."""
-    def one(v: object) -> str:
-        return hashlib.sha256(f"{salt}\x1f{v}".encode()).hexdigest()[:HASH_CHARS]
-
-    return values.map(lambda v: one(v) if pd.notna(v) else np.nan)
+    """Deterministic given ``salt``; missing stays missing. Each distinct value is hashed once."""
+    table = {v: hashlib.sha256(f"{salt}\x1f{v}".encode()).hexdigest()[:HASH_CHARS] for v in values.dropna().unique()}
+    return values.map(table).astype("object")
 
 
 def unit_shift_days(units: pd.Series, salt: str) -> pd.Series:
@@ -72,7 +69,8 @@ def unit_shift_days(units: pd.Series, salt: str) -> pd.Series:
         magnitude = 1 + h % MAX_SHIFT_DAYS
         return magnitude if (h >> 40) & 1 else -magnitude
 
-    return units.map(one).astype(int)
+    table = {v: one(v) for v in units.unique()}
+    return units.map(table).astype(int)
 
 
 def _kinds_by_column(findings: Iterable[Finding], blocking_only: bool) -> dict[str, list[str]]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from autods.guard import _presidio
@@ -61,6 +62,8 @@ STREET = re.compile(
     r"\b\d{1,6}\s+(?:[A-Z][a-z]+\s+){1,3}(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Way|Place|Pl)\b\.?"
 )
 CAPITAL_TOKEN = re.compile(r"\b[A-Z][a-z]{1,}\b")
+# Fewest digits a number must have to be the announced identifier (zip codes lose leading zeros).
+MIN_DIGITS = {"phone": 7, "ssn": 8, "mrn": 4, "zip": 3, "date_of_birth": 6}
 DIRECT_KINDS = {"person_name", "mrn", "ssn", "date_of_birth", "phone", "email", "address", "zip",
                 "free_text", "credit_card", "ip_address", "url"}
 
@@ -76,6 +79,24 @@ def header_kind(header: object) -> str | None:
         if re.search(pattern, name):
             return kind
     return None
+
+
+def _header_plausible(kind: str, s: pd.Series, col_kind: str, n_unique: int) -> bool:
+    """Whether the values could be what the header announces (``night_phone`` minutes are not a phone).
+
+    Numbers qualify only as integers with enough digits for the kind; strings only when they
+    are varied enough to identify someone (a two-level ``phone_type`` does not). Dates of birth
+    and free text have their own value checks.
+    """
+    if col_kind == "boolean":
+        return False
+    if pd.api.types.is_numeric_dtype(s):
+        x = pd.to_numeric(s, errors="coerce").dropna().abs()
+        if x.empty or bool((x % 1 != 0).any()):
+            return False
+        digits = float(np.median(np.floor(np.log10(np.maximum(x.to_numpy(dtype=float), 1))) + 1))
+        return digits >= MIN_DIGITS.get(kind, 99)
+    return n_unique >= min(20, 0.5 * max(int(s.notna().sum()), 1))
 
 
 def _sample(s: pd.Series) -> pd.Series:
@@ -200,7 +221,13 @@ def scan_phi(frame: pd.DataFrame, spec: TaskSpec | None = None, *, profile: Data
         by: list[str] = []
         evidence: dict[str, Any] = {}
         announced = header_kind(column)
-        if announced and not (announced == "free_text" and col.kind in ("numeric", "boolean")):
+        if announced == "free_text" and col.kind in ("numeric", "boolean"):
+            announced = None
+        elif announced not in (None, "free_text") and col.kind != "datetime" and not _header_plausible(
+                announced, s, col.kind, col.n_unique):
+            evidence["header_ignored"] = f"header suggests {announced} but the values cannot be"
+            announced = None
+        if announced:
             kinds[announced] = None
             by.append("header")
         sample = _sample(s)
@@ -219,7 +246,7 @@ def scan_phi(frame: pd.DataFrame, spec: TaskSpec | None = None, *, profile: Data
             if not kinds:
                 kinds["date"] = None
                 by.append("date values")
-        elif col.kind == "text" or (announced == "free_text" and col.kind not in ("numeric", "boolean")):
+        elif col.kind == "text" or announced == "free_text":
             kinds.setdefault("free_text", None)
             if col.kind == "text":
                 by.append("long text values")

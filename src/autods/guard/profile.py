@@ -29,6 +29,7 @@ BOOL_LEVELS = {"0", "1", "true", "false", "yes", "no", "y", "n", "t", "f", "0.0"
 MAX_SITES = 30
 MAX_TOP_LEVELS = 20
 MAX_ROWS_PER_UNIT = 200
+SHAPE_SAMPLE = 2000
 
 
 class ColumnProfile(BaseModel):
@@ -94,13 +95,14 @@ def _kind(name: str, s: pd.Series) -> tuple[Kind, pd.Series | None]:
         return "numeric", None
     if not _is_text_like(s) or present.empty:
         return "categorical", None
-    text = present.astype(str)
+    # Shape tests on a seeded sample: they decide a column's kind, not count its rows.
+    text = (present.sample(SHAPE_SAMPLE, random_state=0) if len(present) > SHAPE_SAMPLE else present).astype(str)
     if n_unique <= 2 and set(text.str.lower().unique()) <= BOOL_LEVELS:
         return "boolean", None
     dates = parse_dates(s)
     if dates is not None:
         return "datetime", dates
-    ratio = n_unique / len(text)
+    ratio = n_unique / len(present)
     if ratio >= 0.5 or n_unique > 100:
         spaced = text.str.contains(r"\s").mean()
         if spaced >= 0.5 and text.str.len().median() >= 25:
@@ -131,6 +133,15 @@ def _stats(kind: Kind, s: pd.Series, dates: pd.Series | None) -> dict[str, Any]:
     return {}
 
 
+def _n_duplicates(frame: pd.DataFrame) -> int:
+    if frame.empty:
+        return 0
+    try:
+        return int(frame.duplicated().sum())
+    except TypeError:  # unhashable cells (lists from Parquet): compare their string forms instead
+        return int(frame.astype(str).duplicated().sum())
+
+
 def _unit_id_score(name: str, col: ColumnProfile, n_rows: int) -> float:
     """Higher is more id-like: an id name, then many distinct values that still repeat."""
     return (2.0 if ID_NAME.search(name) or "patient" in name.lower() or "subject" in name.lower() else 0.0) + col.n_unique / max(n_rows, 1)
@@ -157,8 +168,7 @@ def profile_frame(frame: pd.DataFrame, spec: TaskSpec | None = None, *, site_shi
             name=str(name), kind=kind, dtype=str(s.dtype), missing_fraction=float(s.isna().mean()) if n_rows else 0.0,
             n_unique=int(s.nunique(dropna=True)), stats=_stats(kind, s, dates),
         )
-    # Hashing rows is robust to unhashable cells (lists from Parquet) where duplicated() is not.
-    n_dup = int(pd.util.hash_pandas_object(frame.astype(str), index=False).duplicated().sum()) if n_rows else 0
+    n_dup = _n_duplicates(frame)
 
     repeats = [c for c, p in columns.items() if p.kind == "identifier" and c not in endpoint
                and 1 < p.n_unique < frame[c].notna().sum() and frame[c].notna().sum() / p.n_unique <= MAX_ROWS_PER_UNIT]
