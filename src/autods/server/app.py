@@ -27,12 +27,15 @@ Every 4xx answer has the body `{"error": {"code", "message", "rule"}}`; a protoc
 409 with `rule` naming the rule. Research use only: not a medical device."""
 
 
-class _McpAuth:
-    """Refuse MCP requests without a valid bearer token at the HTTP layer (401), before the
-    SDK opens a session; tools re-read the header to learn who is calling."""
+class _McpEndpoint:
+    """``/mcp``: refuses requests without a valid bearer token at the HTTP layer (401) before
+    the SDK sees them (tools re-read the header to learn who is calling), then hands over to
+    the SDK's streamable-HTTP app of the current lifespan. A session manager runs only once,
+    so each lifespan (uvicorn start, or a test client entering the app) builds a fresh one."""
 
-    def __init__(self, app: ASGIApp, service: Service, require_auth: bool) -> None:
-        self.app, self.service, self.require_auth = app, service, require_auth
+    def __init__(self, service: Service, require_auth: bool) -> None:
+        self.service, self.require_auth = service, require_auth
+        self.app: ASGIApp | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -44,6 +47,10 @@ class _McpAuth:
             except ApiError as exc:
                 await error_json(exc.status, exc.code, exc.message, None, exc.headers)(scope, receive, send)
                 return
+        if self.app is None:
+            await error_json(503, "unavailable", "MCP runs only while the app's lifespan is running "
+                             "(serve it with uvicorn)")(scope, receive, send)
+            return
         await self.app(scope, receive, send)
 
 
@@ -64,14 +71,19 @@ def create_app(service: Service, *, require_auth: bool = True, allowed_hosts: li
     loopback (needed when serving on a LAN address).
     """
     mcp = build_mcp(service, require_auth=require_auth)
-    mcp_http = mcp.streamable_http_app(streamable_http_path="/mcp", stateless_http=True, json_response=True,
-                                       transport_security=_mcp_security(allowed_hosts))
+    endpoint = _McpEndpoint(service, require_auth)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        http = mcp.streamable_http_app(streamable_http_path="/mcp", stateless_http=True, json_response=True,
+                                       transport_security=_mcp_security(allowed_hosts))
+        endpoint.app = next(r.app for r in http.routes if isinstance(r, Route) and r.path == "/mcp")
         # The SDK's session manager owns a task group that must live as long as the app.
-        async with mcp.session_manager.run():
-            yield
+        try:
+            async with mcp.session_manager.run():
+                yield
+        finally:
+            endpoint.app = None
 
     app = FastAPI(title="autods coordination server", version="1", description=API_DESCRIPTION,
                   lifespan=lifespan)
@@ -83,9 +95,7 @@ def create_app(service: Service, *, require_auth: bool = True, allowed_hosts: li
     app.include_router(routes_write.router)
     app.include_router(routes_read.router)
     app.include_router(board.router)
-    for route in mcp_http.routes:
-        # Mount the MCP route itself (not a sub-app) so /mcp needs no trailing-slash redirect.
-        if isinstance(route, Route) and route.path == "/mcp":
-            app.router.routes.append(Route("/mcp", endpoint=_McpAuth(route.app, service, require_auth),
-                                           methods=["GET", "POST", "DELETE"], include_in_schema=False))
+    # A route, not a mounted sub-app, so /mcp needs no trailing-slash redirect.
+    app.router.routes.append(Route("/mcp", endpoint=endpoint, methods=["GET", "POST", "DELETE"],
+                                   include_in_schema=False))
     return app

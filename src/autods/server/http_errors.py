@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from autods import errors
@@ -88,6 +89,19 @@ def _validation_message(errs: list[Any]) -> str:
     return "; ".join(parts) or "invalid request"
 
 
+async def _auth_refusal(request: Request) -> JSONResponse | None:
+    from autods.server.auth import actor_for_token  # auth imports this module
+
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    given = token.strip() if scheme.lower() == "bearer" and token.strip() else None
+    state = request.app.state
+    try:
+        await run_in_threadpool(actor_for_token, state.service, given, state.require_auth)
+    except ApiError as exc:
+        return error_json(exc.status, exc.code, exc.message, exc.rule, exc.headers)
+    return None
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Route every error FastAPI or the service can raise through the one shape."""
 
@@ -99,12 +113,22 @@ def install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, errors.AutodsError)
         return domain_error_response(exc)
 
-    async def on_validation(_: Request, exc: Exception) -> JSONResponse:
+    async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
+        # FastAPI parses the body before it runs the auth dependency; an unauthenticated
+        # caller must still learn "401", not details of what it sent wrong.
+        if request.url.path.startswith("/api/"):
+            unauthorized = await _auth_refusal(request)
+            if unauthorized is not None:
+                return unauthorized
         return error_json(422, "invalid_request", _validation_message(list(exc.errors())))
 
-    async def on_http(_: Request, exc: Exception) -> JSONResponse:
+    async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 400 and request.url.path.startswith("/api/"):
+            unauthorized = await _auth_refusal(request)  # an unparsable body, as above
+            if unauthorized is not None:
+                return unauthorized
         code = STATUS_CODES.get(exc.status_code, "error")
         headers = dict(exc.headers) if exc.headers else None
         return error_json(exc.status_code, code, str(exc.detail), None, headers)
