@@ -131,3 +131,17 @@ def test_govern_excludes_nothing_silently(frame: pd.DataFrame) -> None:
 def test_govern_with_block_policy_raises(frame: pd.DataFrame) -> None:
     with pytest.raises(GuardrailBlocked):
         govern(make_task(frame, launch=LaunchSpec(deident_policy="block")))
+
+
+def test_governance_output_holds_no_phi_value(frame: pd.DataFrame) -> None:
+    gov = govern(make_task(frame, id_column="patient_id", launch=LaunchSpec(deident_policy="hash")))
+    blob = json.dumps({
+        "findings": [f.model_dump(mode="json") for f in gov.findings],
+        "profile": gov.profile.model_dump(mode="json"),
+        "actions": [a.model_dump() for a in gov.actions],
+    })
+    # Cells are compared whole: a 16-hex-digit hash may contain five digits of a zip by chance.
+    cells = set(gov.frame.astype(str).to_numpy().ravel())
+    for col in PHI_COLUMNS:
+        leaked = [v for v in frame[col].astype(str).unique() if v in blob or v in cells]
+        assert not leaked, f"{col}: {len(leaked)} value(s) survived governance"

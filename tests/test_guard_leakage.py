@@ -188,3 +188,11 @@ def test_only_requested_checks_run(cohort: pd.DataFrame) -> None:
     assert {f.check for f in audit_leakage(_binary(frame), checks=["duplicate_rows"])} == {"duplicate_rows"}
     assert set(LEAKAGE_CHECKS) == {"post_outcome", "target_proxy", "single_feature_discrimination",
                                    "repeated_units", "duplicate_rows", "dated_after_index"}
+
+
+def test_multiclass_leak_is_found_one_vs_rest(cohort: pd.DataFrame) -> None:
+    stage = np.array(["I", "II", "III"])[np.arange(len(cohort)) % 3]
+    frame = cohort.drop(columns="readmitted").assign(stage=stage, stage_code=pd.Series(stage).map({"I": 1, "II": 2, "III": 3}))
+    task = make_task(frame, endpoint="stage", task_type="multiclass", id_column="patient_id")
+    findings = audit_leakage(task)
+    assert [f.feature for f in findings if f.blocking] == ["stage_code"]

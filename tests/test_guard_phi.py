@@ -148,3 +148,9 @@ def test_presidio_logs_stay_quiet(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.DEBUG):
         _presidio.entities("contact: john.smith@example.com, https://example.com/x")
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_birth_like_dates_without_an_index_only_warn(phi_frame: pd.DataFrame) -> None:
+    frame = phi_frame[["age", "sex"]].assign(d1=phi_frame["dob"])
+    (found,) = scan_phi(frame)
+    assert found.severity is Severity.warning and found.evidence["possible_date_of_birth"]
