@@ -190,6 +190,14 @@ def _birth_like(dates: pd.Series, index: pd.Series | None) -> dict[str, Any] | N
     return None
 
 
+WARNING_ADVICE = {
+    "date": "dates are identifying under HIPAA Safe Harbor: deident_policy: shift_dates shifts them per unit",
+    "age_over_89": "ages above 89 are identifying under HIPAA Safe Harbor: top-code them at 90 before the run",
+    "free_text": "no identifier was found in the sampled values, but sampling can miss rare ones: "
+                 "review the column or drop it if it is not needed",
+}
+
+
 def _finding(column: str, kinds: list[str], by: list[str], severity: Severity, evidence: dict[str, Any]) -> Finding:
     what = ", ".join(kinds)
     if severity is Severity.blocking:
@@ -198,8 +206,7 @@ def _finding(column: str, kinds: list[str], by: list[str], severity: Severity, e
                   "(drop, hash, shift_dates) so it is de-identified before any agent sees the data")
     else:
         message = f"PHI (quasi-identifier): column '{column}' holds {what}"
-        advice = ("dates are identifying under HIPAA Safe Harbor: deident_policy: shift_dates shifts them per unit; "
-                  "ages above 89 should be top-coded at 90")
+        advice = WARNING_ADVICE.get(kinds[0], WARNING_ADVICE["date"])
     return Finding(check="phi", severity=severity, message=message, advice=advice, feature=column,
                    evidence={"kinds": kinds, "found_by": by, **evidence})
 
