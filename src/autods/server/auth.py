@@ -9,6 +9,7 @@ because the protocol's rules (who critiqued whose proposal) are about identities
 
 from __future__ import annotations
 
+import weakref
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -25,6 +26,14 @@ bearer_scheme = HTTPBearer(auto_error=False, description="Agent token from regis
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
+# Known tokens, per Service: an agent's role and run never change, so a token that
+# authenticated once stands for the same Actor for the life of the process. This saves a
+# database read on every request. Unknown tokens are not cached (an agent may be
+# registered a moment later), and the map is bounded against token-guessing floods.
+_KNOWN: weakref.WeakKeyDictionary[Service, dict[str, Actor]] = weakref.WeakKeyDictionary()
+_KNOWN_MAX = 10_000
+
+
 def actor_for_token(service: Service, token: str | None, require_auth: bool) -> Actor:
     """The Actor for a token; 401 when it is missing (and required) or unknown."""
     if not token:
@@ -32,9 +41,14 @@ def actor_for_token(service: Service, token: str | None, require_auth: bool) -> 
             raise ApiError(401, "missing bearer token: send 'Authorization: Bearer <token>'",
                            headers=_CHALLENGE)
         return ANONYMOUS
-    actor = service.authenticate(token)
+    known = _KNOWN.setdefault(service, {})
+    actor = known.get(token)
     if actor is None:
-        raise ApiError(401, "unknown bearer token", headers=_CHALLENGE)
+        actor = service.authenticate(token)
+        if actor is None:
+            raise ApiError(401, "unknown bearer token", headers=_CHALLENGE)
+        if len(known) < _KNOWN_MAX:
+            known[token] = actor
     return actor
 
 
