@@ -108,8 +108,13 @@ def test_strategy_precedence(tmp_path: Path) -> None:
 
     frame = _grouped_frame()
     task = load_task(_write_task(tmp_path, frame, "name: g\ntask_type: binary\nendpoint: y\nid_column: pid\nvalidation: stratified-cv"))
-    assert choose_strategy(task) == "stratified-cv"
-    assert choose_strategy(task, "patient-grouped-cv") == "patient-grouped-cv"
+    # declared stratified-cv, but pids repeat: the design forces grouped CV
+    assert choose_strategy(task) == "patient-grouped-cv"
+    assert choose_strategy(task, "stratified-cv") == "stratified-cv"  # an explicit argument wins
+    (tmp_path / "u").mkdir()
+    one_row_per_unit = load_task(_write_task(tmp_path / "u", frame.drop_duplicates("pid"),
+                                             "name: u\ntask_type: binary\nendpoint: y\nid_column: pid\nvalidation: stratified-cv"))
+    assert choose_strategy(one_row_per_unit) == "stratified-cv"
 
 
 def test_multiclass_and_regression(tmp_path: Path) -> None:

@@ -5,9 +5,10 @@ Steps, in order (each one is the judge's code, never the caller's):
 1. A task folder is loaded and, when :mod:`autods.guard.govern` is installed, governed: the
    de-identified frame is used and governance exclusions join ``exclude``. A :class:`Task`
    object is taken as already governed (its frame is used as is).
-2. The CV strategy: the ``strategy`` argument, else the task's (LAUNCH.md ``cv_strategy``
-   or TASK.md ``validation``), else ``patient-grouped-cv`` when the id column repeats,
-   else ``stratified-cv``.
+2. The CV strategy: the ``strategy`` argument, else the design's choice: the task's declared
+   strategy (LAUNCH.md ``cv_strategy`` or TASK.md ``validation``), except that repeated
+   units force ``patient-grouped-cv`` (rows of one patient on both sides inflate every
+   metric), else ``stratified-cv``.
 3. The held-out test split is locked with :func:`autods.judge.holdout.lock_holdout` on the
    task's own ``test_fraction`` and ``seed`` (never the ``seed`` argument: trying seeds must
    not move the test set). CV runs on the remaining development rows only; test rows are
@@ -68,15 +69,13 @@ def _governed(task: Task) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
 
 
 def choose_strategy(task: Task, explicit: str | None = None) -> str:
-    """explicit > task's declared strategy > patient-grouped when units repeat > stratified."""
+    """explicit > the design's choice (:func:`autods.judge.design.choose_cv`): the declared
+    strategy, except that repeated units always force patient-grouped CV."""
     if explicit:
         return explicit
-    if task.cv_strategy:
-        return task.cv_strategy
-    id_col = task.spec.id_column
-    if id_col and task.frame[id_col].duplicated().any():
-        return "patient-grouped-cv"
-    return "stratified-cv"
+    from autods.judge.design import choose_cv
+
+    return choose_cv(task)[0]
 
 
 def _group_column(task: Task, strategy: str) -> str | None:
