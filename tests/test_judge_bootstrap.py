@@ -173,3 +173,49 @@ def test_survival_generic_path_jackknife_matches_lifelines_and_ci_brackets() -> 
     np.testing.assert_allclose(jackknife_values("c_index", y, x), loo, atol=1e-10)
     ci = bootstrap_ci("c_index", y, x, n_resamples=200, method="bca", groups=np.arange(40) // 2)
     assert ci.low < ci.value < ci.high and ci.n_resamples == 200
+
+
+def _surv_data(n: int = 150, seed: int = 3):
+    from sksurv.util import Surv
+
+    rng = np.random.default_rng(seed)
+    risk = rng.normal(size=n)
+    time = np.round(rng.exponential(np.exp(-0.7 * risk)) * 10, 0) + 1  # rounded: many tied times
+    event = rng.random(n) < 0.7
+    risk = np.round(risk, 1)  # tied risks too
+    return Surv.from_arrays(event=event, time=time, name_event="event", name_time="time"), risk
+
+
+def test_harrell_kernel_matches_sksurv_on_every_resample() -> None:
+    from sksurv.metrics import concordance_index_censored
+
+    from autods.judge.bootstrap import bootstrap_replicates
+
+    y, risk = _surv_data()
+
+    def harrell(yt, yp):  # a callable forces the per-resample loop with the same draws
+        return concordance_index_censored(yt["event"], yt["time"], yp)[0]
+
+    fast = bootstrap_replicates("c_index", y, risk, n_resamples=60, seed=11)
+    slow = bootstrap_replicates(harrell, y, risk, n_resamples=60, seed=11)
+    np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-12)
+    groups = np.arange(len(risk)) // 3
+    fast_g = bootstrap_replicates("c_index", y, risk, n_resamples=40, seed=5, groups=groups)
+    slow_g = bootstrap_replicates(harrell, y, risk, n_resamples=40, seed=5, groups=groups)
+    np.testing.assert_allclose(fast_g, slow_g, rtol=0, atol=1e-12)
+
+
+def test_harrell_kernel_jackknife_matches_leave_one_out() -> None:
+    from sksurv.metrics import concordance_index_censored
+
+    from autods.judge.bootstrap import jackknife_values
+
+    y, risk = _surv_data(n=60)
+    jack = jackknife_values("c_index", y, risk)
+    keep = np.ones(len(risk), dtype=bool)
+    expected = []
+    for g in range(len(risk)):
+        keep[:] = True
+        keep[g] = False
+        expected.append(concordance_index_censored(y["event"][keep], y["time"][keep], risk[keep])[0])
+    np.testing.assert_allclose(jack, expected, atol=1e-12)

@@ -21,10 +21,13 @@ from scipy import sparse
 
 from autods.judge.metrics import EPS, _as_labels
 
-__all__ = ["VECTORIZED", "AurocKernel", "SumKernel", "make_kernel", "unit_counts"]
+__all__ = ["VECTORIZED", "AurocKernel", "HarrellKernel", "SumKernel", "make_kernel", "unit_counts"]
 
 #: Metrics with a vectorised kernel (binary 1-D predictions for auroc/brier/log_loss).
-VECTORIZED = frozenset({"auroc", "brier", "log_loss", "accuracy", "r2", "rmse"})
+VECTORIZED = frozenset({"auroc", "brier", "log_loss", "accuracy", "r2", "rmse", "c_index"})
+
+#: Harrell's C keeps two dense unit x unit pair matrices; above this many units the loop is used.
+HARRELL_MAX_UNITS = 3000
 
 
 def unit_counts(idx: np.ndarray, n_units: int) -> np.ndarray:
@@ -143,10 +146,53 @@ class AurocKernel:
         return np.bincount(key_unit, weights=pos * (below + 0.5 * neg), minlength=self.n_units)
 
 
+class HarrellKernel:
+    """Harrell's C for all resamples: ``C = w'Kw / w'Qw`` with unit multiplicities ``w``.
+
+    ``Q[i, j]`` marks comparable pairs exactly as scikit-survival's
+    ``concordance_index_censored`` does (i had the event and j's time is later, or equal
+    with j censored); ``K`` holds 1 for a concordant pair (risk_i > risk_j) and 0.5 for a
+    risk tie within ``tol``. Rows are summed into their units first, so the cluster
+    bootstrap is the same product.
+    """
+
+    def __init__(self, y: np.ndarray, risk: np.ndarray, units: np.ndarray, n_units: int, tol: float = 1e-8) -> None:
+        event = np.asarray(y["event"], dtype=bool)
+        time = np.asarray(y["time"], dtype=float)
+        later = time[None, :] > time[:, None]
+        same_censored = (time[None, :] == time[:, None]) & ~event[None, :]
+        comparable = event[:, None] & (later | same_censored)
+        diff = risk[:, None] - risk[None, :]
+        tied = np.abs(diff) <= tol
+        score = comparable * np.where(tied, 0.5, (diff > 0).astype(float))
+        agg = sparse.csr_array((np.ones(units.size), (units, np.arange(units.size))), shape=(n_units, units.size))
+        self.k = np.asarray((agg @ sparse.csr_array(score) @ agg.T).todense())
+        self.q = np.asarray((agg @ sparse.csr_array(comparable.astype(float)) @ agg.T).todense())
+
+    def replicates(self, counts: np.ndarray) -> np.ndarray:
+        num = np.einsum("bi,bi->b", counts @ self.k, counts)
+        den = np.einsum("bi,bi->b", counts @ self.q, counts)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(den > 0, num / den, np.nan)
+
+    def jackknife(self) -> np.ndarray:
+        def drop(m: np.ndarray) -> np.ndarray:
+            return m.sum() - m.sum(axis=0) - m.sum(axis=1) + np.diag(m)
+
+        num, den = drop(self.k), drop(self.q)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(den > 0, num / den, np.nan)
+
+
 def make_kernel(
     metric: str, y_true: np.ndarray, y_pred: np.ndarray, units: np.ndarray, n_units: int, kw: dict
 ) -> SumKernel | AurocKernel | None:
     """The vectorised kernel for ``metric`` on this data, or None to use the generic loop."""
+    if metric == "c_index":
+        names = y_true.dtype.names or ()
+        if {"event", "time"} <= set(names) and y_pred.ndim == 1 and not kw and n_units <= HARRELL_MAX_UNITS:
+            return HarrellKernel(y_true, y_pred.astype(float), units, n_units)
+        return None
     if metric not in VECTORIZED or y_true.dtype.names is not None or kw.keys() - {"labels", "threshold"}:
         return None
     if metric in ("auroc", "brier", "log_loss"):
