@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from autods.errors import DataError
+from autods.tasks.provenance import Provenance
 from autods.tasks.spec import LaunchSpec, TaskSpec, read_specs
 
 READERS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet"}
@@ -116,6 +117,8 @@ class Task:
     external: pd.DataFrame | None = None
     data_hashes: dict[str, str] = field(default_factory=dict)
     dropped_missing_endpoint: int = 0
+    #: Loader provenance: source files with sha256, queries, row counts per step (see autods.tasks.provenance).
+    provenance: list[dict] = field(default_factory=list)
 
     @property
     def task_type(self) -> str:
@@ -180,26 +183,57 @@ class Task:
 
 
 def load_task(task_dir: str | Path) -> Task:
-    """Read the specs and data of a task folder and validate the endpoint."""
+    """Read the specs and data of a task folder and validate the endpoint.
+
+    ``format`` in TASK.md picks the loader (:mod:`autods.tasks.registry`); plain tables are
+    read here. Every source file, query and row count lands in ``Task.provenance``.
+    """
     root = Path(task_dir)
     spec, launch = read_specs(root)
-    frames, hashes = [], {}
-    for rel, path in zip(spec.data, spec.data_paths):
-        frames.append(read_table(path))
-        hashes[rel] = file_sha256(path)
-    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    prov = Provenance()
+    frame = _load_frame(spec, prov)
     _check_columns(frame, spec)
     _check_endpoint(frame, spec, "data")
     keep = frame[list(spec.endpoint.columns)].notna().all(axis=1)
     dropped = int((~keep).sum())
     frame = frame.loc[keep].reset_index(drop=True)
+    prov.step("endpoint recorded", len(frame), removed=dropped,
+              detail=f"rows whose endpoint ({', '.join(spec.endpoint.columns)}) is missing are dropped")
     external = None
     if spec.external_path is not None:
-        external = read_table(spec.external_path, role="external")
+        ext_prov = Provenance()
+        if spec.format in (None, "table"):
+            external = read_table(spec.external_path, role="external")
+            ext_prov.source(spec.external or "external", spec.external_path)
+        else:
+            external = _load_frame(spec.model_copy(update={"data": (spec.external,)}), ext_prov)
         _check_endpoint(external, spec, "external data")
         external = external.dropna(subset=list(spec.endpoint.columns)).reset_index(drop=True)
-        hashes[spec.external or "external"] = file_sha256(spec.external_path)
-    return Task(spec=spec, launch=launch, frame=frame, external=external, data_hashes=hashes, dropped_missing_endpoint=dropped)
+        prov.records.extend({**r, "name": f"external: {r['name']}"} for r in ext_prov.records)
+        prov.step("external validation data", len(external), detail="rows with a recorded endpoint")
+        prov.hashes[spec.external or "external"] = next(iter(ext_prov.hashes.values()))
+    return Task(spec=spec, launch=launch, frame=frame, external=external, data_hashes=dict(prov.hashes),
+                dropped_missing_endpoint=dropped, provenance=prov.records)
+
+
+def _load_frame(spec: TaskSpec, prov: Provenance) -> pd.DataFrame:
+    from autods.tasks.registry import get_loader, resolve_format
+
+    fmt = resolve_format(spec)
+    if fmt != "table":
+        frame = get_loader(fmt)(spec, prov)
+        if frame.shape[0] == 0:
+            raise DataError(f"the {fmt} loader produced no rows", "check the cohort definition in TASK.md (see the provenance row counts)")
+        return frame
+    frames = []
+    for rel, path in zip(spec.data, spec.data_paths):
+        frames.append(read_table(path))
+        prov.source(rel, path)
+        prov.step(f"read {rel}", len(frames[-1]), detail=f"{frames[-1].shape[1]} columns")
+    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    if len(frames) > 1:
+        prov.step("concatenate data files", len(frame))
+    return frame
 
 
 def _check_columns(frame: pd.DataFrame, spec: TaskSpec) -> None:

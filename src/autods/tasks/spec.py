@@ -18,6 +18,7 @@ from autods.errors import TaskSpecError
 TaskType = Literal["binary", "multiclass", "regression", "survival", "biomarker", "singlecell"]
 Validation = Literal["stratified-cv", "patient-grouped-cv", "site-grouped-cv", "temporal-split"]
 DeidentPolicy = Literal["drop", "hash", "shift_dates", "block"]
+DataFormat = Literal["table", "fhir", "omop", "anndata", "cdisc", "wearable"]
 
 TASK_KEYS: dict[str, str] = {
     "name": "short identifier of the task",
@@ -34,6 +35,9 @@ TASK_KEYS: dict[str, str] = {
     "covariates": "demographic covariates (e.g. age, sex) for confounding checks",
     "external": "path of an external validation dataset with the same columns",
     "description": "free-text summary (the body of TASK.md is used when absent)",
+    "format": "table | fhir | omop | anndata | cdisc | wearable: how data is read (default: table; .h5ad -> anndata)",
+    "cohort": "loader settings as a mapping: OMOP cohort definition, FHIR index/outcome rules, CDISC endpoint, "
+              "AnnData label/donor columns, wearable value columns (see docs/data-standards.md)",
 }
 
 LAUNCH_KEYS: dict[str, str] = {
@@ -100,6 +104,8 @@ class TaskSpec(BaseModel):
     covariates: tuple[str, ...] = ()
     external: str | None = None
     description: str = ""
+    format: DataFormat | None = None
+    cohort: dict[str, Any] | None = None
     root: Path = Field(default=Path("."), exclude=True)
 
     @field_validator("data", "fairness_subgroups", "exclude", "covariates", mode="before")
