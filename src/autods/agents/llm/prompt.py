@@ -1,0 +1,135 @@
+"""Render an Observation into a prompt: a system message (role, protocol rules, action schema)
+and a user message (the observation as compact JSON).
+
+Observations hold no rows by construction; the rendered text still passes the egress gate in
+the brain. When the observation is too long for the budget, the oldest entries of its long
+lists are dropped (a count of what was dropped is kept) rather than refusing the step.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from autods.agents.actions import action_json_schema
+from autods.agents.observation import Observation
+
+TOOL_NAME = "act"
+TOOL_DESCRIPTION = "Take exactly one action in the shared experiment. The input is {\"action\": {...}}."
+USER_BUDGET = 40000  # characters for the observation; the gate's hard limit is larger
+TRIMMABLE = ("posts", "results", "proposals", "queue", "dead_ends", "teams")
+
+# Keyed by a word the role name contains, so "analyst-2" and "experiment_agent" match.
+ROLE_BRIEFS: dict[str, str] = {
+    "steward": "You are the data steward. You describe the governed dataset: missingness, PHI that was "
+               "removed, leakage risks, units and repeated measures, and post the findings others need.",
+    "biostat": "You are the biostatistician. You fix the design: metric, cross-validation strategy, "
+               "events-per-variable limits, confounders and subgroups, and you post it as a design note.",
+    "feature": "You are the feature and representation specialist. You propose preprocessing, "
+               "feature sets and composite features with a biological or clinical rationale.",
+    "analyst": "You are an analyst. You propose experiments (recipes) likely to beat the champion, keep "
+               "the search diverse across model families, and avoid known dead ends.",
+    "experiment": "You are an experiment agent. You claim queued experiments for your team and report "
+                  "what you learn; you do not compute or edit metrics, the judge does.",
+    "critic": "You are the critic. You review proposals before compute is spent: duplicates of the "
+              "champion, dead ends, too many parameters for the events, leakage, gains below the noise floor.",
+    "validator": "You are the validator. You check that an improvement is real (confirming seeds, "
+                 "noise floor) before a result is promoted.",
+    "translator": "You are the translator. You explain results for clinicians in plain language, citing "
+                  "only numbers present in the observation.",
+    "monitor": "You are the monitor. You watch for stagnation and merge, split, pivot or dissolve teams.",
+}
+
+RULES = """Protocol rules:
+- Reply with exactly one action through the `act` tool (or as one JSON object {"action": {...}} when no tool is offered).
+- The action's "kind" must be one of the allowed actions listed below; anything else is refused.
+- You never compute, estimate or report a metric: the frozen judge evaluates every experiment.
+- A proposal states a hypothesis and an expected effect on the primary metric versus the champion;
+  an expected gain below the noise floor is not worth compute.
+- Do not propose inside a dead end unless you give new evidence (a critique may reopen it).
+- Columns listed as excluded (PHI, identifiers, leakage) were removed and cannot be used.
+- If nothing useful can be done now (e.g. waiting for results), choose "wait".
+- Keep rationales short: one or two sentences."""
+
+
+def role_brief(role: str, overrides: Mapping[str, str] | None = None) -> str:
+    briefs = {**ROLE_BRIEFS, **(overrides or {})}
+    key = role.lower()
+    if key in briefs:
+        return briefs[key]
+    for word, text in briefs.items():
+        if word in key:
+            return text
+    return f"You are the {role} of a team of data-science agents."
+
+
+def action_schema(allowed: Sequence[str] | None = None) -> dict[str, Any]:
+    """The tool input / structured-output schema: ``{"action": <one of the allowed actions>}``.
+
+    Providers want an object at the root (Anthropic refuses a top-level ``oneOf``), so the union
+    is wrapped; the union is narrowed to the role's allowed kinds to save tokens and mistakes.
+    """
+    full = action_json_schema()
+    defs: dict[str, Any] = full.get("$defs", {})
+    mapping: dict[str, str] = full.get("discriminator", {}).get("mapping", {})
+    kinds = [k for k in mapping if not allowed or k in allowed] or list(mapping)
+    refs = [mapping[k] for k in kinds]
+    used = {r.rsplit("/", 1)[-1] for r in refs}
+    union: dict[str, Any] = {"oneOf": [{"$ref": r} for r in refs],
+                             "discriminator": {"propertyName": "kind", "mapping": {k: mapping[k] for k in kinds}}}
+    return {
+        "type": "object",
+        "properties": {"action": union},
+        "required": ["action"],
+        "additionalProperties": False,
+        "$defs": {name: d for name, d in defs.items() if name in used},
+    }
+
+
+def system_prompt(observation: Observation, role_briefs: Mapping[str, str] | None = None) -> str:
+    allowed = observation.allowed_actions
+    schema = action_schema(allowed)
+    return "\n\n".join([
+        role_brief(observation.role, role_briefs),
+        "You work in a team running biomedical data-science experiments under a frozen judge. "
+        "You see schemas, aggregates, findings and the shared state, never patient rows.",
+        RULES,
+        "Allowed actions for you now: " + ", ".join(allowed or ["any"]),
+        "Action JSON schema:\n" + json.dumps(schema, separators=(",", ":"), sort_keys=True),
+    ])
+
+
+def _dump(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"), sort_keys=True, default=str)
+
+
+def observation_payload(observation: Observation, max_chars: int = USER_BUDGET) -> dict[str, Any]:
+    """The observation as JSON-ready data, trimmed to ``max_chars`` by dropping the oldest list
+    entries (lists are in the order the server gave them: oldest first)."""
+    data = observation.model_dump(mode="json", exclude_none=True)
+    omitted: dict[str, int] = {}
+    keep = {k: len(data.get(k) or []) for k in TRIMMABLE}
+    while len(_dump(data)) > max_chars and any(n > 1 for n in keep.values()):
+        longest = max(keep, key=lambda k: len(_dump(data.get(k) or [])))
+        if keep[longest] <= 1:
+            break
+        keep[longest] //= 2
+        items = data[longest]
+        omitted[longest] = omitted.get(longest, 0) + len(items) - keep[longest]
+        data[longest] = items[len(items) - keep[longest]:]
+        data["omitted_oldest"] = omitted
+    return data
+
+
+def user_prompt(observation: Observation, max_chars: int = USER_BUDGET) -> str:
+    parts = []
+    if observation.feedback:
+        parts.append(f"Your previous action was refused: {observation.feedback}")
+    parts.append("Observation (JSON):\n" + _dump(observation_payload(observation, max_chars)))
+    parts.append(f"Choose one action among: {', '.join(observation.allowed_actions or ['any'])}.")
+    return "\n\n".join(parts)
+
+
+__all__ = ["ROLE_BRIEFS", "RULES", "TOOL_NAME", "action_schema", "observation_payload",
+           "role_brief", "system_prompt", "user_prompt"]
