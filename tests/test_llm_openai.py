@@ -182,3 +182,16 @@ def test_openai_without_a_key_is_a_user_error_before_any_call(monkeypatch: pytes
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     with pytest.raises(UserInputError, match="OPENAI_API_KEY"):
         make_brain("openai:gpt-4o")
+
+
+def test_one_brain_serving_two_agents_splits_usage_and_audit_by_agent(fake: FakeOpenAI) -> None:
+    audit: list[dict[str, Any]] = []
+    b = brain(fake, audit=audit.append)
+    fake.add(openai_content({"action": PROPOSE}, prompt_tokens=1000, completion_tokens=10),
+             openai_content({"action": PROPOSE}, prompt_tokens=3000, completion_tokens=30))
+    b.decide(make_observation(agent="analyst-1"))
+    b.decide(make_observation(agent="analyst-2"))
+    by = b.usage["by_agent"]
+    assert by["analyst-1"]["input_tokens"] == 1000 and by["analyst-2"]["output_tokens"] == 30
+    assert sum(v["cost_usd"] for v in by.values()) == pytest.approx(b.usage["cost_usd"])
+    assert [a["agent"] for a in audit if a["event"] == "llm_prompt"] == ["analyst-1", "analyst-2"]

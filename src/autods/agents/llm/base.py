@@ -88,6 +88,7 @@ class Usage:
     invalid_outputs: int = 0
     blocked_prompts: int = 0
     cost_usd: float | None = 0.0
+    by_agent: dict[str, dict[str, Any]] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -189,31 +190,32 @@ class LLMBrain:
                 "retries": u.retries, "repairs": u.repairs, "invalid_outputs": u.invalid_outputs,
                 "blocked_prompts": u.blocked_prompts,
                 "cost_usd": u.cost_usd,
-                "cost_note": self._price_note, **u.extra}
+                "cost_note": self._price_note, "by_agent": {a: dict(v) for a, v in u.by_agent.items()}, **u.extra}
 
     def decide(self, observation: Observation) -> Action:
         allowed = list(observation.allowed_actions)
+        agent = observation.agent
         system = prompts.system_prompt(observation, self.role_briefs)
         messages: list[dict[str, Any]] = [{"role": "user", "content": prompts.user_prompt(observation)}]
         error = ""
         for attempt in range(self.max_repairs + 1):
-            reply = self._send(system, messages, allowed)
+            reply = self._send(system, messages, allowed, agent)
             try:
                 return validate(reply.payload, allowed)
             except (ValidationError, ValueError) as exc:
                 error = describe_error(exc)
                 self._usage.invalid_outputs += 1
-                self._record({"event": "llm_invalid_output", "error": error, "attempt": attempt})
+                self._record({"event": "llm_invalid_output", "error": error, "attempt": attempt}, agent)
             if attempt < self.max_repairs:
                 self._usage.repairs += 1
                 messages = messages + self._repair_turn(reply, error)
         return Wait(rationale=f"invalid output: {error}"[:2000])
 
-    def _record(self, event: dict[str, Any]) -> None:
+    def _record(self, event: dict[str, Any], agent: str) -> None:
         if self.audit is not None:
-            self.audit({**event, "agent": self.name, "provider": self.provider, "model": self.model})
+            self.audit({**event, "agent": agent, "brain": self.name, "provider": self.provider, "model": self.model})
 
-    def _send(self, system: str, messages: list[dict[str, Any]], allowed: list[str]) -> Reply:
+    def _send(self, system: str, messages: list[dict[str, Any]], allowed: list[str], agent: str) -> Reply:
         ensure_allowed(self.provider, self.base_url)
         text = system + "\n\n" + json.dumps(messages, ensure_ascii=False, sort_keys=True, default=str)
         digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -222,9 +224,9 @@ class LLMBrain:
             self.egress.check(text)
         except GuardrailBlocked as exc:
             self._usage.blocked_prompts += 1
-            self._record({**base, "allowed": False, "reason": str(exc)})
+            self._record({**base, "allowed": False, "reason": str(exc)}, agent)
             raise
-        self._record({**base, "allowed": True, "text": text})
+        self._record({**base, "allowed": True, "text": text}, agent)
         for retry in range(self.max_retries + 1):
             try:
                 reply = self._request(system, messages, allowed)
@@ -237,7 +239,7 @@ class LLMBrain:
                 self._usage.retries += 1
                 self.sleep(self._backoff(retry, exc))
             else:
-                self._account(reply, digest)
+                self._account(reply, digest, agent)
                 return reply
         raise AssertionError("unreachable: the retry loop returns or raises")
 
@@ -272,7 +274,7 @@ class LLMBrain:
             pass
         return delay
 
-    def _account(self, reply: Reply, digest: str) -> None:
+    def _account(self, reply: Reply, digest: str, agent: str) -> None:
         u = self._usage
         u.calls += 1
         u.input_tokens += reply.input_tokens
@@ -283,8 +285,16 @@ class LLMBrain:
                         reply.cache_read_tokens, reply.cache_write_tokens)
         if u.cost_usd is not None and cost is not None:
             u.cost_usd += cost
+        # one brain may serve several agents (a mixed team built from one spec): split by agent too
+        mine = u.by_agent.setdefault(agent, {"calls": 0, "input_tokens": 0, "output_tokens": 0,
+                                             "cost_usd": None if cost is None else 0.0})
+        mine["calls"] += 1
+        mine["input_tokens"] += reply.input_tokens + reply.cache_read_tokens + reply.cache_write_tokens
+        mine["output_tokens"] += reply.output_tokens
+        if mine["cost_usd"] is not None and cost is not None:
+            mine["cost_usd"] += cost
         self._record({"event": "llm_response", "sha256": digest, "input_tokens": reply.input_tokens,
-                      "output_tokens": reply.output_tokens, "cost_usd": cost})
+                      "output_tokens": reply.output_tokens, "cost_usd": cost}, agent)
 
 
 __all__ = ["LLMBrain", "LLMCallsDisabled", "LLMProviderError", "Reply", "calls_allowed", "ensure_allowed",
