@@ -150,3 +150,22 @@ def test_a_leaked_value_in_an_observation_never_reaches_the_provider(gate: Egres
     assert "text" not in blocked and len(blocked["sha256"]) == 64 and blocked["chars"] > 0
     assert "Okonkwo" not in str(audit)
     assert b.usage["blocked_prompts"] == 1
+
+
+def test_bundled_readmission_cohort_governance_passes_and_its_raw_phi_cells_do_not(examples_dir: Any) -> None:
+    """Real planted PHI: what governance says about the cohort may leave; any raw PHI cell may not."""
+    import json
+
+    from autods.guard.govern import govern
+    from autods.tasks.load import load_task
+
+    task = load_task(examples_dir / "task-readmission")
+    governance = govern(task)
+    gate = EgressGate.from_frame(task.frame, governance.phi_columns)
+    summary = json.dumps({"findings": [f.model_dump(mode="json") for f in governance.findings],
+                          "profile": governance.profile.model_dump(mode="json"), "excluded": governance.excluded})
+    assert len(summary) > 5000 and gate.findings(summary) == {}
+    cells = task.frame[governance.phi_columns].sample(40, random_state=0)
+    for column in governance.phi_columns:
+        for value in cells[column].dropna().astype(str):
+            assert gate.findings(f'{{"note": "{value}"}}'), column
