@@ -187,3 +187,13 @@ def test_audit_lines_land_in_the_run_folder(fake: FakeAnthropic, tmp_path: Any) 
     prompt = next(x for x in lines if x["event"] == "llm_prompt")
     assert {"event", "agent", "provider", "model", "sha256", "chars", "allowed", "text"} <= set(prompt)
     assert any(x["event"] == "llm_response" and x["input_tokens"] == 1200 for x in lines)
+
+
+def test_standard_environment_variables_choose_endpoint_and_key(fake: FakeAnthropic, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", fake.base_url)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "env-key")
+    fake.add(anthropic_tool_use({"action": PROPOSE}))
+    b = make_brain(f"anthropic:{MODEL}")
+    assert b.base_url == fake.base_url and isinstance(b.decide(make_observation()), Propose)
+    headers = fake.requests[0]["headers"]
+    assert "env-key" in (headers.get("x-api-key", "") + headers.get("authorization", ""))
