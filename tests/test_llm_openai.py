@@ -195,3 +195,16 @@ def test_one_brain_serving_two_agents_splits_usage_and_audit_by_agent(fake: Fake
     assert by["analyst-1"]["input_tokens"] == 1000 and by["analyst-2"]["output_tokens"] == 30
     assert sum(v["cost_usd"] for v in by.values()) == pytest.approx(b.usage["cost_usd"])
     assert [a["agent"] for a in audit if a["event"] == "llm_prompt"] == ["analyst-1", "analyst-2"]
+
+
+def test_concurrent_decisions_on_one_brain_lose_no_usage(fake: FakeOpenAI) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    b = brain(fake)
+    fake.add(*[openai_content({"action": PROPOSE}, prompt_tokens=100, completion_tokens=1)] * 16)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        actions = list(pool.map(lambda i: b.decide(make_observation(agent=f"a{i % 4}")), range(16)))
+    assert all(isinstance(a, Propose) for a in actions)
+    u = b.usage
+    assert (u["calls"], u["input_tokens"], u["output_tokens"]) == (16, 1600, 16)
+    assert sorted(u["by_agent"]) == ["a0", "a1", "a2", "a3"] and all(v["calls"] == 4 for v in u["by_agent"].values())

@@ -9,11 +9,13 @@ they add no audit line (the same ``sha256`` would repeat).
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import ipaddress
 import json
 import os
 import random
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -164,6 +166,8 @@ class LLMBrain:
         self._rng = random.Random(f"{seed}:{self.name}")
         self._price, self._price_note = price_for(self.provider, model, prices)
         self._usage = Usage(cost_usd=0.0 if self._price else None)
+        # the step loop may run several agents' decisions in threads; one brain can serve several
+        self._lock = threading.Lock()
         self._api_error, self._connection_error = self._sdk_errors()
         self.client = self._make_client(api_key or os.environ.get(self.env_key))
 
@@ -183,14 +187,15 @@ class LLMBrain:
     # -- the brain ------------------------------------------------------------------------
     @property
     def usage(self) -> dict[str, Any]:
-        u = self._usage
+        with self._lock:
+            u = copy.deepcopy(self._usage)
         return {"agent": self.name, "provider": self.provider, "model": self.model, "calls": u.calls,
                 "input_tokens": u.input_tokens, "output_tokens": u.output_tokens,
                 "cache_read_tokens": u.cache_read_tokens, "cache_write_tokens": u.cache_write_tokens,
                 "retries": u.retries, "repairs": u.repairs, "invalid_outputs": u.invalid_outputs,
                 "blocked_prompts": u.blocked_prompts,
                 "cost_usd": u.cost_usd,
-                "cost_note": self._price_note, "by_agent": {a: dict(v) for a, v in u.by_agent.items()}, **u.extra}
+                "cost_note": self._price_note, "by_agent": u.by_agent, **u.extra}
 
     def decide(self, observation: Observation) -> Action:
         allowed = list(observation.allowed_actions)
@@ -204,10 +209,10 @@ class LLMBrain:
                 return validate(reply.payload, allowed)
             except (ValidationError, ValueError) as exc:
                 error = describe_error(exc)
-                self._usage.invalid_outputs += 1
+                self._count("invalid_outputs")
                 self._record({"event": "llm_invalid_output", "error": error, "attempt": attempt}, agent)
             if attempt < self.max_repairs:
-                self._usage.repairs += 1
+                self._count("repairs")
                 messages = messages + self._repair_turn(reply, error)
         return Wait(rationale=f"invalid output: {error}"[:2000])
 
@@ -223,7 +228,7 @@ class LLMBrain:
         try:
             self.egress.check(text)
         except GuardrailBlocked as exc:
-            self._usage.blocked_prompts += 1
+            self._count("blocked_prompts")
             self._record({**base, "allowed": False, "reason": str(exc)}, agent)
             raise
         self._record({**base, "allowed": True, "text": text}, agent)
@@ -236,7 +241,7 @@ class LLMBrain:
                 if retry == self.max_retries:
                     raise LLMTransientError(f"{self.provider} {self.model}: still failing after {retry + 1} "
                                             f"attempts ({self._describe(exc)})") from exc
-                self._usage.retries += 1
+                self._count("retries")
                 self.sleep(self._backoff(retry, exc))
             else:
                 self._account(reply, digest, agent)
@@ -274,7 +279,17 @@ class LLMBrain:
             pass
         return delay
 
+    def _count(self, counter: str) -> None:
+        with self._lock:
+            setattr(self._usage, counter, getattr(self._usage, counter) + 1)
+
     def _account(self, reply: Reply, digest: str, agent: str) -> None:
+        with self._lock:
+            cost = self._add(reply, agent)
+        self._record({"event": "llm_response", "sha256": digest, "input_tokens": reply.input_tokens,
+                      "output_tokens": reply.output_tokens, "cost_usd": cost}, agent)
+
+    def _add(self, reply: Reply, agent: str) -> float | None:
         u = self._usage
         u.calls += 1
         u.input_tokens += reply.input_tokens
@@ -293,8 +308,7 @@ class LLMBrain:
         mine["output_tokens"] += reply.output_tokens
         if mine["cost_usd"] is not None and cost is not None:
             mine["cost_usd"] += cost
-        self._record({"event": "llm_response", "sha256": digest, "input_tokens": reply.input_tokens,
-                      "output_tokens": reply.output_tokens, "cost_usd": cost}, agent)
+        return cost
 
 
 __all__ = ["LLMBrain", "LLMCallsDisabled", "LLMProviderError", "Reply", "calls_allowed", "ensure_allowed",
