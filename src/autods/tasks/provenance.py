@@ -16,6 +16,8 @@ units       ``analyte``, ``from``, ``to``, ``factor``, ``offset``, ``rows``, ``s
             conversion's documented basis): one record per conversion actually applied
 codebook    ``columns``: ``{column: {system, code, display}}`` for coded features
 drop        ``columns`` (names), ``reason``
+mapping     identifier mapping summary, e.g. HGNC symbols: ``n_genes``, ``renamed`` ({previous: approved}),
+            ``n_not_symbols``, ``applied``
 ==========  =================================================================================
 
 The records hold counts, code lists and SQL, never row values: the provenance may be shown
