@@ -124,7 +124,8 @@ def test_markers_match_scanpy(pbmc) -> None:
         import scanpy as sc
 
     genes = [c for c in pbmc.frame.columns if c not in ("bulk_labels", "n_genes", "n_counts", "percent_mito")]
-    ad = anndata.AnnData(X=pbmc.frame[genes].to_numpy(dtype=float), obs=pbmc.frame[["bulk_labels"]].astype("category"))
+    obs = pbmc.frame[["bulk_labels"]].astype("category").set_axis([f"c{i}" for i in range(len(pbmc.frame))])
+    ad = anndata.AnnData(X=pbmc.frame[genes].to_numpy(dtype=float), obs=obs)
     ad.var_names = genes
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -15,7 +15,8 @@ Basis of the factors (facts, reproducible by hand):
 * total cholesterol: molar mass 386.65 g/mol, so 1 mmol/L = 38.67 mg/dL;
 * triglycerides (as triolein): 885.7 g/mol, so 1 mmol/L = 88.57 mg/dL;
 * total bilirubin: molar mass 584.66 g/mol, so 1 mg/dL = 17.1 umol/L;
-* hemoglobin and albumin: mass concentrations, 1 g/dL = 10 g/L;
+* hemoglobin and albumin: mass concentrations, 1 g/dL = 10 g/L; hemoglobin in SI substance units
+  counts the monomer (16,114.5 g/mol), so 1 mmol/L = 1.6114 g/dL;
 * sodium and potassium: monovalent ions, 1 mEq/L = 1 mmol/L;
 * HbA1c: the IFCC-NGSP master equation, NGSP % = 0.09148 * IFCC mmol/mol + 2.152;
 * temperature: degrees F = degrees C * 9/5 + 32; weight: 1 lb = 0.45359237 kg (exact);
@@ -80,6 +81,7 @@ CONVERSIONS: tuple[Conversion, ...] = (
     Conversion("triglycerides", "mmol/L", 88.57, source="885.7 g/mol (triolein); 1 mmol/L = 88.57 mg/dL"),
     Conversion("bilirubin", "umol/L", 1 / 17.1, source="584.66 g/mol; 1 mg/dL = 17.1 umol/L"),
     Conversion("hemoglobin", "g/L", 0.1, source="1 g/dL = 10 g/L"),
+    Conversion("hemoglobin", "mmol/L", 1.6114, source="monomer 16,114.5 g/mol; 1 mmol/L = 1.6114 g/dL"),
     Conversion("albumin", "g/L", 0.1, source="1 g/dL = 10 g/L"),
     Conversion("sodium", "meq/L", 1.0, source="monovalent: 1 mEq/L = 1 mmol/L"),
     Conversion("potassium", "meq/L", 1.0, source="monovalent: 1 mEq/L = 1 mmol/L"),
