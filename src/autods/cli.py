@@ -96,20 +96,77 @@ def _read_recipe(path: Path):  # -> Recipe
 @app.command()
 def demo(
     example: Annotated[str, typer.Option(help="Bundled example to run.")] = "task-readmission",
+    budget: Annotated[int, typer.Option(help="Experiments the team may run.")] = 12,
+    runs_dir: Annotated[Path, typer.Option(help="Where the run folder is created.")] = Path("runs"),
+    executor: Annotated[str, typer.Option(help="inline | local | ray")] = "local",
 ) -> None:
-    """Run the bundled example end to end: check it, then evaluate the default recipe."""
-    from autods.checkup import run_checkup
-    from autods.display import print_checkup, print_evaluation
+    """Run the full agent team on a bundled example with a small budget (offline, expert brain)."""
+    from autods.agents.run import RunOptions, start_run
     from autods.examples import example_path
-    from autods.runners import default_recipe
-    from autods.runners import evaluate as run_evaluate
 
     task_dir = example_path(example)
-    typer.echo(f"autods demo on {task_dir}")
-    result = run_checkup(task_dir, baseline=True)
-    print_checkup(result)
-    record = run_evaluate(task_dir, default_recipe(result.task_type))
-    print_evaluation(record)
+    typer.echo(f"autods demo: the agent team on {task_dir} (budget {budget})")
+    outcome = start_run(task_dir, runs_dir=runs_dir, budget=budget, executor=executor,
+                        options=RunOptions(n_resamples=200, track_resamples=200), command=sys.argv)
+    typer.echo(f"run folder: {outcome.folder.root}")
+
+
+@app.command("run")
+def run_command(
+    task_dir: TaskDir,
+    run_name: Annotated[Optional[str], typer.Option("--run-name", help="Name of runs/NAME (default: task name + time).")] = None,
+    runs_dir: Annotated[Path, typer.Option("--runs-dir", help="Folder holding run folders.")] = Path("runs"),
+    budget: Annotated[Optional[int], typer.Option(help="Experiment budget (default: LAUNCH.md exit_condition, else 24).")] = None,
+    minutes: Annotated[Optional[float], typer.Option(help="Wall-clock limit in minutes.")] = None,
+    target: Annotated[Optional[float], typer.Option(help="Stop once the champion reaches this metric value.")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="Experiment workers (default: LAUNCH.md workers).")] = None,
+    brain: Annotated[Optional[str], typer.Option(help="expert | anthropic:MODEL | openai:MODEL")] = None,
+    executor: Annotated[str, typer.Option(help="inline | local | ray")] = "local",
+    ray_address: Annotated[Optional[str], typer.Option("--ray-address", help="Ray cluster address (with --executor ray).")] = None,
+    state: Annotated[Optional[str], typer.Option(help="State URL (default: SQLite state.db in the run folder; postgresql+psycopg://...).")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Master seed (default: LAUNCH.md seed).")] = None,
+    progress: Annotated[Optional[bool], typer.Option("--progress/--quiet", help="Live progress (default: when stdout is a terminal).")] = None,
+) -> None:
+    """Run the agent team on a task folder; writes runs/NAME (state, audit log, artifacts, report)."""
+    from autods.agents.run import start_run
+    from autods.execution import KINDS
+
+    if executor not in KINDS:
+        raise UserInputError(f"unknown executor {executor!r}", f"use one of: {', '.join(KINDS)}")
+    outcome = start_run(task_dir, run_name=run_name, runs_dir=runs_dir, budget=budget, minutes=minutes, target=target,
+                        workers=workers, brain=brain, executor=executor, ray_address=ray_address, state_url=state,
+                        seed=seed, display=progress, command=sys.argv)
+    typer.echo(f"run folder: {outcome.folder.root}")
+
+
+RunDir = Annotated[Path, typer.Argument(help="A run folder created by autods run (runs/NAME).")]
+
+
+@app.command()
+def resume(
+    run_dir: RunDir,
+    progress: Annotated[Optional[bool], typer.Option("--progress/--quiet", help="Live progress (default: when stdout is a terminal).")] = None,
+) -> None:
+    """Continue a run after a crash or kill: nothing recorded is redone, nothing is lost."""
+    from autods.agents.run import resume_run
+
+    outcome = resume_run(run_dir, display=progress)
+    typer.echo(f"run folder: {outcome.folder.root} ({outcome.summary.get('exit_reason') or 'finished'})")
+
+
+@app.command()
+def status(
+    run_dir: RunDir,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
+) -> None:
+    """Where a run stands: phase, experiments done of the budget, champion, teams, dead ends."""
+    from autods.agents.status import print_status, run_status
+
+    info = run_status(run_dir)
+    if as_json:
+        typer.echo(json.dumps(info, indent=2, default=str))
+    else:
+        print_status(info)
 
 
 def run(argv: list[str] | None = None) -> int:

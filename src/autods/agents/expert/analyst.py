@@ -1,0 +1,173 @@
+"""The analyst's policy: form a team, fill its queue, propose the next recipe.
+
+Each step does the first of:
+
+1. **form a team** around my first proposal that survived critique;
+2. **enqueue** an approved, not yet queued proposal: mine, or one from an agent that cannot
+   enqueue (the feature agent) assigned to me by proposal id;
+3. **propose** when I have nothing awaiting critique and the budget is not committed:
+
+   * *diversity*: in every cycle (each analyst's k-th proposal) exactly one analyst is the
+     explorer and proposes an untried family at its defaults; after a stagnation alarm
+     every analyst explores once (a pivot). When no family is untried, the explorer says so
+     in its rationale and tunes instead;
+   * *tuning*: the others tune the families ranked by their best result (analyst r takes
+     rank r), with Optuna's ask/tell told every recorded result of the family, on the
+     representation of the family's best recipe;
+   * a family whose last two proposals of mine were rejected for low expected gain, or that
+     is a dead end, is not proposed again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from autods.agents.actions import Action, Enqueue, FormTeam, Propose, Wait
+from autods.agents.expert import evidence as ev
+from autods.agents.expert.library import families_for, representations, search_space, starting_params
+from autods.agents.expert.tuner import suggest
+from autods.agents.observation import Observation
+from autods.runners.families import FAMILIES
+from autods.runners.recipe import Recipe
+
+ENQUEUERS = ("analyst",)
+
+
+def _dead_families(obs: Observation) -> set[str]:
+    return {d["family"] for d in obs.dead_ends if not d.get("region") and d.get("team_id") is None}
+
+
+def _gain_rejected(obs: Observation, family: str) -> bool:
+    mine = [p for p in ev.proposals_by(obs, obs.agent) if p["family"] == family]
+    last = mine[-2:]
+    return len(last) == 2 and all(
+        any(c["verdict"] == "reject" and "expected gain" in c["reasons"] for c in p.get("critiques", []))
+        for p in last)
+
+
+def _my_team(obs: Observation) -> int | None:
+    if obs.team_id is not None:
+        return obs.team_id
+    for t in obs.teams:  # after a restart the team I lead is found by its name
+        if t["status"] == "active" and t["name"].startswith(f"{obs.agent}:"):
+            return int(t["id"])
+    return None
+
+
+def _enqueue(obs: Observation, n_analysts: int, team: int | None) -> Action | None:
+    if obs.phase != "execution" or ev.budget_left(obs) <= 0:
+        return None
+    taken = ev.queued_hashes(obs)
+    me, idx = obs.agent, ev.agent_index(obs.agent)
+    for p in obs.proposals:
+        author = p.get("author_name") or ""
+        mine = author == me
+        adopted = not author.startswith(ENQUEUERS) and p["id"] % n_analysts == idx and author != "biostatistician"
+        if (mine or adopted) and p["status"] == "open" and ev.approved(p) and p["canonical_hash"] not in taken:
+            return Enqueue(proposal_id=p["id"], seed=obs.seed, team_id=team,
+                           rationale="approved by a critic; queued for my team")
+    return None
+
+
+def _explore(obs: Observation, families: list[str]) -> tuple[str, str] | None:
+    tried = {p["family"] for p in obs.proposals}
+    untried = [f for f in families if f not in tried]
+    if not untried:
+        return None
+    pick = untried[ev.agent_index(obs.agent) % len(untried)]
+    return pick, f"diversity: {pick} is untried (untried families: {', '.join(untried)})"
+
+
+def _base_recipe(obs: Observation, family: str, design: dict[str, Any]) -> dict[str, Any]:
+    """The representation to use for ``family``: its best recipe's, else the champion's, else the default."""
+    best = [s for s in ev.by_recipe(obs).values() if s.family == family]
+    if best:
+        sign = ev.direction(obs)
+        return max(best, key=lambda s: sign * s.mean).recipe
+    champ = ev.champion_recipe(obs)
+    if champ is not None:
+        return champ
+    return representations(ev.summary(obs), design)[0].recipe(family, {})
+
+
+def _tune(obs: Observation, family: str, design: dict[str, Any]) -> dict[str, Any] | None:
+    space = search_space(family, bool(design.get("penalise")))
+    stats = [s for s in ev.by_recipe(obs).values() if s.family == family]
+    told = [(s.recipe.get("params", {}), s.mean) for s in stats]
+    proposed = [p["recipe"].get("params", {}) for p in obs.proposals if p["family"] == family]
+    seed = ev.stable_seed(obs.seed, family, len(proposed), obs.agent)  # analysts tuning together ask apart
+    params = suggest(family, space, told, proposed, seed, obs.task.higher_is_better)
+    if params is None:
+        return None
+    base = _base_recipe(obs, family, design)
+    return {**base, "family": family, "params": {**base.get("params", {}), **params}}
+
+
+def _propose(obs: Observation, n_analysts: int, design: dict[str, Any]) -> Action | None:
+    dead = _dead_families(obs)
+    families = [f for f in families_for(obs.task.task_type, bool(design.get("penalise"))) if f not in dead]
+    families = [f for f in families if not _gain_rejected(obs, f)]
+    if not families:
+        return None
+    mine = ev.proposals_by(obs, obs.agent)
+    idx = ev.agent_index(obs.agent)
+    explorer = (len(mine) + idx) % n_analysts == 0
+    stuck = [p["id"] for p in obs.posts if p["kind"] == "stuck"]
+    if stuck and (not mine or mine[-1]["post_id"] is None or mine[-1]["post_id"] < stuck[-1]):
+        explorer = True  # a stagnation alarm after my last proposal: pivot
+    note = ""
+    if explorer:
+        found = _explore(obs, families)
+        if found is not None:
+            family, note = found
+            rep = _base_recipe(obs, family, design)
+            start = starting_params(family, search_space(family, bool(design.get("penalise"))))
+            recipe = {**rep, "family": family, "params": start}
+            return _proposal(obs, recipe, note, "explore")
+        note = f"no untried family left ({', '.join(families)} all tried or dead ends): tuning instead. "
+    sign = ev.direction(obs)
+    best = ev.family_best(obs)
+    ranked = sorted((f for f in families if f in best), key=lambda f: -sign * best[f]) or families
+    order = ranked[idx % len(ranked):] + ranked[: idx % len(ranked)]
+    for family in order:
+        recipe = _tune(obs, family, design)
+        if recipe is not None:
+            return _proposal(obs, recipe, note + f"tune {family} (rank {ranked.index(family) + 1} by best result)",
+                             "tune")
+    return None
+
+
+def _proposal(obs: Observation, recipe: dict[str, Any], why: str, mode: str) -> Propose:
+    canonical = Recipe.parse(recipe).canonical_dict()
+    gain, evidence_text = ev.expected_gain(obs, canonical)
+    family = canonical["family"]
+    changed = {k: v for k, v in canonical["params"].items() if FAMILIES[family].defaults.get(k) != v}
+    hypothesis = (f"{family} with {changed or 'its defaults'} improves {obs.task.metric} over the champion. "
+                  f"{why}.")[:1000]
+    return Propose(recipe=canonical, hypothesis=hypothesis, expected_effect=round(gain, 6), family=family,
+                   title=f"{mode}: {family}", rationale=evidence_text[:2000])
+
+
+def analyst(obs: Observation, n_analysts: int) -> Action:
+    design = ev.design(obs)
+    if design is None or obs.noise_floor is None:
+        return Wait(rationale="waiting for the design and the noise floor")
+    mine = ev.proposals_by(obs, obs.agent)
+    team = _my_team(obs)
+    if team is None:
+        survivor = next((p for p in mine if ev.approved(p)), None)
+        if survivor is not None:
+            return FormTeam(name=f"{obs.agent}: {survivor['family']}", hypothesis=survivor["hypothesis"][:500],
+                            strategy=survivor["title"], rationale="a proposal survived critique")
+    queued = _enqueue(obs, n_analysts, team)
+    if queued is not None:
+        return queued
+    awaiting = [p for p in mine if p["status"] == "open" and not ev.objected(p)]
+    open_all = [p for p in obs.proposals if p["status"] == "open" and not ev.objected(p)]
+    if awaiting or ev.budget_left(obs) - len(open_all) <= 0:
+        return Wait(rationale="a proposal of mine awaits critique" if awaiting else "the budget is committed")
+    proposal = _propose(obs, n_analysts, design)
+    return proposal if proposal is not None else Wait(rationale="no recipe worth proposing")
+
+
+__all__ = ["analyst"]

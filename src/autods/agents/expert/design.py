@@ -1,0 +1,102 @@
+"""The biostatistician's policy: design choices from the steward's findings, the baseline
+proposals, and objections to models with too many parameters for the events.
+
+The judge has already locked the metric, the CV strategy and the held-out split (they are
+the steward summary's ``metric`` / ``cv_strategy``); the design post states them with their
+reasons and adds the modelling consequences other agents act on:
+
+* events per variable < 10 -> ``penalise``: penalised linear models first, flexible models
+  in a constrained space, unpenalised fits refused (Riley et al.; Peduzzi et al.);
+* features with a leakage warning -> ``unsafe_features``, left out of every feature set;
+* confounders and subgroups to report, right-skewed and site-shifted features to consider.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from autods.agents.actions import Action, Critique, Post, Propose, Wait
+from autods.agents.expert import critic
+from autods.agents.expert import evidence as ev
+from autods.agents.expert.library import EPV_LIMIT, representations, site_shifted, skewed, warned_features
+from autods.agents.observation import Observation
+from autods.agents.snapshot import DESIGN_KEY
+from autods.runners.families import FAMILIES
+from autods.runners.recipe import DEFAULT_FAMILY, Recipe
+
+BASELINE_PREFIX = "baseline:"
+TRIVIAL_TITLE = "baseline: trivial predictor"
+DEFAULT_TITLE = "baseline: default recipe"
+
+
+def design_choices(summary: dict[str, Any]) -> dict[str, Any]:
+    epv = summary.get("events_per_variable")
+    penalise = epv is not None and epv < EPV_LIMIT
+    unsafe = warned_features(summary)
+    reasons = list(summary.get("design_reasons", []))
+    if epv is not None:
+        reasons.append(f"{epv:.1f} events per candidate variable: " + (
+            f"below {EPV_LIMIT:g}, so penalised models first and flexible models kept small"
+            if penalise else f"at least {EPV_LIMIT:g}, so flexible models are affordable"))
+    if unsafe:
+        reasons.append(f"leakage warnings on {unsafe}: left out of every feature set")
+    return {
+        "metric": summary["metric"], "higher_is_better": summary["higher_is_better"],
+        "cv_strategy": summary["cv_strategy"], "n_splits": summary.get("n_splits"),
+        "events_per_variable": epv, "n_events": summary.get("n_events"), "penalise": penalise,
+        "unsafe_features": unsafe, "confounders": list(summary.get("confounders", [])),
+        "subgroups": list(summary.get("subgroups", [])), "skewed": skewed(summary.get("features", [])),
+        "site_shifted": site_shifted(summary), "reasons": reasons,
+    }
+
+
+def design_post(obs: Observation) -> Post:
+    d = design_choices(ev.summary(obs))
+    lines = [f"Primary metric {d['metric']} ({'higher' if d['higher_is_better'] else 'lower'} is better), "
+             f"{d['cv_strategy']} with {d['n_splits']} folds; the held-out test split is locked by the judge."]
+    lines += [f"- {r}" for r in d["reasons"]]
+    if d["confounders"]:
+        lines.append(f"Confounders to adjust for / check: {', '.join(d['confounders'])}.")
+    if d["subgroups"]:
+        lines.append(f"Subgroups to report: {', '.join(d['subgroups'])}.")
+    body = "\n".join(lines) + "\n\n```json\n" + json.dumps({DESIGN_KEY: d}, sort_keys=True) + "\n```"
+    return Post(post_kind="design", title=f"Design: {d['metric']}, {d['cv_strategy']}", body=body[:8000],
+                rationale="the design is fixed before any model is compared")
+
+
+def baseline_recipes(obs: Observation, design: dict[str, Any]) -> list[tuple[str, dict[str, Any], str]]:
+    """(title, recipe, hypothesis) of the trivial and the default baseline."""
+    default_rep = representations(ev.summary(obs), design)[0]
+    family = DEFAULT_FAMILY[obs.task.task_type]
+    out = []
+    if "dummy" in FAMILIES:
+        out.append((TRIVIAL_TITLE, Recipe.parse({"family": "dummy"}).canonical_dict(),
+                    "a constant predictor (prevalence / mean / constant risk) is the floor any model must clear"))
+    out.append((DEFAULT_TITLE, Recipe.parse(default_rep.recipe(family, {})).canonical_dict(),
+                f"the default {family} model on {len(obs.task.features)} features; its seeds measure the noise floor"))
+    return out
+
+
+def biostatistician(obs: Observation, objections: bool = True) -> Action:
+    design = ev.design(obs)
+    if design is None:
+        return design_post(obs)
+    mine = ev.proposals_by(obs, obs.agent)
+    titles = {p["title"] for p in mine}
+    for title, recipe, hypothesis in baseline_recipes(obs, design):
+        if title not in titles:
+            return Propose(recipe=recipe, hypothesis=hypothesis, expected_effect=0.0, family=recipe["family"],
+                           title=title, rationale="measured before the search starts")
+    for p in obs.proposals if objections else ():  # objections within my expertise only: I never approve, so I cannot overrule a critic
+        if p["status"] != "open" or p.get("author_name") == obs.agent or ev.critiqued_by(p, obs.agent):
+            continue
+        objection = critic.epv(obs, p)
+        if objection is not None:
+            return Critique(proposal_id=p["id"], verdict="revise", reasons=[objection.reason],
+                            rationale="events per variable")
+    return Wait()
+
+
+__all__ = ["BASELINE_PREFIX", "DEFAULT_TITLE", "TRIVIAL_TITLE", "baseline_recipes", "biostatistician",
+           "design_choices", "design_post"]

@@ -1,0 +1,173 @@
+"""The strategy library: model families x preprocessing x feature sets x composite features.
+
+Everything here is decided from the steward's aggregates (column kinds, missingness,
+quantiles, findings) and the biostatistician's design, never from rows. A *representation*
+is the non-model half of a recipe (``preprocess`` + ``features``); a strategy is a family
+with a representation.
+
+Family order per task kind encodes prior experience on tabular clinical data: a penalised
+linear model first (the reference every other model must beat), then gradient boosting,
+then the rest. When events per variable are low (< 10) the order puts the penalised models
+first and flexible models get a constrained search space (:func:`search_space`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from autods.runners.families import FAMILIES, Param, task_kind
+
+#: kind -> families in the order an expert tries them
+FAMILY_ORDER: dict[str, tuple[str, ...]] = {
+    "binary": ("logistic", "lightgbm", "elastic_net", "hist_gb", "random_forest"),
+    "multiclass": ("logistic", "lightgbm", "elastic_net", "hist_gb", "random_forest"),
+    "regression": ("ridge", "lightgbm", "elastic_net", "hist_gb", "random_forest", "lasso"),
+    "survival": ("cox", "coxnet", "gb_survival", "rsf"),
+}
+#: families whose parameters are shrunk: the safe choice when events per variable are low
+PENALISED = frozenset({"logistic", "elastic_net", "ridge", "lasso", "cox", "coxnet"})
+FLEXIBLE = frozenset({"lightgbm", "hist_gb", "random_forest", "rsf", "gb_survival"})
+#: leakage checks whose warnings make a feature unsafe to model (blocking ones are already excluded)
+LEAKAGE_CHECKS = frozenset({"post_outcome", "target_proxy", "single_feature_discrimination", "dated_after_index"})
+EPV_LIMIT = 10.0
+
+# Narrower ranges than the runners' spaces: the extremes cost minutes per fit on a laptop
+# and rarely win on a few thousand rows; a user who wants them writes the recipe by hand.
+_CAPS: dict[str, dict[str, Param]] = {
+    "random_forest": {"n_estimators": Param.int(100, 400, log=True)},
+    "rsf": {"n_estimators": Param.int(50, 300, log=True)},
+    "lightgbm": {"n_estimators": Param.int(50, 600, log=True)},
+    "hist_gb": {"max_iter": Param.int(50, 400, log=True)},
+    "gb_survival": {"n_estimators": Param.int(50, 400, log=True)},
+}
+#: Under low EPV a penalised model needs at least this much shrinkage: (parameter, bound,
+#: "max" = the value may not exceed the bound, "min" = it may not fall below it).
+PENALTY_BOUND: dict[str, tuple[str, float, str]] = {
+    "logistic": ("C", 1.0, "max"), "elastic_net": ("alpha", 1e-3, "min"), "cox": ("alpha", 0.1, "min"),
+    "coxnet": ("alpha", 1e-3, "min"), "ridge": ("alpha", 0.1, "min"), "lasso": ("alpha", 1e-4, "min"),
+}
+# Under low EPV a flexible model must stay small: few leaves, large leaves.
+_LOW_EPV: dict[str, dict[str, Param]] = {
+    "lightgbm": {"num_leaves": Param.int(4, 15, log=True), "min_child_samples": Param.int(20, 200, log=True)},
+    "hist_gb": {"max_leaf_nodes": Param.int(4, 15, log=True), "min_samples_leaf": Param.int(20, 200, log=True)},
+    "random_forest": {"min_samples_leaf": Param.int(5, 50, log=True)},
+    "rsf": {"min_samples_leaf": Param.int(10, 50, log=True)},
+    "gb_survival": {"max_depth": Param.int(1, 2)},
+}
+
+
+@dataclass(frozen=True)
+class Representation:
+    """The non-model half of a recipe, with the idea behind it."""
+
+    name: str
+    preprocess: dict[str, Any] = field(default_factory=dict)
+    features: tuple[str, ...] | None = None
+    idea: str = ""
+
+    def recipe(self, family: str, params: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {"family": family, "params": dict(params), "preprocess": dict(self.preprocess)}
+        if self.features is not None:
+            out["features"] = list(self.features)
+        return out
+
+
+def families_for(task_type: str, penalise: bool) -> list[str]:
+    kind = task_kind(task_type)
+    order = [f for f in FAMILY_ORDER.get(kind, ()) if f in FAMILIES and kind in FAMILIES[f].kinds]
+    if penalise:
+        order = [f for f in order if f in PENALISED] + [f for f in order if f not in PENALISED]
+    return order
+
+
+def search_space(family: str, penalise: bool) -> dict[str, Param]:
+    space = dict(FAMILIES[family].space)
+    space.update(_CAPS.get(family, {}))
+    if penalise:
+        space.update(_LOW_EPV.get(family, {}))
+        if family in PENALTY_BOUND:
+            name, bound, side = PENALTY_BOUND[family]
+            p = space[name]
+            space[name] = Param.float(p.low, bound, p.log) if side == "max" else Param.float(bound, p.high, p.log)
+    return space
+
+
+def starting_params(family: str, space: dict[str, Param]) -> dict[str, Any]:
+    """The family's defaults moved into ``space``: an explorer's first recipe of a family
+    respects the design's limits (e.g. large leaves under low EPV)."""
+    out: dict[str, Any] = {}
+    for name, p in space.items():
+        value = FAMILIES[family].defaults.get(name)
+        if p.type == "choice":
+            if value not in p.choices:
+                out[name] = p.choices[0]
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            clipped = min(max(value, p.low), p.high)  # type: ignore[type-var]
+            if clipped != value:
+                out[name] = int(clipped) if p.type == "int" else float(clipped)
+    return out
+
+
+def warned_features(summary: dict[str, Any]) -> list[str]:
+    """Features carrying a warning-level leakage finding: modelled only with a stated reason."""
+    out = {f.get("feature") for f in summary.get("findings", [])
+           if f.get("check") in LEAKAGE_CHECKS and f.get("severity") == "warning" and f.get("feature")}
+    return sorted(str(f) for f in out)
+
+
+def site_shifted(summary: dict[str, Any]) -> list[str]:
+    return sorted({str(f["feature"]) for f in summary.get("findings", [])
+                   if f.get("check") == "site_shift" and f.get("feature")})
+
+
+def skewed(features: list[dict[str, Any]]) -> list[str]:
+    """Non-negative numeric features with a heavy right tail (mean well above the median, or a
+    maximum beyond median + 4 SD): a log1p often linearises them for linear models."""
+    out = []
+    for col in features:
+        s = col.get("stats") or {}
+        if col.get("kind") != "numeric" or not {"min", "median", "mean", "max", "std"} <= set(s):
+            continue
+        if s["min"] is None or s["min"] < 0 or not s["std"]:
+            continue
+        heavy = s["max"] > s["median"] + 4 * s["std"] or (s["median"] > 0 and s["mean"] > 1.25 * s["median"])
+        if heavy:
+            out.append(str(col["name"]))
+    return out
+
+
+def representations(summary: dict[str, Any], design: dict[str, Any]) -> list[Representation]:
+    """The representation variants worth trying for this task, the safe default first."""
+    feats = [c for c in summary.get("features", []) if c["name"] not in set(design.get("unsafe_features", []))]
+    names = tuple(c["name"] for c in feats)
+    base = None if len(names) == len(summary.get("features", [])) else names
+    out = [Representation("default", {}, base, "median imputation with missingness indicators, scaled numerics")]
+    logs = [n for n in skewed(feats)]
+    if logs:
+        out.append(Representation("log-skewed", {"log_transform": logs}, base,
+                                  f"log1p of right-skewed features ({', '.join(logs[:4])}) linearises their effect"))
+    numeric = [c["name"] for c in feats if c.get("kind") == "numeric"]
+    if summary.get("units_repeat") and numeric:
+        picks = sorted(numeric, key=lambda n: next(c.get("missing_fraction", 0.0) for c in feats if c["name"] == n))[:3]
+        comps = [{"name": f"{n}__unit_mean", "expr": f"unit_mean({n})"} for n in picks]
+        out.append(Representation("unit-history", {"composites": comps}, base,
+                                  "per-unit means of the most complete numerics carry each unit's history"))
+    shifted = [n for n in site_shifted(summary) if n in names]
+    if shifted:
+        kept = tuple(n for n in names if n not in shifted)
+        out.append(Representation("site-robust", {}, kept,
+                                  f"drop site-shifted features ({', '.join(shifted[:4])}) so the model transports"))
+    dates = [c["name"] for c in feats if c.get("kind") == "datetime"]
+    if dates:
+        out.append(Representation("dates-as-days", {"datetime": "days"}, base,
+                                  "calendar time as days: captures secular trends (watch temporal leakage)"))
+    if any(c.get("missing_fraction", 0.0) > 0.05 for c in feats):
+        out.append(Representation("mean-impute", {"impute": "mean", "add_indicator": False}, base,
+                                  "mean imputation without indicators: fewer parameters when missingness is uninformative"))
+    return out
+
+
+__all__ = ["EPV_LIMIT", "FAMILY_ORDER", "FLEXIBLE", "LEAKAGE_CHECKS", "PENALISED", "PENALTY_BOUND", "Representation",
+           "families_for", "representations", "search_space", "site_shifted", "skewed", "starting_params",
+           "warned_features"]

@@ -1,0 +1,169 @@
+"""Policies of the validator / critic, the experimenter, the steward, the feature agent and
+the translator. The analyst, biostatistician and monitor have their own modules."""
+
+from __future__ import annotations
+
+from autods.agents.actions import Action, Claim, Critique, MarkDeadEnd, Post, Promote, Propose, Wait
+from autods.agents.expert import critic
+from autods.agents.expert import evidence as ev
+from autods.agents.expert.design import BASELINE_PREFIX
+from autods.agents.expert.library import representations
+from autods.agents.observation import Observation
+from autods.runners.recipe import Recipe
+
+DEAD_END_MIN = 3  # recipes of a family that must all lose before the family is a dead end
+VALIDATION_TEAM = "validation"
+
+
+# -- validator / critic ----------------------------------------------------------------------
+
+def _beats(obs: Observation, value: float, reference: float) -> bool:
+    return ev.direction(obs) * (value - reference) > ev.floor(obs)
+
+
+def promote(obs: Observation) -> Promote | None:
+    """The best recipe with two results (different seeds) that both beat the champion by
+    more than the noise floor; the first champion needs only the two results."""
+    champ = ev.champion_value(obs)
+    sign = ev.direction(obs)
+    best: tuple[float, int, int] | None = None
+    for h, st in ev.by_recipe(obs).items():
+        if obs.champion is not None and h == obs.champion["recipe_hash"]:
+            continue
+        rs = [r for r in obs.results if r["recipe_hash"] == h and (champ is None or _beats(obs, r["value"], champ))]
+        if len({(r["seed"], r["split"]) for r in rs}) < 2:
+            continue
+        rs = sorted(rs, key=lambda r: -sign * r["value"])
+        pair = rs[0], next(r for r in rs[1:] if (r["seed"], r["split"]) != (rs[0]["seed"], rs[0]["split"]))
+        score = min(sign * pair[0]["value"], sign * pair[1]["value"])
+        if best is None or score > best[0]:
+            best = (score, pair[0]["id"], pair[1]["id"])
+    if best is None:
+        return None
+    return Promote(result_id=best[1], confirming_result_id=best[2],
+                   rationale="beats the champion by more than the noise floor on two seeds")
+
+
+def critique(obs: Observation, rules_on: bool) -> Critique | None:
+    for p in sorted(obs.proposals, key=lambda p: p["id"]):
+        if p["status"] != "open" or p.get("author_name") == obs.agent or ev.critiqued_by(p, obs.agent):
+            continue
+        baseline = p["title"].startswith(BASELINE_PREFIX) and p.get("author_name") == "biostatistician"
+        if not rules_on:
+            return Critique(proposal_id=p["id"], verdict="approve",
+                            reasons=["single-agent mode: no critique (the server requires one approval)"])
+        rules = (critic.duplicate, critic.leakage) if baseline else critic.RULES
+        objections = critic.review(obs, p, rules)
+        if objections:
+            verdict = "reject" if any(o.verdict == "reject" for o in objections) else "revise"
+            return Critique(proposal_id=p["id"], verdict=verdict, reasons=[o.reason for o in objections],
+                            rationale=", ".join(o.rule for o in objections))
+        gain, _ = ev.expected_gain(obs, p["recipe"])
+        reasons = ["not a duplicate or near-duplicate of the champion", "outside every dead end",
+                   "uses no excluded or leakage-warned feature", "parameters affordable for the events"]
+        if not baseline and obs.champion is not None:
+            reasons.append(f"expected gain {gain:+.4f} above the noise floor {ev.floor(obs):.4f}")
+        return Critique(proposal_id=p["id"], verdict="approve", reasons=reasons)
+    return None
+
+
+def dead_end(obs: Observation) -> MarkDeadEnd | None:
+    champ = ev.champion_value(obs)
+    champ_recipe = ev.champion_recipe(obs)
+    if champ is None or champ_recipe is None:
+        return None
+    dead = {d["family"] for d in obs.dead_ends if not d.get("region")}
+    stats = ev.by_recipe(obs)
+    sign = ev.direction(obs)
+    for family in sorted({s.family for s in stats.values()}):
+        if family in dead or family == champ_recipe.get("family") or family == "dummy":
+            continue
+        fam = [s for s in stats.values() if s.family == family]
+        losses = [s for s in fam if sign * (s.mean - champ) < -ev.floor(obs)]
+        if len(fam) >= DEAD_END_MIN and len(losses) == len(fam):
+            best = max(s.mean for s in fam) if sign > 0 else min(s.mean for s in fam)
+            return MarkDeadEnd(family=family, region={}, reason=(
+                f"{len(fam)} recipes of {family} all lost to the champion by more than the noise floor "
+                f"(best {best:.4f} vs champion {champ:.4f}, floor {ev.floor(obs):.4f})"),
+                evidence={"recipes": [s.recipe_hash[:12] for s in fam], "best": best, "champion": champ,
+                          "noise_floor": ev.floor(obs)})
+    return None
+
+
+def validator(obs: Observation, rules_on: bool, dead_ends_on: bool) -> Action:
+    action: Action | None = promote(obs) or critique(obs, rules_on)
+    if action is None and dead_ends_on:
+        action = dead_end(obs)
+    return action or Wait()
+
+
+# -- experimenter ----------------------------------------------------------------------------
+
+def experimenter(obs: Observation) -> Action:
+    if any(q["status"] == "claimed" and q.get("claimed_by_name") == obs.agent for q in obs.queue):
+        return Wait(rationale="my claimed job is running")
+    pending = [q for q in obs.queue if q["status"] == "pending"]
+    if not pending:
+        return Wait()
+    validation = {t["id"] for t in obs.teams if t["name"] == VALIDATION_TEAM}
+    if any(q["team_id"] in validation for q in pending):
+        return Claim(team_id=min(validation), rationale="confirmation runs first")
+    teams = sorted({q["team_id"] for q in pending if q["team_id"] is not None})
+    if not teams:
+        return Claim()
+    return Claim(team_id=teams[ev.agent_index(obs.agent) % len(teams)])
+
+
+# -- steward, feature agent, translator ------------------------------------------------------
+
+def steward(obs: Observation) -> Action:
+    """Objects (never approves) to proposals using excluded or leakage-warned features."""
+    for p in obs.proposals:
+        if p["status"] != "open" or p.get("author_name") == obs.agent or ev.critiqued_by(p, obs.agent):
+            continue
+        objection = critic.leakage(obs, p)
+        if objection is not None:
+            return Critique(proposal_id=p["id"], verdict="reject", reasons=[objection.reason], rationale="leakage")
+    return Wait()
+
+
+def feature(obs: Observation) -> Action:
+    """Representation variants (preprocessing, feature sets, composites) on the champion's recipe."""
+    champ = ev.champion_recipe(obs)
+    design = ev.design(obs)
+    if champ is None or design is None or obs.noise_floor is None or ev.budget_left(obs) <= 0:
+        return Wait()
+    mine = ev.proposals_by(obs, obs.agent)
+    if any(p["status"] == "open" and not ev.objected(p) for p in mine):
+        return Wait(rationale="my proposal awaits critique")
+    proposed = {p["canonical_hash"] for p in obs.proposals}
+    for rep in representations(ev.summary(obs), design)[1:]:
+        recipe = Recipe.parse(rep.recipe(champ["family"], champ.get("params", {}))).canonical_dict()
+        if critic.recipe_hash(recipe) in proposed:
+            continue
+        gain, evidence_text = ev.expected_gain(obs, recipe)
+        return Propose(recipe=recipe, hypothesis=f"{rep.idea} improves the champion {champ['family']}.",
+                       expected_effect=round(gain, 6), family=champ["family"], title=f"represent: {rep.name}",
+                       rationale=evidence_text)
+    return Wait(rationale="every representation of the champion is proposed")
+
+
+def translator(obs: Observation) -> Action:
+    if obs.phase not in ("validation", "report") or any(p.get("author_name") == obs.agent for p in obs.posts):
+        return Wait()
+    champ = obs.champion
+    if champ is None:
+        body = "No model was confirmed as champion; see the experiment log for what was tried."
+    else:
+        res = next((r for r in obs.results if r["id"] == champ["result_id"]), {})
+        ci = "" if res.get("ci_low") is None else f" (95% CI {res['ci_low']:.3f} to {res['ci_high']:.3f})"
+        body = (f"The best confirmed model is a {res.get('family', 'model')} with cross-validated "
+                f"{champ['metric']} {champ['value']:.3f}{ci} on the development data, confirmed on a second "
+                f"seed. {len(obs.results)} experiments were recorded and {len(obs.dead_ends)} dead end(s) "
+                "registered. The held-out test is scored once, by the judge, in the report. Research use "
+                "only: not a medical device.")
+    return Post(post_kind="note", title="Summary for a clinical reader", body=body)
+
+
+__all__ = ["VALIDATION_TEAM", "critique", "dead_end", "experimenter", "feature", "promote", "steward",
+           "translator", "validator"]

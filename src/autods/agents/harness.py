@@ -1,0 +1,126 @@
+"""The harness: runs claimed jobs through the Executor and records what the judge measured.
+
+Brains never record results. An experimenter's claim hands the item to the harness, which
+submits ``Job(recipe, seed)`` to the executor, keeps the lease alive with heartbeats while
+the job runs, and then records the result (role ``harness``; the server posts it to the
+forum) or the failure with its reason. Every decision is also a line of ``audit.jsonl``.
+
+A result whose item is no longer claimed (aborted at the time limit, or released and
+re-claimed after a lost lease) is refused by the server and discarded here: the log never
+holds one experiment twice.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from autods.agents.client import AgentClient
+from autods.errors import PermissionDenied, ProtocolViolation
+from autods.execution.base import Executor, Job, JobHandle, JobResult
+from autods.runfolder import RunFolder
+from autods.server.transport import ServerError
+
+Recorder = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class _Running:
+    item: dict[str, Any]
+    handle: JobHandle
+    beat_at: float
+
+
+class Harness:
+    """Submit claimed items, heartbeat their leases, record their results."""
+
+    def __init__(self, client: AgentClient, executor: Executor, folder: RunFolder, *, n_resamples: int = 1000,
+                 timeout_s: float | None = None, lease_s: float = 300.0, audit: Recorder | None = None) -> None:
+        self.client = client
+        self.executor = executor
+        self.folder = folder
+        self.n_resamples = n_resamples
+        self.timeout_s = timeout_s
+        self.lease_s = lease_s
+        self.audit = audit or (lambda _e: None)
+        self.running: dict[int, _Running] = {}
+        self.recorded = 0
+        self.failed = 0
+        self.discarded = 0
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.running)
+
+    def submit(self, item: dict[str, Any], recipe: dict[str, Any]) -> None:
+        item_id = int(item["id"])
+        if item_id in self.running:
+            return
+        job = Job(job_id=str(item_id), run_dir=str(self.folder.root.resolve()), recipe=recipe, seed=int(item["seed"]),
+                  timeout_s=self.timeout_s, n_resamples=self.n_resamples)
+        self.audit({"type": "harness", "event": "submit", "item_id": item_id, "recipe_hash": item["recipe_hash"],
+                    "seed": item["seed"], "claimed_by": item.get("claimed_by")})
+        self.running[item_id] = _Running(item, self.executor.submit(job), time.monotonic())
+
+    def poll(self, wait_s: float = 0.0) -> list[dict[str, Any]]:
+        """Record every finished job (waiting up to ``wait_s`` for the first); heartbeat the rest."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            finished = [i for i, r in self.running.items() if r.handle.done()]
+            if finished or not self.running or time.monotonic() >= deadline:
+                break
+            time.sleep(0.05)
+        out = [self._record(i, self.running.pop(i).handle.result()) for i in sorted(finished)]
+        self._heartbeat()
+        return [o for o in out if o is not None]
+
+    def cancel_all(self, reason: str) -> None:
+        for item_id, run in list(self.running.items()):
+            run.handle.cancel()
+            self.audit({"type": "harness", "event": "cancelled", "item_id": item_id, "reason": reason})
+        self.running.clear()
+
+    def _heartbeat(self) -> None:
+        now = time.monotonic()
+        for item_id, run in self.running.items():
+            if now - run.beat_at < self.lease_s / 3:
+                continue
+            try:
+                self.client.heartbeat(item_id, self.lease_s)
+            except (ProtocolViolation, PermissionDenied) as exc:
+                self.audit({"type": "harness", "event": "lease_lost", "item_id": item_id, "reason": str(exc)})
+            run.beat_at = now
+
+    def _record(self, item_id: int, res: JobResult) -> dict[str, Any] | None:
+        rec = res.record or {}
+        value = rec.get("value")
+        try:
+            if res.ok and value is not None:
+                artifacts = {"record": f"artifacts/{item_id}/record.json", "oof": f"artifacts/{item_id}/oof.parquet"}
+                folds = [float(f) for f in rec.get("fold_scores", []) if f is not None]
+                result = self.client.record_result(
+                    item_id, rec["metric"], float(value), bool(rec["higher_is_better"]), folds, rec.get("ci_low"),
+                    rec.get("ci_high"), res.duration_s, artifacts)
+                self.recorded += 1
+                entry = {"type": "harness", "event": "recorded", "item_id": item_id, "result_id": result.id,
+                         "recipe_hash": result.recipe_hash, "seed": result.seed, "metric": result.metric,
+                         "value": result.value, "duration_s": round(res.duration_s, 3)}
+                self.audit(entry)
+                return entry
+            kind = res.error_kind or ("judge" if res.ok else "crash")
+            reason = f"{kind}: " + (res.error or "the judge could not compute the metric").splitlines()[0][:300]
+            self.client.record_failure(item_id, reason)
+            self.client.post("note", f"experiment {item_id} failed ({kind})", reason, {"item_id": item_id})
+            self.failed += 1
+            entry = {"type": "harness", "event": "failed", "item_id": item_id, "reason": reason}
+            self.audit(entry)
+            return entry
+        except (ProtocolViolation, PermissionDenied, ServerError) as exc:
+            self.discarded += 1
+            self.audit({"type": "harness", "event": "discarded", "item_id": item_id, "reason": str(exc)})
+            return None
+
+
+__all__ = ["Harness"]

@@ -1,0 +1,180 @@
+"""``autods run`` / ``autods resume``: materialise a run folder and run the team to the end.
+
+The coordination service runs in this process (SQLite ``state.db`` in the run folder by
+default, or the ``--state`` URL), and every agent, the harness and the orchestrator talk to
+it through their own in-process :class:`~autods.agents.client.AgentClient`, exactly as an
+external agent would over HTTP. A crash or ``kill -9`` loses nothing: ``resume`` re-opens
+the state, adopts or releases the dead process's claims, and the expert brains, being
+functions of the recorded log, decide as if nothing had happened.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from autods.agents.brain import Brain
+from autods.agents.roles import TeamSpec
+from autods.errors import UserInputError
+from autods.runfolder import RunConfig, RunFolder, atomic_write_text
+
+OPTIONS_FILE = "run_options.json"
+SUMMARY_FILE = "run_summary.json"
+LOCK_FILE = ".lock"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+BrainFactory = Callable[[str, str], Brain | None]
+
+
+class RunOptions(BaseModel):
+    """Run settings beyond :class:`RunConfig`, kept in ``run_options.json`` for ``resume``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    team: dict[str, Any] = Field(default_factory=lambda: TeamSpec().as_dict())
+    n_resamples: int = Field(default=1000, ge=0)
+    track_resamples: int = Field(default=1000, ge=10)
+    lease_s: float = Field(default=300.0, gt=0)
+    timeout_s: float | None = 1800.0
+    stagnation_k: int | None = None
+    floor_seeds: int = Field(default=3, ge=1, le=5)
+    max_rounds: int = 2000
+    finish: bool = Field(default=True, description="validate the champion and write the report at the end")
+
+    @property
+    def team_spec(self) -> TeamSpec:
+        return TeamSpec.from_dict(self.team)
+
+
+@dataclass
+class RunOutcome:
+    folder: RunFolder
+    summary: dict[str, Any]
+
+
+def _default_name(task_name: str) -> str:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return f"{re.sub(r'[^A-Za-z0-9._-]+', '-', task_name)[:60]}-{stamp}"
+
+
+def materialise(task_dir: Path, *, run_name: str | None, runs_dir: Path, budget: int | None, minutes: float | None,
+                target: float | None, workers: int | None, brain: str | None, executor: str,
+                ray_address: str | None, state_url: str | None, seed: int | None, options: RunOptions,
+                command: list[str]) -> RunFolder:
+    """Create ``runs_dir/NAME`` atomically (written in a temporary folder, then renamed), so a
+    crash never leaves a half-made run folder."""
+    from autods.tasks.spec import read_specs
+
+    task_dir = Path(task_dir)
+    spec, launch = read_specs(task_dir)
+    name = run_name or _default_name(spec.name)
+    if not _NAME.match(name):
+        raise UserInputError(f"run name {name!r} is not a simple name",
+                             "use letters, digits, '.', '_' and '-' (starting with a letter or digit)")
+    runs_dir = Path(runs_dir)
+    root = runs_dir / name
+    if root.exists():
+        raise UserInputError(f"run '{name}' already exists in {runs_dir}",
+                             f"continue it with: autods resume {root}, or choose another --run-name")
+    exit_cond = launch.exit_condition
+    cfg = RunConfig(
+        name=name, task_dir=str(task_dir.resolve()), seed=launch.seed if seed is None else seed,
+        budget=budget or exit_cond.budget or 24, minutes=minutes if minutes is not None else exit_cond.minutes,
+        target=target if target is not None else exit_cond.target, workers=workers or launch.workers,
+        brain=brain or launch.brain, executor=executor, ray_address=ray_address, state_url=state_url,
+        status="created", command=command, created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    _check_brain(cfg.brain)
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=runs_dir))
+    try:
+        staged = RunFolder(tmp)
+        staged.save_config(cfg)
+        staged.copy_task_spec(task_dir)
+        atomic_write_text(tmp / OPTIONS_FILE, options.model_dump_json(indent=2) + "\n")
+        os.rename(tmp, root)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return RunFolder(root)
+
+
+def _check_brain(spec: str) -> None:
+    if spec.strip().lower() == "expert":
+        return
+    from autods.agents.llm import parse_spec
+
+    parse_spec(spec)  # raises UserInputError naming the valid forms
+
+
+def read_options(folder: RunFolder) -> RunOptions:
+    path = folder.root / OPTIONS_FILE
+    if not path.is_file():
+        return RunOptions()
+    try:
+        return RunOptions.model_validate_json(path.read_text(encoding="utf-8"))
+    except ValueError:
+        raise UserInputError(f"{path} is corrupt", "restore it, or delete it to resume with default options") from None
+
+
+@contextmanager
+def run_lock(folder: RunFolder) -> Iterator[None]:
+    """One process per run folder: a second ``resume`` of a live run is refused, not raced."""
+    fh = open(folder.root / LOCK_FILE, "a+")
+    try:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UserInputError(f"run '{folder.root}' is in use by another autods process",
+                                 "wait for it to finish, or stop it before resuming") from None
+        yield
+    finally:
+        fh.close()
+
+
+def start_run(task_dir: str | Path, *, run_name: str | None = None, runs_dir: str | Path = "runs",
+              budget: int | None = None, minutes: float | None = None, target: float | None = None,
+              workers: int | None = None, brain: str | None = None, executor: str = "local",
+              ray_address: str | None = None, state_url: str | None = None, seed: int | None = None,
+              options: RunOptions | None = None, display: bool | None = None, command: list[str] | None = None,
+              brain_factory: BrainFactory | None = None) -> RunOutcome:
+    """Materialise ``runs_dir/NAME`` and run the team on the task; see the module docstring."""
+    folder = materialise(Path(task_dir), run_name=run_name, runs_dir=Path(runs_dir), budget=budget, minutes=minutes,
+                         target=target, workers=workers, brain=brain, executor=executor, ray_address=ray_address,
+                         state_url=state_url, seed=seed, options=options or RunOptions(), command=command or [])
+    return execute(folder, display=display, brain_factory=brain_factory)
+
+
+def resume_run(run_dir: str | Path, *, display: bool | None = None,
+               brain_factory: BrainFactory | None = None) -> RunOutcome:
+    """Continue a run after a crash or ``kill -9``; a finished run is left as it is."""
+    folder = RunFolder(Path(run_dir))
+    cfg = folder.config()
+    if cfg.status == "done":
+        from autods.agents.session import read_summary
+
+        return RunOutcome(folder, read_summary(folder))
+    return execute(folder, display=display, brain_factory=brain_factory)
+
+
+def execute(folder: RunFolder, *, display: bool | None = None, brain_factory: BrainFactory | None = None) -> RunOutcome:
+    from autods.agents.session import Session
+
+    with run_lock(folder):
+        with Session(folder, display=display, brain_factory=brain_factory) as session:
+            summary = session.run()
+    return RunOutcome(folder, summary)
+
+
+__all__ = ["OPTIONS_FILE", "SUMMARY_FILE", "RunOptions", "RunOutcome", "execute", "materialise", "read_options",
+           "resume_run", "run_lock", "start_run"]
