@@ -14,7 +14,9 @@ Column handling (decided from the training frame's dtypes, so every fold agrees)
 * free text (object columns whose values are long or mostly unique): dropped, since a bag of
   words is a modelling decision a recipe should make explicitly.
 
-Composite features are the first step of the pipeline: :class:`CompositeFeatures` only
+Optional site harmonisation (``harmonize``, :mod:`autods.runners.harmonize`) runs between
+the composites and the column blocks, on numeric columns, with site effects learned from
+the training rows. Composite features are the first step of the pipeline: :class:`CompositeFeatures` only
 remembers columns when fitted, and computes per-unit aggregates on whatever frame it
 transforms, so they too respect fold boundaries.
 """
@@ -33,6 +35,7 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardSc
 
 from autods.errors import RecipeError
 from autods.runners.expressions import columns_of, evaluate_expr, parse, uses_units
+from autods.runners.harmonize import SiteHarmonizer
 from autods.runners.recipe import Composite, Preprocess
 
 __all__ = ["CompositeFeatures", "build_preprocessor", "column_kinds"]
@@ -174,7 +177,14 @@ def build_preprocessor(pp: Preprocess, frame: pd.DataFrame, features: list[str],
         raise RecipeError("no usable feature columns remain after preprocessing", "check the feature subset and column types")
     columns = ColumnTransformer(blocks, remainder="drop", sparse_threshold=0.0)
     composites = CompositeFeatures(tuple(pp.composites), unit_column if _needs_units(pp) else None)
-    return Pipeline([("composites", composites), ("columns", columns)])
+    steps: list[tuple[str, Any]] = [("composites", composites)]
+    if pp.harmonize != "none":
+        if pp.harmonize_site not in features:
+            raise RecipeError(f"harmonize_site '{pp.harmonize_site}' is not among the recipe's features",
+                              "add the site column to the features (or set harmonize: none)")
+        numeric = [c for c in kinds["numeric"] if c != pp.harmonize_site]
+        steps.append(("harmonize", SiteHarmonizer(pp.harmonize, pp.harmonize_site, numeric)))
+    return Pipeline([*steps, ("columns", columns)])
 
 
 def _needs_units(pp: Preprocess) -> bool:

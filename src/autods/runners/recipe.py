@@ -48,6 +48,10 @@ class Preprocess(BaseModel):
     ``datetime``: datetime-typed columns become days since 1970-01-01 (``"days"``) or are
     dropped (``"drop"``, the default: calendar time is rarely a causal feature and invites
     temporal leakage). Free-text columns are always dropped.
+
+    ``harmonize``: optional site/batch harmonisation of numeric columns (see
+    :mod:`autods.runners.harmonize`), learned on the training fold's rows only;
+    ``harmonize_site`` names the site column, which must be among the recipe's features.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -59,6 +63,8 @@ class Preprocess(BaseModel):
     log_transform: tuple[str, ...] = ()
     composites: tuple[Composite, ...] = ()
     datetime: Literal["drop", "days"] = "drop"
+    harmonize: Literal["none", "site_standardize", "combat"] = "none"
+    harmonize_site: str | None = None
 
     @field_validator("min_frequency")
     @classmethod
@@ -66,6 +72,12 @@ class Preprocess(BaseModel):
         if v is not None and (v < 0 or (isinstance(v, float) and v >= 1)):
             raise ValueError("min_frequency is a count >= 1 or a fraction in [0, 1)")
         return v
+
+    @model_validator(mode="after")
+    def _harmonize_site(self) -> Preprocess:
+        if self.harmonize != "none" and not self.harmonize_site:
+            raise ValueError(f"harmonize '{self.harmonize}' needs harmonize_site: the site column")
+        return self
 
     @model_validator(mode="after")
     def _unique_composites(self) -> Preprocess:
