@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Provenance", "file_sha256"]
+__all__ = ["Provenance", "cohort_flow", "file_sha256"]
 
 
 def file_sha256(path: Path) -> str:
@@ -87,3 +87,16 @@ class Provenance:
     def flow(self) -> list[dict[str, Any]]:
         """The cohort flow: the ``step`` records in order (name, rows, units, removed, detail)."""
         return [r for r in self.records if r["kind"] == "step"]
+
+
+def cohort_flow(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The ``step`` records in the fact sheet's ``cohort_flow`` shape: ``{step, n_rows, n_units, note}``."""
+    out = []
+    for r in records:
+        if r.get("kind") != "step":
+            continue
+        note = r.get("detail", "")
+        if r.get("removed"):
+            note = f"{r['removed']} removed" + (f"; {note}" if note else "")
+        out.append({"step": r["name"], "n_rows": r["rows"], "n_units": r.get("units"), "note": note})
+    return out
