@@ -18,7 +18,8 @@ from autods.errors import TaskSpecError
 TaskType = Literal["binary", "multiclass", "regression", "survival", "biomarker", "singlecell"]
 Validation = Literal["stratified-cv", "patient-grouped-cv", "site-grouped-cv", "temporal-split"]
 DeidentPolicy = Literal["drop", "hash", "shift_dates", "block"]
-DataFormat = Literal["table", "fhir", "omop", "anndata", "cdisc", "wearable"]
+#: Built-in data formats; loaders registered with autods.tasks.registry.register_loader add more.
+DATA_FORMATS = ("table", "fhir", "omop", "anndata", "cdisc", "wearable")
 
 TASK_KEYS: dict[str, str] = {
     "name": "short identifier of the task",
@@ -104,7 +105,7 @@ class TaskSpec(BaseModel):
     covariates: tuple[str, ...] = ()
     external: str | None = None
     description: str = ""
-    format: DataFormat | None = None
+    format: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]*$")
     cohort: dict[str, Any] | None = None
     root: Path = Field(default=Path("."), exclude=True)
 
