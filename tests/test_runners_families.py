@@ -103,3 +103,15 @@ def test_user_registered_family_works_like_a_builtin() -> None:
         FAMILIES.pop("test_tree")
     with pytest.raises(RecipeError, match="unknown model family 'test_tree'"):
         get_family("test_tree")
+
+
+@pytest.mark.parametrize("example,metric,expected", [
+    ("task-breast-cancer", "auroc", 0.5),
+    ("task-gbsg2-survival", "c_index", 0.5),
+])
+def test_dummy_family_is_the_trivial_baseline(examples_dir, example, metric, expected) -> None:
+    from autods.runners import evaluate
+
+    record = evaluate(examples_dir / example, {"family": "dummy"}, n_resamples=50)
+    assert record.metric == metric
+    assert record.value == pytest.approx(expected, abs=1e-9)

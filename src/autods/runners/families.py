@@ -265,5 +265,13 @@ _BUILTINS = [
                 "max_depth": Param.int(1, 6), "subsample": Param.float(0.5, 1.0)},
                _gb_survival, "gradient-boosted Cox survival (scikit-survival)", survival_function=True),
 ]
+def _dummy(kind: str, p: dict[str, Any], seed: int) -> Any:
+    from autods.runners.baseline import build_dummy
+
+    return build_dummy(kind, p, seed)
+
+
+_BUILTINS.append(FamilySpec("dummy", CLASSIFY | REGRESS | SURVIVAL, {}, {}, _dummy,
+                            "trivial baseline: prevalence, training mean, or one constant risk (ignores features)"))
 for _spec in _BUILTINS:
     register_family(_spec)
