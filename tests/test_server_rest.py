@@ -267,3 +267,19 @@ def test_binding_beyond_loopback_needs_tokens() -> None:
     assert check_binding("127.0.0.1", None) is False and check_binding("0.0.0.0", None) is True
     with pytest.raises(UserInputError, match="without tokens"):
         check_binding("0.0.0.0", False)
+
+
+def test_client_lists_agents_and_teams_without_token_hashes(tmp_path) -> None:
+    from autods.server.app import create_app
+    from autods.server.client import Coordinator
+    from autods.server.service import Service
+    from autods.state.store import Store
+
+    svc = Service(Store.open(f"sqlite:///{tmp_path}/s.db"))
+    run = svc.create_run("r")
+    _, token = svc.register_agent(run.id, "ana", "analyst")
+    client = Coordinator(app=create_app(svc), token=token)
+    client.create_team("t1", "lightgbm beats linear", "boosting")
+    agents = client.list_agents()
+    assert [a["name"] for a in agents] == ["ana"] and all("token" not in k for a in agents for k in a)
+    assert [t.name for t in client.list_teams()] == ["t1"]

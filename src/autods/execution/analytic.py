@@ -47,6 +47,8 @@ def prepare_analytic(task_dir: Path, folder: RunFolder, *, salt: str) -> tuple[A
         "data_hashes": dict(task.data_hashes),
         "n_rows_received": int(len(task.frame) + task.dropped_missing_endpoint),
         "n_rows_missing_endpoint": int(task.dropped_missing_endpoint),
+        # loader provenance: source files + hashes, cohort SQL, row counts per step (never row values)
+        "provenance": list(task.provenance),
     }
     write_analytic(folder, gov.frame, governance, design.as_dict())
     governed = replace(task, frame=gov.frame.reset_index(drop=True))
@@ -61,6 +63,7 @@ def load_analytic(folder: RunFolder) -> AnalyticTask:
     governance = read_json(folder.analytic / "governance.json")
     frame = pd.read_parquet(folder.analytic / "frame.parquet")
     task = Task(spec=spec, launch=launch, frame=frame, external=None, data_hashes=governance["data_hashes"],
-                dropped_missing_endpoint=governance["n_rows_missing_endpoint"])
+                dropped_missing_endpoint=governance["n_rows_missing_endpoint"],
+                provenance=governance.get("provenance", []))
     exclude = tuple((e["name"], e["reason"]) for e in governance["excluded_features"])
     return AnalyticTask(task, exclude, read_json(folder.analytic / "design.json"))

@@ -153,6 +153,14 @@ class Coordinator:
     def list_runs(self) -> list[Run]:
         return [Run.model_validate(r) for r in self._get("/api/runs")]
 
+    def list_agents(self, run_id: int | None = None) -> list[dict[str, Any]]:
+        """Agents of the run as the API shows them (name, role, team; never a token hash)."""
+        out: list[dict[str, Any]] = self._get(f"/api/runs/{self._run(run_id)}/agents")
+        return out
+
+    def list_teams(self, run_id: int | None = None) -> list[Team]:
+        return [Team.model_validate(t) for t in self._get(f"/api/runs/{self._run(run_id)}/teams")]
+
     def list_posts(self, kind: str | None = None, thread_id: int | None = None, since_id: int = 0,
                    run_id: int | None = None) -> list[Post]:
         out = self._get(f"/api/runs/{self._run(run_id)}/posts", kind=kind, thread_id=thread_id, since_id=since_id)
