@@ -46,7 +46,8 @@ ROLES: Mapping[str, frozenset[str]] = MappingProxyType(
         "experimenter": frozenset(_DISCUSS | {"claim", "heartbeat"}),
         "validator": frozenset(_DISCUSS | {"promote", "add_dead_end"}),
         "translator": frozenset({READ, "post"}),
-        "monitor": frozenset({READ, "post", "abort", "release_expired"}),
+        # the monitor merges, splits, pivots or dissolves teams when the search stagnates
+        "monitor": frozenset({READ, "post", "abort", "release_expired", "create_team", "set_team_status"}),
         "harness": frozenset(
             {READ, "post", "claim", "heartbeat", "record_result", "record_failure", "release_expired", "promote"}
         ),
