@@ -103,6 +103,16 @@ def test_mean_of_creatinine_converts_each_unit(tmp_path: Path) -> None:
     assert units and units[0]["rows"] == 1 and units[0]["factor"] == pytest.approx(1 / 88.42)
 
 
+def test_unknown_code_in_two_units_is_not_mixed(tmp_path: Path) -> None:
+    extra = [_obs("x1", "P1", "9999-9", 5.0, "mg/L", "2020-12-01"), _obs("x2", "P5", "9999-9", 7.0, "mg/L", "2020-12-01"),
+             _obs("x3", "P5", "9999-9", 700.0, "ng/mL", "2020-12-20")]
+    task = load_task(write_task(tmp_path, hand_built() + extra, COHORT))
+    col = task.frame.set_index("patient_id")["obs_loinc_9999_9_lab_last"]
+    assert col.to_dict() == {"P1": 5.0, "P5": 7.0}  # the ng/mL value is set missing, not taken as the last value
+    rec = next(r for r in task.provenance if r["kind"] == "units" and r["name"] == "LOINC 9999-9 unconvertible")
+    assert rec["rows"] == 1 and rec["to"] == "mg/L"
+
+
 def test_encounter_unit_excludes_index_after_prior_outcome(tmp_path: Path) -> None:
     task = load_task(write_task(tmp_path, hand_built(), {**COHORT, "unit": "encounter"}))
     rows = list(zip(task.frame["patient_id"], task.frame["encounter_id"]))

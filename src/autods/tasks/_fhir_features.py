@@ -95,6 +95,16 @@ def harmonize_observations(obs: pd.DataFrame) -> tuple[pd.DataFrame, list[dict[s
     obs["analyte"] = obs["code"].map(analyte_for_code)
     obs, records = harmonize_units(obs, value="value", unit="unit", analyte="analyte")
     known = obs["analyte"].notna()
+    # A code the unit table does not know may still arrive in several units: keep its most
+    # common unit and set the others missing, counted, rather than mixing scales silently.
+    for code, units in obs.loc[~known].groupby("code")["unit"]:
+        counts = units.fillna("(none)").value_counts()
+        if len(counts) > 1:
+            odd = units.index[units.fillna("(none)") != counts.index[0]]
+            obs.loc[odd, "value"] = np.nan
+            records.append({"name": f"LOINC {code} unconvertible", "analyte": None, "from": sorted(map(str, counts.index[1:])),
+                            "to": str(counts.index[0]), "factor": None, "offset": None, "rows": len(odd),
+                            "source": "no conversion known for this code: values in minority units set missing"})
     for (name, code), n in obs[known].groupby(["analyte", "code"]).size().items():
         canonical = ANALYTES[name].loinc[0]
         if code != canonical:
