@@ -122,3 +122,16 @@ def test_assert_no_group_overlap_detects_leak() -> None:
     groups = np.array([1, 1, 2, 2, 3, 3])
     with pytest.raises(JudgeError, match="fold 0"):
         assert_no_group_overlap([(np.array([0, 2, 4]), np.array([1, 3, 5]))], groups)
+
+
+def test_grouped_splits_move_with_the_seed_for_continuous_targets() -> None:
+    from autods.judge.splits import make_splitter
+
+    groups = np.repeat(np.arange(40), 3)
+    y = np.random.default_rng(0).normal(size=groups.size)  # continuous: no stratification
+
+    def folds(seed: int) -> list[list[int]]:
+        return [sorted(t.tolist()) for _, t in make_splitter("patient-grouped-cv", 5, seed).split(groups.size, y, groups)]
+
+    assert folds(0) != folds(1)  # another seed is another split: a real confirmation
+    assert folds(0) == folds(0)

@@ -193,3 +193,11 @@ def test_every_user_error_is_exit_code_2() -> None:
 def test_bundled_examples_load(examples_dir: Path, example: str) -> None:
     task = load_task(examples_dir / example)
     assert len(task.frame) > 100 and task.dropped_missing_endpoint == 0
+
+
+def test_positive_class_matches_float_read_endpoint(tmp_path: Path) -> None:
+    df = frame()
+    df["y"] = df["y"].astype(float)
+    df.loc[0, "y"] = np.nan  # pandas now reads the column as float: 1.0
+    task = load_task(write_task(tmp_path, BASIC + "\npositive_class: 1", df))
+    assert task.target().sum() == 20 and task.target()[0] == 1  # row 0 (missing) was dropped

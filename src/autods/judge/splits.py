@@ -124,7 +124,8 @@ class Splitter:
                                  f"use n_splits <= {n_units}")
         labels = strata(y)
         if labels is None:
-            yield from GroupKFold(self.n_splits).split(rows, groups=groups)
+            # shuffled so another seed gives another split (noise floor, promotion confirmation)
+            yield from GroupKFold(self.n_splits, shuffle=True, random_state=self.seed).split(rows, groups=groups)
             return
         _check_min_class(labels, self.n_splits, "class")
         cv = StratifiedGroupKFold(self.n_splits, shuffle=True, random_state=self.seed)
@@ -135,7 +136,8 @@ class Splitter:
         if n_sites < 2:
             raise UserInputError("site-grouped-cv needs at least 2 sites, found "
                                  f"{n_sites}", "choose validation: stratified-cv")
-        cv = LeaveOneGroupOut() if n_sites <= self.n_splits else GroupKFold(self.n_splits)
+        cv = (LeaveOneGroupOut() if n_sites <= self.n_splits
+              else GroupKFold(self.n_splits, shuffle=True, random_state=self.seed))
         yield from cv.split(rows, groups=groups)
 
     def _temporal(self, n: int, times: Any, groups: np.ndarray | None) -> Iterator[Split]:

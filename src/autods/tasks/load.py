@@ -104,7 +104,14 @@ def _check_endpoint(frame: pd.DataFrame, spec: TaskSpec, role: str) -> None:
 
 
 def _same(a: object, b: object) -> bool:
-    return str(a) == str(b)
+    """Class labels match by text, or numerically when both are numbers (pandas reads an
+    integer column with missing values as float: ``1`` must still match ``1.0``)."""
+    if str(a) == str(b):
+        return True
+    try:
+        return float(a) == float(b)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
 
 
 @dataclass(frozen=True)
