@@ -169,6 +169,68 @@ def status(
         print_status(info)
 
 
+# -- the user's path around a run: scaffold, re-render, Claude Code pack (issue 6) ----------------
+
+ReportRunDir = Annotated[Path, typer.Argument(help="A run folder created by autods run (runs/NAME).")]
+
+
+@app.command()
+def init(
+    name: Annotated[Path, typer.Argument(help="The task folder to create; refused if it exists and is not empty.")],
+    from_example: Annotated[str, typer.Option(
+        "--from", help="Bundled example to copy: task-readmission, task-breast-cancer, task-gbsg2-survival, "
+                       "task-wearable-biomarkers, ...")] = "task-readmission",
+) -> None:
+    """Scaffold a task folder from a bundled example (TASK.md, LAUNCH.md, data) to edit for your own data."""
+    from autods.reports.scaffold import scaffold_task
+
+    dest = scaffold_task(name, from_example)
+    typer.echo(f"task folder: {dest}")
+    typer.echo(f"next: edit {dest / 'TASK.md'} and the data, then: autods check {dest}  and  autods run {dest}")
+
+
+@app.command()
+def report(
+    run_dir: ReportRunDir,
+    mlflow: Annotated[Optional[str], typer.Option(
+        "--mlflow", help="Also export every experiment and the champion to this MLflow tracking URI "
+                         "(e.g. sqlite:///mlflow.db; needs pip install 'autods[mlflow]').")] = None,
+) -> None:
+    """Re-render a run's fact sheet, report.html, model card and manifest from its run folder."""
+    from autods.reports import build_fact_sheet, render_report
+
+    build_fact_sheet(run_dir)
+    path = render_report(run_dir)
+    typer.echo(f"report: {path}")
+    typer.echo(f"fact sheet: {path.parent / 'fact_sheet.json'}  model card: {path.parent / 'model_card.md'}")
+    if mlflow:
+        from autods.reports.mlflow_export import export_mlflow
+
+        out = export_mlflow(run_dir, mlflow)
+        champ = out["champion"]
+        typer.echo(f"mlflow: {len(out['runs'])} experiments exported to {mlflow}"
+                   + (f"; champion registered as {champ['model_name']} version {champ['version']}" if champ else ""))
+
+
+@app.command("claude-pack")
+def claude_pack(
+    run_dir: ReportRunDir,
+    url: Annotated[str, typer.Option(help="Base URL of the coordination server (autods serve); MCP is at URL/mcp.")]
+    = "http://127.0.0.1:8765",
+    tokens: Annotated[bool, typer.Option(
+        "--tokens/--no-tokens", help="Register one agent per role in the run and write their bearer tokens to "
+                                     ".claude/autods.env (mode 600).")] = True,
+    role: Annotated[Optional[list[str]], typer.Option(
+        "--role", help="Role to include (repeatable; default: steward, biostatistician, analyst, feature, "
+                       "validator, translator, monitor).")] = None,
+) -> None:
+    """Write CLAUDE_RUNBOOK.md, .claude/agents/<role>.md and .mcp.json so Claude Code agents can join the run."""
+    from autods.reports.claude_pack import write_claude_pack
+
+    for path in write_claude_pack(run_dir, url=url, roles=role, tokens=tokens):
+        typer.echo(f"wrote {path}")
+
+
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI and return the exit code (used by tests and by :func:`main`).
 

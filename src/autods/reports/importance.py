@@ -1,0 +1,99 @@
+"""Which inputs the champion relies on: permutation importance, and SHAP when installed.
+
+Permutation importance is scikit-learn's, scored with the judge's primary metric in its
+"higher is better" orientation, so an importance is the drop in the metric when a column's
+values are shuffled. It runs on the held-out rows inside the one permitted scoring (see
+:mod:`autods.reports.validate`): the test rows are touched once, for every number at once.
+SHAP (extra ``shap``) explains the fitted estimator on the preprocessed matrix and sums
+mean |SHAP| back onto the raw input columns.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from autods.errors import JudgeError
+from autods.judge.metrics import compute_metric
+from autods.judge.score import direction_value
+
+__all__ = ["permutation_importances", "shap_importances"]
+
+
+class _Facade:
+    """The minimal estimator sklearn's permutation_importance needs around a fitted runner."""
+
+    def __init__(self, runner: Any, extra: pd.DataFrame) -> None:
+        self.runner, self.extra = runner, extra
+
+    def fit(self, X: Any, y: Any = None) -> _Facade:  # never called; sklearn's API shape
+        return self
+
+    def score_rows(self, X: pd.DataFrame) -> np.ndarray:
+        # The unit id is not permuted (it is not a feature); re-attach it by row label.
+        frame = X if self.extra.empty else X.join(self.extra.loc[X.index])
+        return np.asarray(self.runner.predict_score(frame))
+
+
+def permutation_importances(runner: Any, frame: pd.DataFrame, y: Any, metric: str, *, seed: int,
+                            n_repeats: int = 5, kw: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Mean and SD of the metric drop per input column over ``n_repeats`` shuffles, sorted."""
+    from sklearn.inspection import permutation_importance
+
+    kw = kw or {}
+    features = [str(c) for c in runner.feature_names_in_]
+    unit = runner.unit_column_
+    extra = frame[[unit]] if unit and unit in frame.columns and unit not in features else pd.DataFrame(index=frame.index)
+
+    def scorer(est: _Facade, X: pd.DataFrame, yy: Any) -> float:
+        try:
+            return direction_value(metric, compute_metric(metric, yy, est.score_rows(X), **kw))
+        except JudgeError:
+            return float("nan")
+
+    res = permutation_importance(_Facade(runner, extra), frame[features], y, scoring=scorer,
+                                 n_repeats=n_repeats, random_state=seed, n_jobs=1)
+    rows = [{"feature": f, "mean": float(m), "sd": float(s)}
+            for f, m, s in zip(features, res.importances_mean, res.importances_std) if np.isfinite(m)]
+    rows.sort(key=lambda r: -r["mean"])
+    return {"method": "permutation", "metric": metric, "n_repeats": n_repeats, "n_rows": int(len(frame)),
+            "features": rows}
+
+
+def _raw_feature(name: str, features: list[str]) -> str | None:
+    """'categorical__sex_F' or 'numeric__missingindicator_age' -> the raw column it came from."""
+    rest = name.split("__", 1)[-1].removeprefix("missingindicator_")
+    matches = [f for f in features if rest == f or rest.startswith(f + "_")]
+    return max(matches, key=len) if matches else None
+
+
+def shap_importances(runner: Any, frame: pd.DataFrame, *, seed: int, max_rows: int = 200) -> dict[str, Any] | None:
+    """Mean |SHAP| per raw input column (model-agnostic explainer), or None without ``shap``."""
+    if importlib.util.find_spec("shap") is None:
+        return None
+    import shap
+
+    prep, model = runner.pipeline_[:-1], runner.pipeline_[-1]
+    rows = frame.sample(n=min(max_rows, len(frame)), random_state=seed)
+    X = np.asarray(prep.transform(runner._inputs(rows, list(runner.feature_names_in_), runner.unit_column_)), dtype=float)
+    names = list(runner.pipeline_.named_steps["prep"].named_steps["columns"].get_feature_names_out())
+    if runner.kind_ == "binary":
+        def f(m: np.ndarray) -> np.ndarray:
+            return model.predict_proba(m)[:, list(model.classes_).index(1)]
+    elif runner.kind_ == "multiclass":
+        return None  # one SHAP matrix per class; permutation importance covers multiclass
+    else:
+        f = model.predict
+    background = X[: min(100, len(X))]
+    explainer = shap.explainers.Permutation(f, shap.maskers.Independent(background), seed=seed)
+    values = np.abs(explainer(X).values).mean(axis=0)
+    features = [str(c) for c in runner.feature_names_in_]
+    totals: dict[str, float] = {}
+    for name, v in zip(names, values):
+        raw = _raw_feature(name, features) or name.split("__", 1)[-1]
+        totals[raw] = totals.get(raw, 0.0) + float(v)
+    rows = sorted(({"feature": k, "mean_abs": v} for k, v in totals.items()), key=lambda r: -r["mean_abs"])
+    return {"method": "shap-permutation", "n_rows": int(len(X)), "features": rows}
