@@ -2,7 +2,8 @@
 
 The targets are module-level so a spawned worker (or a Ray worker) can import them by
 name (``execution_helpers:behave``); pytest puts this directory on ``sys.path``, which a
-spawned child inherits. ``job.recipe["do"]`` selects the behaviour.
+spawned child inherits. ``job.recipe["do"]`` selects the behaviour. The data-science imports
+are deferred so a worker that imports this module starts in a fraction of a second.
 """
 
 from __future__ import annotations
@@ -12,14 +13,14 @@ import os
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
-
-from autods.execution.analytic import prepare_analytic
 from autods.execution.base import Job, JobResult
-from autods.runfolder import RunConfig, RunFolder
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from autods.runfolder import RunFolder
 
 TARGET = "execution_helpers:behave"
 
@@ -75,6 +76,12 @@ def wait_gone(pids: list[int], within_s: float = 10.0) -> bool:
 
 def build_run_folder(root: Path, n: int = 120) -> RunFolder:
     """A governed run folder for a small synthetic binary task (prepare_analytic, as the orchestrator does)."""
+    import numpy as np
+    import pandas as pd
+
+    from autods.execution.analytic import prepare_analytic
+    from autods.runfolder import RunConfig, RunFolder
+
     task = root / "task_src"
     task.mkdir(parents=True)
     rng = np.random.default_rng(0)
@@ -105,4 +112,26 @@ def comparable(result: JobResult) -> dict[str, Any]:
 
 
 def oof(folder: RunFolder, job_id: str) -> pd.DataFrame:
+    import pandas as pd
+
     return pd.read_parquet(folder.artifacts(job_id) / "oof.parquet")
+
+
+def descendants(pid: int) -> list[int]:
+    """Live (non-zombie) descendant pids of ``pid``, from /proc (no psutil needed)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if fields[0] not in ("Z", "X"):
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found

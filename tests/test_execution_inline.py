@@ -9,7 +9,7 @@ from execution_helpers import TARGET, behave, build_run_folder, comparable, job,
 
 from autods.errors import UserInputError
 from autods.execution import make_executor
-from autods.execution.base import Executor, JobHandle
+from autods.execution.base import Executor, Job, JobHandle, JobResult
 from autods.execution.inline import InlineExecutor
 from autods.execution.local import LocalProcessExecutor
 
@@ -55,7 +55,7 @@ def test_exception_in_job_becomes_failed_result(do: str, kind: str, needle: str)
 
 
 def test_memory_error_is_memory_kind() -> None:
-    def oom(j):  # noqa: ANN001, ANN202 - in-process target, never sent to a worker
+    def oom(j: Job) -> JobResult:  # in-process target: never has to be importable by name
         raise MemoryError
 
     r = InlineExecutor(target=oom).submit(job("m")).result()
@@ -72,8 +72,8 @@ def test_closed_executor_refuses_jobs() -> None:
 def test_real_jobs_are_deterministic_inline(tmp_path: Path) -> None:
     folder = build_run_folder(tmp_path)
     with InlineExecutor() as ex:
-        first = [ex.submit(j).result() for j in real_jobs(folder, "a")]
-        second = [ex.submit(j).result() for j in real_jobs(folder, "b")]
-    assert [comparable(r) for r in first] == [comparable(r) for r in second]
-    assert first[0].record["recipe"]["family"] == "logistic" and 0.5 < first[0].record["value"] <= 1.0
-    assert (folder.artifacts("a0") / "record.json").is_file() and (folder.artifacts("b1") / "oof.parquet").is_file()
+        first = ex.submit(real_jobs(folder, "a")[0]).result()
+        again = ex.submit(real_jobs(folder, "b")[0]).result()
+    assert comparable(first) == comparable(again)
+    assert first.record["recipe"]["family"] == "logistic" and 0.5 < first.record["value"] <= 1.0  # type: ignore[index]
+    assert (folder.artifacts("a0") / "record.json").is_file() and (folder.artifacts("b0") / "oof.parquet").is_file()

@@ -142,3 +142,14 @@ def test_broken_target_fails_jobs_instead_of_respawning_forever() -> None:
     with LocalProcessExecutor(workers=1, target="execution_helpers:no_such_function") as ex:
         r = ex.submit(job("x", do="pid")).result(timeout=180)
     assert r.error_kind == "crash" and "failed to start" in (r.error or "")
+
+
+def test_start_warms_workers_and_close_does_not_wait_for_imports() -> None:
+    ex = LocalProcessExecutor(workers=2)  # default target: workers import the whole ML stack
+    ex.start()
+    pids = ex.child_pids()
+    assert len(pids) == 2
+    started = time.monotonic()
+    ex.close()  # workers still importing hold no job: killed, not awaited
+    assert time.monotonic() - started < 1.5
+    assert wait_gone(pids, within_s=5)

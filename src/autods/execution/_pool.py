@@ -8,19 +8,22 @@ import threading
 import time
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from autods.execution.base import Job, JobResult
 
-if TYPE_CHECKING:
-    from autods.execution.local import LocalProcessExecutor
+
+class _Owner(Protocol):
+    """The executor a handle belongs to (local or Ray); it decides what cancelling means."""
+
+    def _cancel(self, handle: LocalHandle) -> bool: ...
 
 
 class LocalHandle:
-    """A job submitted to :class:`LocalProcessExecutor`. The first outcome wins: a job
+    """A job submitted to a local or Ray executor. The first outcome wins: a job
     cancelled or timed out stays so even if its worker's answer arrives a moment later."""
 
-    def __init__(self, job: Job, executor: LocalProcessExecutor) -> None:
+    def __init__(self, job: Job, executor: _Owner) -> None:
         self.job = job
         self._executor = executor
         self._event = threading.Event()
@@ -91,8 +94,12 @@ class Slot:
             pass
 
     def stop(self, grace_s: float) -> None:
-        """Ask an idle worker to exit, wait ``grace_s``, then kill; always reaps the process."""
-        if self.alive and self.proc.is_alive():
+        """Ask an idle worker to exit, wait ``grace_s``, then kill; always reaps the process.
+
+        A worker still importing is killed at once: it holds no job, and waiting for its
+        imports would make ``close()`` take seconds for nothing.
+        """
+        if self.alive and self.ready and self.proc.is_alive():
             try:
                 self.conn.send(None)
             except OSError:

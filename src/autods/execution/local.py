@@ -32,9 +32,17 @@ from autods.execution._target import DEFAULT_TARGET, Target, failed, target_name
 from autods.execution._worker import PRELOAD, worker_main
 from autods.execution.base import Job, JobResult
 
-# Why 10 s: an idle worker exits on the stop message at once; the grace is for a busy one.
-STOP_GRACE_S = 10.0
+# An idle worker exits on the stop message in milliseconds; past this it is killed.
+STOP_GRACE_S = 2.0
 MAX_STARTUP_FAILURES = 3
+
+
+def _cores() -> int:
+    """CPUs this process may use (the affinity mask a container or taskset allows)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 class LocalProcessExecutor:
@@ -47,7 +55,7 @@ class LocalProcessExecutor:
         self.workers = workers
         self.timeout_s = timeout_s
         self.memory_mb = memory_mb
-        self.threads = threads_per_worker or max(1, (os.cpu_count() or 1) // workers)
+        self.threads = threads_per_worker or max(1, _cores() // workers)
         self._target = target_name(target)
         self._preload = PRELOAD if self._target == DEFAULT_TARGET else ()
         self._ctx = mp.get_context("spawn")
@@ -67,11 +75,20 @@ class LocalProcessExecutor:
                 raise RuntimeError("LocalProcessExecutor is closed")
             handle = LocalHandle(job, self)
             self._pending.append(handle)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, name="autods-local-executor", daemon=True)
-                self._thread.start()
+            self._ensure_thread()
         self._wake()
         return handle
+
+    def start(self) -> None:
+        """Spawn every worker now (optional): their ~2 s of imports overlap with the caller's
+        own preparation instead of delaying the first jobs."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("LocalProcessExecutor is closed")
+            while len(self._slots) < self.workers:
+                self._slots.append(self._spawn())
+            self._ensure_thread()
+        self._wake()
 
     def close(self) -> None:
         """Cancel pending and running jobs, stop every worker, and reap them (no orphans)."""
@@ -115,15 +132,19 @@ class LocalProcessExecutor:
                 self._pending.remove(handle)
                 handle._finish(failed(handle.job, "cancelled", "cancelled before it ran"))
                 return True
+            handle._finish(failed(handle.job, "cancelled", "cancelled while running; worker killed"))
             for slot in self._slots:
                 if slot.handle is handle:
-                    handle._finish(failed(handle.job, "cancelled", "cancelled while running; worker killed"))
                     slot.kill()
-                    break
         self._wake()
         return True
 
     # -- scheduler ----------------------------------------------------------------------
+    def _ensure_thread(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="autods-local-executor", daemon=True)
+            self._thread.start()
+
     def _wake(self) -> None:
         try:
             self._wake_w.send_bytes(b"x")
