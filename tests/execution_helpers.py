@@ -49,7 +49,8 @@ def behave(job: Job) -> JobResult:
         child = subprocess.Popen(["sleep", "300"])
         Path(r["pidfile"]).write_text(str(child.pid))
         time.sleep(300)
-    return JobResult(job_id=job.job_id, ok=True, record={"pid": os.getpid(), "do": do})
+    return JobResult(job_id=job.job_id, ok=True,
+                     record={"pid": os.getpid(), "do": do, "omp": os.environ.get("OMP_NUM_THREADS")})
 
 
 def job(job_id: str, **recipe: Any) -> Job:

@@ -53,6 +53,9 @@ def test_jobs_run_in_other_processes_in_parallel(pool: LocalProcessExecutor) -> 
     assert time.monotonic() - started < 1.9  # two 1 s jobs on two workers overlap
     pids = {r.record["pid"] for r in results}  # type: ignore[index]
     assert os.getpid() not in pids and pids == set(pool.child_pids())
+    # BLAS/OpenMP threads capped so workers x threads <= cores
+    assert {r.record["omp"] for r in results} == {str(pool.threads)}  # type: ignore[index]
+    assert pool.threads * pool.workers <= max(2, len(os.sched_getaffinity(0)))
 
 
 def test_timeout_kills_worker_and_pool_recovers(pool: LocalProcessExecutor) -> None:
@@ -153,3 +156,41 @@ def test_start_warms_workers_and_close_does_not_wait_for_imports() -> None:
     ex.close()  # workers still importing hold no job: killed, not awaited
     assert time.monotonic() - started < 1.5
     assert wait_gone(pids, within_s=5)
+
+
+DRIVER = """
+import sys, time
+sys.path.insert(0, {tests!r})
+from autods.execution.local import LocalProcessExecutor
+from execution_helpers import TARGET, job
+if __name__ == "__main__":
+    ex = LocalProcessExecutor(workers=1, target=TARGET)
+    h = ex.submit(job("gc", do="spawn_child", pidfile={pidfile!r}))
+    while not h.running():
+        time.sleep(0.02)
+    print(ex.child_pids()[0], flush=True)
+    time.sleep(300)
+"""
+
+
+def test_workers_die_with_a_killed_parent(tmp_path: Path) -> None:
+    """After ``kill -9`` of the run process (resume's use case) no worker or job child lingers."""
+    import signal
+    import subprocess
+    import sys
+
+    pidfile = tmp_path / "grandchild.pid"
+    script = tmp_path / "driver.py"
+    script.write_text(DRIVER.format(tests=str(Path(__file__).parent), pidfile=str(pidfile)))
+    with subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True) as driver:
+        try:
+            worker = int(driver.stdout.readline())  # type: ignore[union-attr]
+            deadline = time.monotonic() + 60
+            while not pidfile.exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            grandchild = int(pidfile.read_text())
+            assert not pid_gone(worker) and not pid_gone(grandchild)
+        finally:
+            driver.send_signal(signal.SIGKILL)
+            driver.wait()
+    assert wait_gone([worker, grandchild], within_s=10), "worker or job child outlived its killed parent"
