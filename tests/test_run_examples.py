@@ -12,7 +12,7 @@ import pytest
 from autods.agents.run import RunOptions, start_run
 from autods.runfolder import read_json
 
-FAST = RunOptions(n_resamples=0, track_resamples=20, finish=False)
+FAST = RunOptions(n_resamples=0, track_resamples=20, finish=())
 
 
 def _run(example: Path, tmp: Path, budget: int = 6, **kw: Any) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic import ValidationError
@@ -134,7 +134,13 @@ def run_round(agents: Sequence[Agent], snap: Snapshot, ctx: RoundContext,
               record: Recorder | None = None) -> list[Outcome]:
     """One synchronous round: all decide on ``snap``, then act in order."""
     decisions = decide_all(agents, snap, ctx)
-    return [act(agent, raw, err, ctx, record) for agent, (raw, err) in zip(agents, decisions)]
+    outcomes, used = [], ctx.budget_used
+    for agent, (raw, err) in zip(agents, decisions):
+        # the budget gate counts this round's enqueues: agents decided on the same snapshot
+        outcome = act(agent, raw, err, replace(ctx, budget_used=used), record)
+        used += int(outcome.ok and outcome.kind == "enqueue")
+        outcomes.append(outcome)
+    return outcomes
 
 
 __all__ = ["Agent", "RoundContext", "act", "decide_all", "observe", "run_round"]

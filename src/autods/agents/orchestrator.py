@@ -162,7 +162,7 @@ class Orchestrator:
 
     # -- design: baseline and noise floor ----------------------------------------------------------
     def _design(self) -> None:
-        for _ in range(DESIGN_ROUNDS * 10):
+        while True:
             snap, _ = self._step("design")
             if snap.floor is not None:
                 return
@@ -178,18 +178,23 @@ class Orchestrator:
         return trivial, default
 
     def _enqueue_baseline(self, snap: Snapshot) -> bool:
-        """Queue the baseline runs once approved; True when they have all finished."""
+        """Queue the baseline runs once approved; True when they have all finished (or the
+        design phase ran out of rounds: the search then starts without a measured floor)."""
+        in_flight = self.harness.busy or any(q["status"] in ("pending", "claimed") for q in snap.queue)
+        if self.round > DESIGN_ROUNDS and not in_flight:
+            return True
         trivial, default = self._baseline_proposals(snap)
         if default is None:
-            return self.round > DESIGN_ROUNDS  # no baseline proposed: continue without a measured floor
+            return False
         plan = [(default, self.seed + k) for k in range(max(1, self.limits.floor_seeds))]
         if trivial is not None:
             plan.append((trivial, self.seed))
+        plan = [(p, s) for p, s in plan if not _objected(p)]  # a critic refused it: measured without it
         items = {(q["proposal_id"], q["seed"]): q for q in snap.queue}
         for prop, seed in plan:
             if (prop["id"], seed) not in items and _approved(prop):
                 self._try(lambda p=prop, s=seed: self.client.enqueue(p["id"], s))
-        if any((p["id"], s) not in items for p, s in plan):
+        if not plan or any((p["id"], s) not in items for p, s in plan):
             return False
         return all(items[(p["id"], s)]["status"] in ("done", "failed", "aborted") for p, s in plan)
 
@@ -331,6 +336,10 @@ def budget_used(snap: Snapshot) -> int:
 
 def _approved(p: dict[str, Any]) -> bool:
     return any(c["verdict"] == "approve" and c["author"] != p["author"] for c in p.get("critiques", []))
+
+
+def _objected(p: dict[str, Any]) -> bool:
+    return any(c["verdict"] == "reject" and c["author"] != p["author"] for c in p.get("critiques", []))
 
 
 def _discussion_done(snap: Snapshot, agents: Sequence[Agent]) -> bool:

@@ -35,6 +35,7 @@ LOCK_FILE = ".lock"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 BrainFactory = Callable[[str, str], Brain | None]
+FINISH_STEPS = ("biomarkers", "validation", "report")
 
 
 class RunOptions(BaseModel):
@@ -50,7 +51,8 @@ class RunOptions(BaseModel):
     stagnation_k: int | None = None
     floor_seeds: int = Field(default=3, ge=1, le=5)
     max_rounds: int = 2000
-    finish: bool = Field(default=True, description="validate the champion and write the report at the end")
+    finish: tuple[str, ...] = Field(default=FINISH_STEPS, description="end-of-run steps to run, in order: "
+                                    "biomarkers (biomarker tasks), validation (held-out test once), report")
 
     @property
     def team_spec(self) -> TeamSpec:
@@ -176,5 +178,5 @@ def execute(folder: RunFolder, *, display: bool | None = None, brain_factory: Br
     return RunOutcome(folder, summary)
 
 
-__all__ = ["OPTIONS_FILE", "SUMMARY_FILE", "RunOptions", "RunOutcome", "execute", "materialise", "read_options",
+__all__ = ["FINISH_STEPS", "OPTIONS_FILE", "SUMMARY_FILE", "RunOptions", "RunOutcome", "execute", "materialise", "read_options",
            "resume_run", "run_lock", "start_run"]

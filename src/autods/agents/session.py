@@ -165,14 +165,13 @@ class Session:
 
     # -- the end: executor jobs, never in this process's orchestrator --------------------------
     def _finishers(self) -> list[tuple[str, Any]]:
-        steps: list[tuple[str, Any]] = []
-        if not self.options.finish:
-            return steps
+        steps: dict[str, Any] = {
+            "validation": self._validate,
+            "report": lambda: self._track("track:report", {}, self.cfg.seed),
+        }
         if self._task_type() == "biomarker":
-            steps.append(("biomarkers", lambda: self._track("track:biomarkers", {}, self.cfg.seed)))
-        steps.append(("validation", self._validate))
-        steps.append(("report", lambda: self._track("track:report", {}, self.cfg.seed)))
-        return steps
+            steps["biomarkers"] = lambda: self._track("track:biomarkers", {}, self.cfg.seed)
+        return [(name, steps[name]) for name in self.options.finish if name in steps]
 
     def _task_type(self) -> str:
         from autods.tasks.spec import read_specs

@@ -96,6 +96,8 @@ def dead_end(obs: Observation, proposal: dict[str, Any]) -> Objection | None:
 
 
 def leakage(obs: Observation, proposal: dict[str, Any]) -> Objection | None:
+    if proposal["family"] == "dummy":  # a constant predictor reads no feature
+        return None
     summary = ev.summary(obs)
     excluded = {e["name"] for e in obs.task.excluded}
     warned = set(warned_features(summary))

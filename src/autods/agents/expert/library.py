@@ -28,8 +28,13 @@ FAMILY_ORDER: dict[str, tuple[str, ...]] = {
 #: families whose parameters are shrunk: the safe choice when events per variable are low
 PENALISED = frozenset({"logistic", "elastic_net", "ridge", "lasso", "cox", "coxnet"})
 FLEXIBLE = frozenset({"lightgbm", "hist_gb", "random_forest", "rsf", "gb_survival"})
-#: leakage checks whose warnings make a feature unsafe to model (blocking ones are already excluded)
-LEAKAGE_CHECKS = frozenset({"post_outcome", "target_proxy", "single_feature_discrimination", "dated_after_index"})
+#: leakage checks whose warnings make a feature unsafe to model (blocking ones are already
+#: excluded). A warning that a single feature discriminates strongly is *not* among them: it
+#: flags a feature to look at, and in a diagnostic task (tumour size and malignancy) it is
+#: often the signal itself; the feature agent proposes the model without it as a sensitivity
+#: check instead (:func:`flagged_features`).
+LEAKAGE_CHECKS = frozenset({"post_outcome", "target_proxy", "dated_after_index"})
+FLAG_CHECKS = frozenset({"single_feature_discrimination"})
 EPV_LIMIT = 10.0
 
 # Narrower ranges than the runners' spaces: the extremes cost minutes per fit on a laptop
@@ -116,6 +121,13 @@ def warned_features(summary: dict[str, Any]) -> list[str]:
     return sorted(str(f) for f in out)
 
 
+def flagged_features(summary: dict[str, Any]) -> list[str]:
+    """Features flagged for review (not excluded): strong single-feature discrimination."""
+    out = {f.get("feature") for f in summary.get("findings", [])
+           if f.get("check") in FLAG_CHECKS and f.get("severity") == "warning" and f.get("feature")}
+    return sorted(str(f) for f in out)
+
+
 def site_shifted(summary: dict[str, Any]) -> list[str]:
     return sorted({str(f["feature"]) for f in summary.get("findings", [])
                    if f.get("check") == "site_shift" and f.get("feature")})
@@ -153,6 +165,12 @@ def representations(summary: dict[str, Any], design: dict[str, Any]) -> list[Rep
         comps = [{"name": f"{n}__unit_mean", "expr": f"unit_mean({n})"} for n in picks]
         out.append(Representation("unit-history", {"composites": comps}, base,
                                   "per-unit means of the most complete numerics carry each unit's history"))
+    flagged = [n for n in flagged_features(summary) if n in names]
+    if flagged:
+        kept = tuple(n for n in names if n not in flagged)
+        out.append(Representation("without-flagged", {}, kept,
+                                  f"sensitivity check: without the features flagged for near-perfect single-feature "
+                                  f"discrimination ({', '.join(flagged[:4])})"))
     shifted = [n for n in site_shifted(summary) if n in names]
     if shifted:
         kept = tuple(n for n in names if n not in shifted)
@@ -169,5 +187,5 @@ def representations(summary: dict[str, Any], design: dict[str, Any]) -> list[Rep
 
 
 __all__ = ["EPV_LIMIT", "FAMILY_ORDER", "FLEXIBLE", "LEAKAGE_CHECKS", "PENALISED", "PENALTY_BOUND", "Representation",
-           "families_for", "representations", "search_space", "site_shifted", "skewed", "starting_params",
+           "families_for", "flagged_features", "representations", "search_space", "site_shifted", "skewed", "starting_params",
            "warned_features"]

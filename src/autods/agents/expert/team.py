@@ -11,7 +11,7 @@ from autods.agents.expert.library import representations
 from autods.agents.observation import Observation
 from autods.runners.recipe import Recipe
 
-DEAD_END_MIN = 3  # recipes of a family that must all lose before the family is a dead end
+DEAD_END_MIN = 2  # "repeated losses": recipes of a family that must all lose before it is a dead end
 VALIDATION_TEAM = "validation"
 
 

@@ -1,0 +1,239 @@
+"""The expert brain's rules, one property each, on hand-built observations."""
+
+from __future__ import annotations
+
+import math
+import statistics
+
+import numpy as np
+import pytest
+from scipy import stats
+from sklearn.metrics import f1_score
+
+from agents_helpers import SAFE, champion, critique, observation, proposal, recipe, result, summary
+from autods.agents.actions import Critique, MarkDeadEnd, Post, Promote, Propose, Wait
+from autods.agents.baseline import noise_floor, trivial_value
+from autods.agents.expert import ExpertBrain, critic
+from autods.agents.expert.design import design_choices
+from autods.agents.expert.library import representations, search_space
+from autods.agents.expert.tuner import distance, suggest
+from autods.runners.families import FAMILIES
+
+
+def _with_champion(value: float = 0.80, **kw):  # type: ignore[no-untyped-def]
+    base = recipe("logistic", features=list(SAFE))
+    r1, r2 = result(1, base, value, seed=0), result(2, base, value - 0.002, seed=1)
+    return base, [r1, r2], champion(r1)
+
+
+# -- critic rules ---------------------------------------------------------------------------------
+
+def test_duplicate_of_the_champion_is_rejected() -> None:
+    base, rs, champ = _with_champion()
+    obs = observation(results=rs, champ=champ, proposals=[proposal(5, base)])
+    found = critic.review(obs, obs.proposals[0])
+    assert found and found[0].rule == "duplicate" and found[0].verdict == "reject"
+    assert "champion" in found[0].reason
+
+
+def test_near_duplicate_within_five_percent_is_rejected_and_a_real_change_is_not() -> None:
+    base, rs, champ = _with_champion()
+    near = recipe("logistic", C=1.05, features=list(SAFE))
+    far = recipe("logistic", C=0.01, features=list(SAFE))
+    obs = observation(results=rs, champ=champ, proposals=[proposal(5, near), proposal(6, far)])
+    assert critic.near_duplicate(obs, obs.proposals[0]).rule == "near_duplicate"  # type: ignore[union-attr]
+    assert critic.near_duplicate(obs, obs.proposals[1]) is None
+
+
+def test_parameter_distance_is_scaled_to_the_log_search_range() -> None:
+    # C range 1e-3..1e2 on a log scale spans 5 decades; one decade is a fifth of it
+    assert distance("logistic", {"C": 1.0}, {"C": 10.0}) == pytest.approx(0.2)
+    assert distance("logistic", {"C": 1.0}, {"C": 1.0}) == 0.0
+    assert distance("logistic", {"class_weight": "balanced"}, {}) == 1.0
+
+
+def test_a_recipe_inside_a_dead_end_is_rejected_with_its_reason() -> None:
+    dead = {"id": 3, "run_id": 1, "team_id": None, "family": "random_forest", "region": {}, "reason": "lost 3 times",
+            "evidence": {}, "author": "8", "created_at": 0.0}
+    obs = observation(dead_ends=[dead], proposals=[proposal(5, recipe("random_forest", features=list(SAFE))),
+                                                   proposal(6, recipe("lightgbm", features=list(SAFE)))])
+    found = critic.dead_end(obs, obs.proposals[0])
+    assert found is not None and found.dead_end_id == 3 and "lost 3 times" in found.reason
+    assert critic.dead_end(obs, obs.proposals[1]) is None
+
+
+def test_leakage_rule_refuses_excluded_and_warned_features_even_inside_composites() -> None:
+    comp = {"composites": [{"name": "ratio", "expr": "crp / leaky"}]}
+    obs = observation(proposals=[proposal(5, recipe("logistic")),  # all features: 'leaky' is in
+                                 proposal(6, recipe("logistic", features=["age", "crp"], preprocess=comp)),
+                                 proposal(7, recipe("logistic", features=list(SAFE)))])
+    assert "leaky" in critic.leakage(obs, obs.proposals[0]).reason  # type: ignore[union-attr]
+    assert "leaky" in critic.leakage(obs, obs.proposals[1]).reason  # type: ignore[union-attr]
+    assert critic.leakage(obs, obs.proposals[2]) is None
+
+
+def test_epv_below_ten_asks_to_revise_a_weakly_penalised_model() -> None:
+    low = summary(epv=5.0)
+    weak, strong = recipe("logistic", C=10.0, features=list(SAFE)), recipe("logistic", C=0.1, features=list(SAFE))
+    forest = recipe("random_forest", min_samples_leaf=1, features=list(SAFE))
+    obs = observation(summ=low, proposals=[proposal(5, weak), proposal(6, strong), proposal(7, forest)])
+    assert critic.epv(obs, obs.proposals[0]).verdict == "revise"  # type: ignore[union-attr]
+    assert critic.epv(obs, obs.proposals[1]) is None
+    assert "min_samples_leaf" in critic.epv(obs, obs.proposals[2]).reason  # type: ignore[union-attr]
+    assert critic.epv(observation(proposals=[proposal(5, weak)]), proposal(5, weak)) is None  # EPV 40
+
+
+def test_expected_gain_below_the_floor_is_rejected_once_a_direction_has_evidence() -> None:
+    base, rs, champ = _with_champion(0.80)
+    losers = [recipe("lightgbm", num_leaves=n, features=list(SAFE)) for n in (8, 16, 32)]
+    rs += [result(10 + i, r, 0.70 + 0.001 * i) for i, r in enumerate(losers)]
+    fourth = recipe("lightgbm", num_leaves=64, features=list(SAFE))
+    fresh = recipe("hist_gb", features=list(SAFE))
+    obs = observation(results=rs, champ=champ, floor=0.01, proposals=[proposal(20, fourth), proposal(21, fresh)])
+    found = critic.gain(obs, obs.proposals[0])
+    assert found is not None and "below the noise floor" in found.reason
+    assert critic.gain(obs, obs.proposals[1]) is None  # untried: worth a look
+
+
+def test_validator_approves_a_clean_proposal_with_reasons() -> None:
+    base, rs, champ = _with_champion()
+    obs = observation(results=rs, champ=champ, proposals=[proposal(5, recipe("lightgbm", features=list(SAFE)))])
+    action = ExpertBrain("validator").decide(obs)
+    assert isinstance(action, Critique) and action.verdict == "approve" and len(action.reasons) >= 4
+
+
+# -- promotion and dead ends ----------------------------------------------------------------------
+
+def test_validator_promotes_only_with_a_second_seed_beating_the_floor() -> None:
+    base, rs, champ = _with_champion(0.80)
+    challenger = recipe("lightgbm", features=list(SAFE))
+    one = rs + [result(10, challenger, 0.85, seed=0)]
+    assert not isinstance(ExpertBrain("validator").decide(observation(results=one, champ=champ)), Promote)
+    weak_second = one + [result(11, challenger, 0.805, seed=1)]  # within the floor of the champion
+    assert not isinstance(ExpertBrain("validator").decide(observation(results=weak_second, champ=champ)), Promote)
+    both = one + [result(12, challenger, 0.84, seed=1)]
+    action = ExpertBrain("validator").decide(observation(results=both, champ=champ))
+    assert isinstance(action, Promote) and {action.result_id, action.confirming_result_id} == {10, 12}
+
+
+def test_a_family_with_repeated_losses_becomes_a_dead_end_with_a_reason() -> None:
+    base, rs, champ = _with_champion(0.80)
+    once = rs + [result(10, recipe("random_forest", min_samples_leaf=1, features=list(SAFE)), 0.70)]
+    assert not isinstance(ExpertBrain("validator").decide(observation(results=once, champ=champ)), MarkDeadEnd)
+    close = once + [result(11, recipe("random_forest", min_samples_leaf=5, features=list(SAFE)), 0.795)]
+    assert not isinstance(ExpertBrain("validator").decide(observation(results=close, champ=champ)), MarkDeadEnd)
+    rs = once + [result(11, recipe("random_forest", min_samples_leaf=5, features=list(SAFE)), 0.70)]
+    action = ExpertBrain("validator").decide(observation(results=rs, champ=champ))
+    assert isinstance(action, MarkDeadEnd) and action.family == "random_forest" and action.region == {}
+    assert "2 recipes" in action.reason and "noise floor" in action.reason
+    off = ExpertBrain("validator", dead_ends=False).decide(observation(results=rs, champ=champ))
+    assert not isinstance(off, MarkDeadEnd)
+
+
+# -- the analyst ------------------------------------------------------------------------------
+
+def test_every_cycle_has_one_explorer_proposing_an_untried_family() -> None:
+    base, rs, champ = _with_champion()
+    explored = []
+    for name in ("analyst-1", "analyst-2", "analyst-3"):
+        action = ExpertBrain("analyst", n_analysts=3).decide(
+            observation(agent=name, role="analyst", results=rs, champ=champ,
+                        proposals=[proposal(1, base, author="biostatistician", status="queued")]))
+        assert isinstance(action, Propose)
+        if "untried" in action.rationale or action.title.startswith("explore"):
+            explored.append((name, action.family))
+    assert len(explored) == 1 and explored[0][1] != "logistic"
+
+
+def test_an_explorer_with_no_untried_family_states_why() -> None:
+    base, rs, champ = _with_champion()
+    tried = [proposal(i + 2, recipe(f, features=list(SAFE)), status="queued")
+             for i, f in enumerate(("lightgbm", "elastic_net", "hist_gb", "random_forest"))]
+    action = ExpertBrain("analyst", n_analysts=1).decide(
+        observation(agent="analyst-1", role="analyst", results=rs, champ=champ,
+                    proposals=[proposal(1, base, author="biostatistician", status="queued"), *tried]))
+    assert isinstance(action, Propose) and "no untried family" in action.hypothesis
+
+
+def test_analysts_never_propose_a_dead_end_family() -> None:
+    base, rs, champ = _with_champion()
+    dead = [{"id": i, "run_id": 1, "team_id": None, "family": f, "region": {}, "reason": "lost", "evidence": {},
+             "author": "8", "created_at": 0.0} for i, f in enumerate(("lightgbm", "elastic_net", "hist_gb"), 1)]
+    for name in ("analyst-1", "analyst-2", "analyst-3"):
+        action = ExpertBrain("analyst").decide(observation(
+            agent=name, role="analyst", results=rs, champ=champ, dead_ends=dead,
+            proposals=[proposal(1, base, author="biostatistician", status="queued")]))
+        assert isinstance(action, Propose) and action.family in ("logistic", "random_forest")
+
+
+def test_analyst_enqueues_its_approved_proposal_only_in_execution_with_budget() -> None:
+    base, rs, champ = _with_champion()
+    mine = proposal(5, recipe("lightgbm", features=list(SAFE)), critiques=[critique(1, 5, "approve")], team_id=1)
+    teams = [{"id": 1, "run_id": 1, "name": "analyst-1: lightgbm", "hypothesis": "", "strategy": "",
+              "status": "active", "created_at": 0.0}]
+    kw = dict(agent="analyst-1", role="analyst", results=rs, champ=champ, proposals=[mine], teams=teams)
+    assert ExpertBrain("analyst").decide(observation(**kw)).kind == "enqueue"  # type: ignore[arg-type]
+    assert ExpertBrain("analyst").decide(observation(phase="discussion", **kw)).kind != "enqueue"  # type: ignore[arg-type]
+    spent = ExpertBrain("analyst").decide(observation(budget_used=20, **kw))  # type: ignore[arg-type]
+    assert isinstance(spent, Wait)
+
+
+def test_tuner_is_a_function_of_the_log_and_avoids_earlier_proposals() -> None:
+    space = search_space("lightgbm", False)
+    told = [({"num_leaves": 31}, 0.70), ({"num_leaves": 8, "learning_rate": 0.1}, 0.72)]
+    a = suggest("lightgbm", space, told, [p for p, _ in told], seed=7, maximize=True)
+    b = suggest("lightgbm", space, told, [p for p, _ in told], seed=7, maximize=True)
+    c = suggest("lightgbm", space, told, [p for p, _ in told], seed=8, maximize=True)
+    assert a == b and a != c
+    assert a is not None and all(space[k].low <= v <= space[k].high for k, v in a.items()
+                                 if space[k].type != "choice")
+    again = suggest("lightgbm", space, told, [p for p, _ in told] + [a], seed=7, maximize=True)
+    assert again != a
+
+
+def test_low_epv_narrows_the_search_space_to_penalised_settings() -> None:
+    assert search_space("logistic", True)["C"].high == 1.0
+    assert search_space("lightgbm", True)["num_leaves"].high == 15
+    assert search_space("logistic", False)["C"].high == FAMILIES["logistic"].space["C"].high
+
+
+# -- the biostatistician --------------------------------------------------------------------------
+
+def test_design_from_low_epv_asks_for_penalised_models_and_drops_warned_features() -> None:
+    d = design_choices(summary(epv=6.0))
+    assert d["penalise"] and d["unsafe_features"] == ["leaky"]
+    assert any("below 10" in r for r in d["reasons"])
+    assert not design_choices(summary(epv=40.0))["penalise"]
+    reps = representations(summary(), d)
+    assert reps[0].features == SAFE and any(r.name == "log-skewed" and "crp" in r.preprocess["log_transform"]
+                                            for r in reps)
+
+
+def test_biostatistician_posts_the_design_before_anything_else() -> None:
+    obs = observation(agent="biostatistician", role="biostatistician", design={})
+    obs = obs.model_copy(update={"posts": obs.posts[:1]})
+    action = ExpertBrain("biostatistician").decide(obs)
+    assert isinstance(action, Post) and action.post_kind == "design" and "```json" in action.body
+
+
+# -- noise floor and trivial baseline against references ------------------------------------------
+
+def test_noise_floor_is_the_larger_of_seed_sd_and_fold_se() -> None:
+    folds = [[0.70, 0.74, 0.72, 0.69, 0.75], [0.71, 0.72, 0.73, 0.70, 0.74], [0.72, 0.70, 0.71, 0.73, 0.74]]
+    rs = [{"value": v, "fold_scores": f, "recipe_hash": "h"} for v, f in zip((0.720, 0.722, 0.721), folds)]
+    floor = noise_floor(rs)
+    sd = float(np.std([0.720, 0.722, 0.721], ddof=1))
+    se = float(np.mean([stats.sem(f) for f in folds]))
+    assert floor["sd_seeds"] == pytest.approx(sd) and floor["fold_se"] == pytest.approx(se)
+    assert floor["value"] == pytest.approx(max(sd, se)) and se > sd
+    assert noise_floor(rs, multiplier=2.0)["value"] == pytest.approx(2 * max(sd, se))
+    spread = [{"value": v, "fold_scores": [v, v], "recipe_hash": "h"} for v in (0.6, 0.7, 0.8)]
+    assert noise_floor(spread)["value"] == pytest.approx(statistics.stdev([0.6, 0.7, 0.8]))
+
+
+def test_trivial_macro_f1_matches_sklearn_for_the_majority_predictor() -> None:
+    y = np.array(["a"] * 60 + ["b"] * 30 + ["c"] * 10)
+    expected = f1_score(y, np.full_like(y, "a"), average="macro", zero_division=0)
+    got = trivial_value("macro_f1", {"class_counts": {"a": 60, "b": 30, "c": 10}})
+    assert got is not None and math.isclose(got["value"], expected)
+    assert trivial_value("auroc", {})["value"] == 0.5  # type: ignore[index]
