@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 from autods.errors import ProtocolViolation
-from autods.state.records import ChampionEntry, Critique, DeadEnd, Proposal, Result
+from autods.state.records import ChampionEntry, Critique, DeadEnd, Proposal, Result, RunStats
 
 # Approvals needed to overrule an outstanding reject (rule a). One approval from someone
 # other than the proposer suffices when nobody rejects; a reject is a stated objection and
@@ -107,9 +107,13 @@ def measured_noise_floor(champion_result: Result | None) -> float:
 
     Used when the Service has no configured floor. Fewer than two folds give 0.0 (nothing measured).
     """
-    if champion_result is None or len(champion_result.fold_scores) < 2:
+    return 0.0 if champion_result is None else fold_se(champion_result.fold_scores)
+
+
+def fold_se(scores: Sequence[float] | None) -> float:
+    """Standard error of the mean of per-fold scores; 0.0 for fewer than two."""
+    if not scores or len(scores) < 2:
         return 0.0
-    scores = champion_result.fold_scores
     return statistics.stdev(scores) / math.sqrt(len(scores))
 
 
@@ -152,6 +156,37 @@ def stagnation_start(results: Sequence[Result], k: int, floor: float) -> int | N
         return None
     last_good = [r.id for r, f in zip(results, flags) if f]
     return last_good[-1] if last_good else 0
+
+
+def stagnation_replay(run_id: int, results: Sequence[Result], floor: float, announced: Collection[int]) -> RunStats:
+    """The running stagnation state after ``results`` (recording order), as
+    :func:`stagnation_step` would have built it; ``announced``: episodes already posted."""
+    flags = improvement_flags(results, floor)
+    at = max((i for i, improved in enumerate(flags) if improved), default=None)
+    if at is None:
+        return RunStats(run_id=run_id, since_improved=len(results))
+    last = results[at]
+    return RunStats(run_id=run_id, best=last.value, last_good_id=last.id, since_improved=len(results) - 1 - at,
+                    announced_id=last.id if last.id in announced else None)
+
+
+def stagnation_step(stats: RunStats, result: Result, floor: float, k: int) -> tuple[RunStats, int | None]:
+    """Rule i, one result at a time: the state after ``result``, and the episode to announce
+    (the id of the last improving result) when it completes ``k`` results without
+    improvement and that episode was not announced yet.
+
+    Same verdicts as :func:`stagnation_start` over the whole history when the floor is
+    fixed; with a measured floor each result is judged by the floor of its own time.
+    """
+    improved = stats.best is None or beats(result.value, stats.best, result.higher_is_better, floor)
+    if improved:
+        stats = stats.model_copy(update={"best": result.value, "last_good_id": result.id, "since_improved": 0})
+    else:
+        stats = stats.model_copy(update={"since_improved": stats.since_improved + 1})
+    episode = stats.last_good_id
+    if k <= 0 or stats.since_improved < k or episode is None or episode == stats.announced_id:
+        return stats, None
+    return stats.model_copy(update={"announced_id": episode}), episode
 
 
 def champion_value(champion: ChampionEntry | None) -> float | None:

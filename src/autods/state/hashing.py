@@ -17,6 +17,18 @@ GENESIS = "0" * 64  # prev_hash of the first audit event
 
 
 def _normalise(obj: Any) -> Any:
+    # Exact builtin types first: this runs for every audit event, and most values are plain.
+    cls = type(obj)
+    if cls is str or cls is int or cls is bool or obj is None:
+        return obj
+    if cls is dict:
+        return {k if type(k) is str else str(k): _normalise(v) for k, v in obj.items()}
+    if cls is list or cls is tuple:
+        return [_normalise(v) for v in obj]
+    return _normalise_any(obj)
+
+
+def _normalise_any(obj: Any) -> Any:
     if isinstance(obj, bool) or obj is None or isinstance(obj, str):
         return obj
     if isinstance(obj, int):

@@ -174,6 +174,23 @@ class DeadEnd(Record):
     created_at: float
 
 
+class RunStats(Record):
+    """Running state of the stagnation rule for one run, kept beside its results.
+
+    ``best``: the running best value; ``last_good_id``: the last result that improved on it
+    (names the stagnation episode); ``since_improved``: results since then;
+    ``announced_id``: the episode whose stuck post was written; ``replayed`` False: not yet
+    rebuilt from the run's results (a database upgraded from schema 1).
+    """
+
+    run_id: int
+    best: float | None = None
+    last_good_id: int | None = None
+    since_improved: int = 0
+    announced_id: int | None = None
+    replayed: bool = True
+
+
 class AuditEvent(Record):
     """One link of the tamper-evident log: ``hash = sha256(prev_hash + canonical(event))``."""
 

@@ -2,19 +2,19 @@
 
 Column names equal the record field names in ``records.py``, so a row maps to its record
 with ``Model.model_validate(row._mapping)``. The ``meta`` table carries an application id
-and the schema version: a database without it, or written by a newer autods, is refused
-instead of being silently altered.
+and the schema version; ``migrations.py`` creates, upgrades or refuses a database.
+
+Indexes follow the hot queries: claims scan ``queue_items(run_id, status, id)``, enqueue's
+duplicate check ``(run_id, recipe_hash, seed)``, critiques by ``proposal_id``, a run's
+event stream ``audit_events(run_id, seq)``.
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 
-from autods.errors import SchemaVersionError
-from autods.state.hashing import GENESIS
-
 APPLICATION_ID = "autods-state"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: run_stats; audit_events indexed by (run_id, seq)
 
 metadata = sa.MetaData()
 
@@ -33,8 +33,9 @@ meta = sa.Table(
     sa.Column("value", sa.Text, nullable=False),
 )
 
-# One row: the tip of the audit chain. Locking it serialises writers on PostgreSQL, which
-# is what keeps the chain linear (two writers must not both extend the same tip).
+# One row: the tip of the audit chain. A write transaction locks it last, just before its
+# commit, so the chain stays linear (two writers never extend the same tip) while the rest
+# of the transaction runs concurrently on PostgreSQL.
 audit_head = sa.Table(
     "audit_head", metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
@@ -179,46 +180,26 @@ dead_ends = sa.Table(
 audit_events = sa.Table(
     "audit_events", metadata,
     sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
-    sa.Column("run_id", sa.Integer, index=True),
+    sa.Column("run_id", sa.Integer),
     sa.Column("actor", sa.String(32), nullable=False),
     sa.Column("verb", sa.String(32), nullable=False),
     sa.Column("payload", sa.Text, nullable=False),
     sa.Column("prev_hash", sa.String(64), nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
     _at(),
+    sa.Index("ix_audit_run_seq", "run_id", "seq"),
 )
 
-
-def check_or_create(conn: sa.Connection, where: str) -> None:
-    """Create the schema in an empty database; refuse a foreign or newer one. Runs in a write transaction."""
-    existing = set(sa.inspect(conn).get_table_names())
-    if not existing:
-        metadata.create_all(conn)
-        conn.execute(meta.insert(), [
-            {"key": "application_id", "value": APPLICATION_ID},
-            {"key": "schema_version", "value": str(SCHEMA_VERSION)},
-        ])
-        conn.execute(audit_head.insert().values(id=1, seq=0, hash=GENESIS))
-        return
-    if "meta" not in existing:
-        raise SchemaVersionError(
-            f"{where} holds tables ({', '.join(sorted(existing)[:5])}) but is not an autods state database "
-            "(no meta table); point --state at an empty or autods database instead"
-        )
-    rows = {key: value for key, value in conn.execute(sa.select(meta.c.key, meta.c.value))}
-    if rows.get("application_id") != APPLICATION_ID:
-        raise SchemaVersionError(
-            f"{where} has a meta table but application id {rows.get('application_id')!r}, not "
-            f"{APPLICATION_ID!r}: it belongs to another program; use a separate database for autods"
-        )
-    version = int(rows.get("schema_version", "0"))
-    if version > SCHEMA_VERSION:
-        raise SchemaVersionError(
-            f"{where} has schema version {version}, newer than this autods understands ({SCHEMA_VERSION}); "
-            "upgrade autods (pip install -U autods) to open it"
-        )
-    if version < SCHEMA_VERSION:
-        raise SchemaVersionError(
-            f"{where} has schema version {version}, older than {SCHEMA_VERSION}, and no migration exists; "
-            "start a new run folder or use the autods release that wrote it"
-        )
+# Per-run running state of the stagnation rule, updated in the result's own transaction so
+# a result costs O(1) instead of a scan of the run's history. Derived data, not audited:
+# ``replayed`` False (a run migrated from schema 1) makes the Service rebuild it from the
+# run's results once.
+run_stats = sa.Table(
+    "run_stats", metadata,
+    sa.Column("run_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("best", sa.Float),
+    sa.Column("last_good_id", sa.Integer),
+    sa.Column("since_improved", sa.Integer, nullable=False),
+    sa.Column("announced_id", sa.Integer),
+    sa.Column("replayed", sa.Boolean, nullable=False),
+)

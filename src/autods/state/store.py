@@ -4,10 +4,13 @@
 Writes go through :meth:`Store.write` (one transaction, audited); reads through
 :meth:`Store.read`. SQLite: WAL, ``synchronous=NORMAL`` by default (an acknowledged write survives a
 process crash; ``sqlite_synchronous="FULL"`` survives power loss too), and
-``BEGIN IMMEDIATE`` so a writer takes the lock up front instead of failing to upgrade a read lock mid-transaction; in-process writers also queue on a lock, because
-SQLite's busy handler sleeps in coarse steps and 32 spinning threads would crawl.
-PostgreSQL: every writer first locks the audit-chain tip, so writes are serialised as on
-SQLite (one writer) and claims additionally use ``FOR UPDATE SKIP LOCKED``.
+``BEGIN IMMEDIATE`` so a writer takes the lock up front instead of failing to upgrade a read
+lock mid-transaction; in-process writers also queue on a lock, because SQLite's busy
+handler sleeps in coarse steps and 32 spinning threads would crawl. Connections are pooled,
+so the pragmas run once per connection, not per transaction.
+PostgreSQL: writers run concurrently under row locks (claims ``FOR UPDATE SKIP LOCKED``,
+protocol checks lock their run's row, item transitions are conditional updates) and meet
+only at the end, where each links its audit events to the chain tip and commits.
 
 The verbs below (add_run, post, claim, ...) are each one transaction and enforce no
 protocol: that is the Service's job. They exist for tools, tests and benchmarks.
@@ -16,7 +19,7 @@ protocol: that is the Service's job. They exist for tools, tests and benchmarks.
 from __future__ import annotations
 
 import contextlib
-import json
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -27,12 +30,10 @@ from sqlalchemy import event
 from sqlalchemy.pool import StaticPool
 
 from autods.errors import StateError
-from autods.state import schema as t
-from autods.state.hashing import GENESIS, chain_hash
+from autods.state import audit
+from autods.state.migrations import check_or_create
 from autods.state.records import AuditEvent, Proposal, QueueItem, Run
 from autods.state.tx import Tx
-
-_WRITE = "autods_write"
 
 
 class Store:
@@ -43,6 +44,10 @@ class Store:
         self.clock = clock
         self.postgres = engine.dialect.name == "postgresql"
         self._write_lock = threading.Lock() if not self.postgres else None
+        # SQLite: the audit tip this process committed last. Writers take turns on the lock
+        # above, so it is current unless another process wrote, which the guarded tip update
+        # detects. Not kept for PostgreSQL, whose concurrent writers would make it stale.
+        self._tip: audit.Tip | None = None
 
     @classmethod
     def open(
@@ -78,10 +83,13 @@ class Store:
                 if store.postgres:
                     # Two processes creating the schema at once would both see an empty database.
                     conn.execute(sa.text("SELECT pg_advisory_xact_lock(7470221)"))
-                t.check_or_create(conn, where)
+                check_or_create(conn, where)
         except sa.exc.OperationalError as err:
             engine.dispose()
             raise StateError(f"cannot open state database {where}: {err.orig}") from err
+        except sqlite3.OperationalError as err:  # raised by the driver directly (BEGIN, prepared statements)
+            engine.dispose()
+            raise StateError(f"cannot open state database {where}: {err}") from err
         except BaseException:
             engine.dispose()
             raise
@@ -97,27 +105,35 @@ class Store:
 
     @contextlib.contextmanager
     def _begin(self, write: bool) -> Iterator[sa.Connection]:
-        lock = self._write_lock if write else None
-        if lock is not None:
-            lock.acquire()
-        try:
-            with self.engine.connect() as conn:
-                conn = conn.execution_options(**{_WRITE: write})
-                with conn.begin():
-                    yield conn
-        finally:
-            if lock is not None:
-                lock.release()
+        with self.engine.connect() as conn:
+            with conn.begin():
+                if not self.postgres:
+                    # pysqlite runs in autocommit mode (set on connect) and SQLAlchemy's begin
+                    # is a no-op for it, so the transaction starts here; on the driver itself,
+                    # because a connection event listener would tax every statement.
+                    conn.connection.driver_connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")  # type: ignore[union-attr]
+                yield conn
 
     @contextlib.contextmanager
     def write(self, actor: str, run_id: int | None = None) -> Iterator[Tx]:
-        """One write transaction; commits on success, rolls back on any exception."""
-        with self._begin(write=True) as conn:
-            tx = Tx(conn, actor, self.clock, postgres=self.postgres)
-            if self.postgres:
-                # Lock the chain tip first: a single lock taken in one order cannot deadlock.
-                tx.lock_tip()
-            yield tx
+        """One write transaction; commits on success, rolls back on any exception.
+
+        The transaction's audit events are linked into the chain as its last statements,
+        so on PostgreSQL the chain tip is locked only from there to the commit.
+        """
+        lock = self._write_lock
+        if lock is not None:
+            lock.acquire()
+        try:
+            with self._begin(write=True) as conn:
+                tx = Tx(conn, actor, self.clock, postgres=self.postgres)
+                yield tx
+                tip = audit.append(conn, tx.pending, self._tip, postgres=self.postgres) if tx.pending else None
+            if tip is not None and not self.postgres:
+                self._tip = tip  # committed
+        finally:
+            if lock is not None:
+                lock.release()
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Tx]:
@@ -129,17 +145,8 @@ class Store:
 
     def verify_audit_chain(self) -> bool:
         """Recompute every link; False if any event was edited, removed or reordered."""
-        prev, expected_seq = GENESIS, 1
         with self.read() as tx:
-            rows = tx.conn.execute(sa.select(t.audit_events).order_by(t.audit_events.c.seq))
-            for row in rows:
-                event_ = {"seq": row.seq, "run_id": row.run_id, "actor": row.actor, "verb": row.verb,
-                          "payload": json.loads(row.payload), "created_at": row.created_at}
-                if row.seq != expected_seq or row.prev_hash != prev or chain_hash(prev, event_) != row.hash:
-                    return False
-                prev, expected_seq = row.hash, expected_seq + 1
-            tip = tx.conn.execute(sa.select(t.audit_head).where(t.audit_head.c.id == 1)).one()
-        return tip.seq == expected_seq - 1 and tip.hash == prev
+            return audit.verify(tx.conn)
 
     # -- plain verbs (no protocol; one transaction each) --------------------------------------
 
@@ -201,12 +208,10 @@ def _sqlite_engine(url: sa.URL, pool_size: int, synchronous: str) -> sa.Engine:
     def _connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (pysqlite would defer it)
         cur = dbapi_conn.cursor()
-        for pragma in ("journal_mode=WAL", f"synchronous={synchronous}", "busy_timeout=60000"):
+        # temp_store/cache_size: sorts and hot pages stay in memory (the cache is a per-connection cap).
+        for pragma in ("journal_mode=WAL", f"synchronous={synchronous}", "busy_timeout=60000", "temp_store=MEMORY",
+                       "cache_size=-8000", "wal_autocheckpoint=4000"):
             cur.execute(f"PRAGMA {pragma}")
         cur.close()
-
-    @event.listens_for(engine, "begin")
-    def _begin(conn: sa.Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(_WRITE) else "BEGIN")
 
     return engine

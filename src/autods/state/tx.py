@@ -1,8 +1,13 @@
 """One transaction over the shared state: typed reads and audited writes.
 
 The Service composes a protocol check and its write inside one ``Tx`` so nothing can slip
-between them. Every write appends a hash-chained AuditEvent in the same transaction: if the
-write commits, so does its audit link, and vice versa.
+between them. Every write records an AuditEvent; the Store links the transaction's events
+into the hash chain just before it commits: if the write commits, so does its audit link,
+and vice versa.
+
+Writes touch each row once: an update returns the new row (``RETURNING``) instead of
+reading it back, and state changes of queue items are conditional (``WHERE status IN``), so
+two transactions racing on PostgreSQL cannot both move an item, whatever they read before.
 """
 
 from __future__ import annotations
@@ -16,13 +21,78 @@ from pydantic import BaseModel
 
 from autods.errors import StateError
 from autods.state import schema as t
-from autods.state.hashing import chain_hash
+from autods.state.audit import Pending
+from autods.state.prepared import Prepared
 from autods.state.records import (
-    SYSTEM, Agent, AuditEvent, ChampionEntry, Critique, DeadEnd, Post, Proposal, QueueItem, Result, Run, Team,
+    SYSTEM, Agent, AuditEvent, ChampionEntry, Critique, DeadEnd, Post, Proposal, QueueItem, Result, Run, RunStats,
+    Team,
 )
 from autods.state.tx_reads import ReadsMixin
 
 M = TypeVar("M", bound=BaseModel)
+_ID = sa.bindparam("ident_")
+_q = t.queue_items
+
+_INSERT: dict[str, Prepared] = {}
+_UPDATE: dict[tuple[str, tuple[str, ...]], Prepared] = {}
+_MOVE: dict[tuple[str, ...], Prepared] = {}
+
+
+def _insert_stmt(table: sa.Table) -> Prepared:
+    """INSERT of every column but an autoincrement id (RETURNING it)."""
+    found = _INSERT.get(table.name)
+    if found is None:
+        has_id = "id" in table.c
+        stmt = table.insert().values({c.key: sa.bindparam(c.key) for c in table.c if c.key != "id"})
+        _INSERT[table.name] = found = Prepared(stmt.returning(table.c.id) if has_id else stmt)
+    return found
+
+
+def _update_stmt(table: sa.Table, keys: tuple[str, ...]) -> Prepared:
+    """UPDATE table SET <keys> WHERE id = :ident_ RETURNING *."""
+    found = _UPDATE.get((table.name, keys))
+    if found is None:
+        stmt = table.update().where(table.c.id == _ID).values({k: sa.bindparam(k) for k in keys})
+        _UPDATE[(table.name, keys)] = found = Prepared(stmt.returning(*table.c))
+    return found
+
+
+def _move_stmt(from_statuses: tuple[str, ...]) -> Prepared:
+    """An item's status change, only from one of ``from_statuses`` (RETURNING the row)."""
+    found = _MOVE.get(from_statuses)
+    if found is None:
+        keys = ("status", "reason", "lease_expires_at", "updated_at")
+        stmt = (_q.update().where(_q.c.id == _ID, sa.or_(*(_q.c.status == s for s in from_statuses)))
+                .values({k: sa.bindparam(k) for k in keys}).returning(*_q.c))
+        _MOVE[from_statuses] = found = Prepared(stmt)
+    return found
+
+
+def _pick(team: bool) -> sa.ScalarSelect[Any]:
+    """The oldest pending item of a run (of a team); SKIP LOCKED on PostgreSQL, where
+    concurrent claimers each take a different row (SQLite compiles it away)."""
+    pick = sa.select(_q.c.id).where(_q.c.run_id == sa.bindparam("run_"), _q.c.status == "pending")
+    if team:
+        pick = pick.where(_q.c.team_id == sa.bindparam("team_"))
+    return pick.order_by(_q.c.id).limit(1).with_for_update(skip_locked=True).scalar_subquery()
+
+
+_CLAIM_VALUES = {"status": "claimed", "claimed_by": sa.bindparam("by_"), "lease_expires_at": sa.bindparam("until_"),
+                 "updated_at": sa.bindparam("now_")}
+# One statement picks and claims: no window between choosing an item and taking it.
+_CLAIM = {team: Prepared(_q.update().where(_q.c.id == _pick(team), _q.c.status == "pending")
+                         .values(**_CLAIM_VALUES).returning(*_q.c)) for team in (False, True)}
+_STALE_WHERE = (_q.c.status == "claimed", _q.c.lease_expires_at < sa.bindparam("now_"))
+_STALE = {run: Prepared(sa.select(_q.c.id, _q.c.attempts)
+                        .where(*_STALE_WHERE, *([_q.c.run_id == sa.bindparam("run_")] if run else []))
+                        .order_by(_q.c.id)) for run in (False, True)}
+_RELEASE_KEYS = ("status", "attempts", "claimed_by", "lease_expires_at", "updated_at", "reason")
+_RELEASE = Prepared(_q.update().where(_q.c.id == _ID, *_STALE_WHERE)
+                    .values({k: sa.bindparam(k) for k in _RELEASE_KEYS}).returning(*_q.c))
+_LOCK_RUN = Prepared(sa.select(t.runs.c.id).where(t.runs.c.id == sa.bindparam("run_")).with_for_update())
+_s = t.run_stats
+_STATS_UPDATE = Prepared(_s.update().where(_s.c.run_id == sa.bindparam("run_"))
+                         .values({c.key: sa.bindparam(c.key) for c in _s.c if c.key != "run_id"}))
 
 
 class Tx(ReadsMixin):
@@ -33,64 +103,41 @@ class Tx(ReadsMixin):
         self.actor = actor
         self.clock = clock
         self.postgres = postgres
-        self._tip: tuple[int, str] | None = None
+        self.pending: list[Pending] = []  # audit events, linked by the Store at commit
 
     # -- plumbing ---------------------------------------------------------------------------
 
     def _insert(self, table: sa.Table, model: type[M], verb: str, audit_run: int | None, /, **values: Any) -> M:
         values.setdefault("created_at", self.clock())
-        new_id = self.conn.execute(table.insert().values(**values)).inserted_primary_key[0]
+        new_id = _insert_stmt(table).scalar(self.conn, values)
         record = model.model_validate({"id": new_id, **values})
         self._audit(verb, audit_run, record.model_dump(mode="json"))
         return record
 
     def _update(self, table: sa.Table, model: type[M], ident: int, verb: str, **values: Any) -> M:
-        self.conn.execute(table.update().where(table.c.id == ident).values(**values))
-        return self._audited(table, model, ident, verb, values)
+        row = _update_stmt(table, tuple(values)).first(self.conn, {"ident_": ident, **values})
+        if row is None:
+            raise StateError(f"{table.name} {ident} does not exist")
+        return self._audited(row, model, ident, verb, values)
 
-    def _audited(self, table: sa.Table, model: type[M], ident: int, verb: str, values: dict[str, Any]) -> M:
-        """Read back an updated row and log the change."""
-        row = self.conn.execute(sa.select(table).where(table.c.id == ident)).one()
-        record = model.model_validate(dict(row._mapping))
+    def _audited(self, row: dict[str, Any], model: type[M], ident: int, verb: str, values: dict[str, Any]) -> M:
+        record = model.model_validate(row)
         self._audit(verb, getattr(record, "run_id", None), {"id": ident, **_jsonable(values)})
         return record
 
     def _audit(self, verb: str, run_id: int | None, payload: dict[str, Any]) -> None:
-        prev_seq, prev_hash = self.lock_tip()
-        seq, created = prev_seq + 1, self.clock()
-        event = {"seq": seq, "run_id": run_id, "actor": self.actor, "verb": verb, "payload": payload,
-                 "created_at": created}
-        digest = chain_hash(prev_hash, event)
-        self.conn.execute(t.audit_events.insert().values(
-            seq=seq, run_id=run_id, actor=self.actor, verb=verb, payload=json.dumps(payload),
-            prev_hash=prev_hash, hash=digest, created_at=created,
-        ))
-        self.conn.execute(t.audit_head.update().where(t.audit_head.c.id == 1).values(seq=seq, hash=digest))
-        self._tip = (seq, digest)
-
-    def lock_tip(self) -> tuple[int, str]:
-        """The chain tip (seq, hash), read once per transaction and then tracked here.
-
-        On PostgreSQL the read takes the row lock: writers queue on the tip, so two
-        transactions can never extend the same hash. SQLite's BEGIN IMMEDIATE already did.
-        """
-        if self._tip is None:
-            head = sa.select(t.audit_head.c.seq, t.audit_head.c.hash).where(t.audit_head.c.id == 1)
-            if self.postgres:
-                head = head.with_for_update()
-            seq, digest = self.conn.execute(head).one()
-            self._tip = (int(seq), str(digest))
-        return self._tip
+        self.pending.append(Pending(run_id, self.actor, verb, payload, self.clock()))
 
     def lock_run(self, run_id: int) -> None:
         """Serialise protocol checks per run on PostgreSQL (SQLite's BEGIN IMMEDIATE already does)."""
         if self.postgres:
-            self.conn.execute(sa.select(t.runs.c.id).where(t.runs.c.id == run_id).with_for_update())
+            _LOCK_RUN.all(self.conn, {"run_": run_id})
 
     # -- runs, agents, teams, forum ----------------------------------------------------------
 
     def add_run(self, name: str, config: dict[str, Any]) -> Run:
         run = self._insert(t.runs, Run, "add_run", None, name=name, config=config)
+        _insert_stmt(t.run_stats).run(self.conn, RunStats(run_id=run.id).model_dump())
         return run
 
     def add_agent(self, run_id: int, name: str, role: str, team_id: int | None, token_hash: str) -> Agent:
@@ -122,9 +169,12 @@ class Tx(ReadsMixin):
     def set_proposal_status(self, proposal_id: int, status: str) -> Proposal:
         return self._update(t.proposals, Proposal, proposal_id, "set_proposal_status", status=status)
 
-    def add_critique(self, proposal_id: int, verdict: str, reasons: str, reopens_dead_end: int | None) -> Critique:
-        run_id = self.conn.execute(
-            sa.select(t.proposals.c.run_id).where(t.proposals.c.id == proposal_id)).scalar_one()
+    def add_critique(self, proposal_id: int, verdict: str, reasons: str, reopens_dead_end: int | None,
+                     run_id: int | None = None) -> Critique:
+        """``run_id`` (the proposal's run, for the audit event) is looked up when not given."""
+        if run_id is None:
+            run_id = self.conn.execute(
+                sa.select(t.proposals.c.run_id).where(t.proposals.c.id == proposal_id)).scalar_one()
         return self._insert(t.critiques, Critique, "critique", run_id, proposal_id=proposal_id, verdict=verdict,
                             reasons=reasons, reopens_dead_end=reopens_dead_end, author=self.actor)
 
@@ -149,32 +199,22 @@ class Tx(ReadsMixin):
         rows = [{"run_id": run_id, "proposal_id": proposal_id, "team_id": team_id, "recipe_hash": recipe_hash,
                  "seed": seed, "status": "pending", "claimed_by": None, "lease_expires_at": None, "attempts": 0,
                  "reason": "", "created_at": now, "updated_at": now} for seed in seeds]
-        q = t.queue_items
-        ids = sorted(self.conn.execute(q.insert().returning(q.c.id), rows).scalars().all())
+        ids = sorted(self.conn.execute(_q.insert().returning(_q.c.id), rows).scalars().all())
         self._audit("enqueue_bulk", run_id, {"proposal_id": proposal_id, "recipe_hash": recipe_hash,
                                              "seeds": list(seeds), "ids": ids})
         return ids
 
     def claim_next(self, run_id: int, team_id: int | None, lease_s: float) -> QueueItem | None:
         """Claim the oldest pending item; exactly-once by the write lock (SQLite) or row locks (PostgreSQL)."""
-        q = t.queue_items
-        pick = sa.select(q.c.id).where(q.c.run_id == run_id, q.c.status == "pending")
-        if team_id is not None:
-            pick = pick.where(q.c.team_id == team_id)
-        pick = pick.order_by(q.c.id).limit(1)
-        if self.postgres:
-            pick = pick.with_for_update(skip_locked=True)
-        item_id = self.conn.execute(pick).scalar()
-        if item_id is None:
-            return None
         now = self.clock()
-        values = {"status": "claimed", "claimed_by": self.actor, "lease_expires_at": now + lease_s,
-                  "updated_at": now}
-        done = self.conn.execute(q.update().where(q.c.id == item_id, q.c.status == "pending").values(**values))
-        if done.rowcount != 1:
-            # Cannot happen under the locks above; refusing beats handing out a job twice.
-            raise StateError(f"queue item {item_id} changed under a claim; the store's locking is broken")
-        return self._audited(q, QueueItem, item_id, "claim", values)
+        params: dict[str, Any] = {"run_": run_id, "by_": self.actor, "until_": now + lease_s, "now_": now}
+        if team_id is not None:
+            params["team_"] = team_id
+        row = _CLAIM[team_id is not None].first(self.conn, params)
+        if row is None:
+            return None
+        values = {"status": "claimed", "claimed_by": self.actor, "lease_expires_at": now + lease_s, "updated_at": now}
+        return self._audited(row, QueueItem, row["id"], "claim", values)
 
     def extend_lease(self, item_id: int, lease_s: float) -> QueueItem:
         now = self.clock()
@@ -183,24 +223,31 @@ class Tx(ReadsMixin):
 
     def release_expired(self, run_id: int | None, max_attempts: int) -> list[QueueItem]:
         """Expired claims go back to pending with attempts + 1, or to failed at ``max_attempts``."""
-        q = t.queue_items
         now = self.clock()
-        stale = sa.select(q.c.id, q.c.attempts).where(q.c.status == "claimed", q.c.lease_expires_at < now)
-        if run_id is not None:
-            stale = stale.where(q.c.run_id == run_id)
         released = []
-        for item_id, attempts in self.conn.execute(stale.order_by(q.c.id)).all():
+        for stale in _STALE[run_id is not None].all(self.conn, {"now_": now, "run_": run_id}):
+            item_id, attempts = stale["id"], stale["attempts"]
             status = "failed" if attempts + 1 >= max_attempts else "pending"
-            released.append(self._update(
-                q, QueueItem, item_id, "lease_expired", status=status, attempts=attempts + 1, claimed_by=None,
-                lease_expires_at=None, updated_at=now, reason=f"lease expired ({attempts + 1}/{max_attempts})"))
+            values = {"status": status, "attempts": attempts + 1, "claimed_by": None, "lease_expires_at": None,
+                      "updated_at": now, "reason": f"lease expired ({attempts + 1}/{max_attempts})"}
+            # Conditional: a result or abort that committed since the scan wins, the item stays as it left it.
+            row = _RELEASE.first(self.conn, {"ident_": item_id, "now_": now, **values})
+            if row is not None:
+                released.append(self._audited(row, QueueItem, item_id, "lease_expired", values))
         return released
 
     def set_item_status(self, item_id: int, status: str, reason: str = "") -> QueueItem:
         return self._update(t.queue_items, QueueItem, item_id, f"item_{status}", status=status, reason=reason,
                             lease_expires_at=None, updated_at=self.clock())
 
-    # -- results and champions ----------------------------------------------------------------
+    def move_item(self, item_id: int, from_statuses: Sequence[str], status: str, reason: str = "") -> QueueItem | None:
+        """``set_item_status`` only if the item is in one of ``from_statuses``; None otherwise
+        (or when it does not exist). The check and the change are one statement."""
+        values = {"status": status, "reason": reason, "lease_expires_at": None, "updated_at": self.clock()}
+        row = _move_stmt(tuple(from_statuses)).first(self.conn, {"ident_": item_id, **values})
+        return None if row is None else self._audited(row, QueueItem, item_id, f"item_{status}", values)
+
+    # -- results, champions, run stats --------------------------------------------------------
 
     def add_result(self, item: QueueItem, split: str, metric: str, value: float, higher_is_better: bool,
                    fold_scores: Sequence[float], ci_low: float | None, ci_high: float | None, duration_s: float,
@@ -219,9 +266,21 @@ class Tx(ReadsMixin):
                             higher_is_better=result.higher_is_better, previous_value=previous_value,
                             noise_floor=noise_floor, promoted_by=self.actor)
 
+    def save_run_stats(self, stats: RunStats) -> None:
+        """Write a run's stagnation state (derived data: not audited)."""
+        values = stats.model_dump()
+        if _STATS_UPDATE.run(self.conn, {"run_": stats.run_id, **values}) == 0:
+            _insert_stmt(t.run_stats).run(self.conn, values)
+
+
+_SCALARS = (str, int, float, bool, type(None))
+
 
 def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
-    return json.loads(json.dumps(values, default=str))
+    """``values`` as JSON would return them (the audit payload of an update)."""
+    if all(type(v) in _SCALARS for v in values.values()):  # the common case, without a JSON round trip
+        return dict(values)
+    return dict(json.loads(json.dumps(values, default=str)))
 
 
 __all__ = ["Tx", "SYSTEM", "AuditEvent"]

@@ -1,0 +1,92 @@
+"""Service verbs of the queue: enqueue (rules a, b, c), claim with a lease (d, h), heartbeat,
+release of expired leases, abort (g)."""
+
+from __future__ import annotations
+
+from autods.errors import ProtocolViolation
+from autods.server import protocol
+from autods.server.service_base import DEFAULT_LEASE_S, Actor, ServiceBase
+from autods.state.records import LIVE_OR_RUN, QueueItem
+
+
+class QueueVerbs(ServiceBase):
+    def enqueue(self, actor: Actor, proposal_id: int, seed: int = 0, team_id: int | None = None) -> QueueItem:
+        """Queue a proposal for one seed (rules a, b, c). ``team_id`` defaults to the proposal's team."""
+        self._allow(actor, "enqueue")
+        with self.store.write(actor.key) as tx:
+            proposal = self._proposal(tx, proposal_id)
+            self._in_run(actor, proposal.run_id)
+            tx.lock_run(proposal.run_id)
+            critiques = tx.list_critiques(proposal_id)
+            protocol.check_approved(proposal, critiques)
+            taken = tx.find_items(proposal.run_id, proposal.canonical_hash, seed, LIVE_OR_RUN)
+            if taken:
+                raise ProtocolViolation(
+                    "duplicate",
+                    f"recipe {proposal.canonical_hash[:12]} with seed {seed} is already {taken[0].status} "
+                    f"as queue item {taken[0].id}; change the recipe or the seed",
+                )
+            protocol.check_dead_ends(proposal, tx.list_dead_ends(proposal.run_id), critiques)
+            team = proposal.team_id if team_id is None else self._team(tx, team_id, proposal.run_id).id
+            item = tx.add_item(proposal.run_id, proposal_id, team, proposal.canonical_hash, seed)
+            if proposal.status == "open":
+                tx.set_proposal_status(proposal_id, "queued")
+            return item
+
+    def claim(
+        self, actor: Actor, run_id: int, team_id: int | None = None, lease_s: float = DEFAULT_LEASE_S
+    ) -> QueueItem | None:
+        """Claim the oldest pending item (of ``team_id`` if given) under a lease; None if none is pending.
+
+        Expired leases are released first. Refused when the run already has ``slot_limit`` claimed items.
+        """
+        self._allow(actor, "claim")
+        self._in_run(actor, run_id)
+        if lease_s <= 0:
+            raise ProtocolViolation("lease", f"lease_s must be positive, got {lease_s}")
+        with self.store.write(actor.key, run_id) as tx:
+            tx.lock_run(run_id)
+            # One scan answers both "how many slots are taken" and "has any lease run out";
+            # the release pass runs only when one has.
+            busy, soonest = tx.claimed_summary(run_id)
+            if soonest is not None and soonest < tx.clock():
+                tx.release_expired(run_id, protocol.MAX_ATTEMPTS)
+                busy, _ = tx.claimed_summary(run_id)
+            if busy >= self.slot_limit:
+                raise ProtocolViolation(
+                    "slot_limit", f"run {run_id} already has {busy} claimed items (limit {self.slot_limit}); retry later"
+                )
+            return tx.claim_next(run_id, team_id, lease_s)
+
+    def heartbeat(self, actor: Actor, item_id: int, lease_s: float = DEFAULT_LEASE_S) -> QueueItem:
+        """Extend the lease of an item this actor holds (the harness may beat for any claimed item)."""
+        self._allow(actor, "heartbeat")
+        with self.store.write(actor.key) as tx:
+            item = self._item(tx, item_id, lock=True)  # a result or release cannot land between check and write
+            self._in_run(actor, item.run_id)
+            if item.status != "claimed":
+                raise ProtocolViolation("lease", f"item {item_id} is {item.status}, not claimed")
+            if item.claimed_by != actor.key and actor.role != "harness":
+                raise ProtocolViolation("lease", f"item {item_id} is held by agent {item.claimed_by}")
+            if item.lease_expires_at is not None and item.lease_expires_at < self.store.now():
+                raise ProtocolViolation("lease", f"the lease on item {item_id} expired; claim again")
+            return tx.extend_lease(item_id, lease_s)
+
+    def release_expired(self, actor: Actor, run_id: int) -> list[QueueItem]:
+        """Return expired claims to pending (attempts + 1); after 3 expiries an item is failed."""
+        self._allow(actor, "release_expired")
+        self._in_run(actor, run_id)
+        with self.store.write(actor.key, run_id) as tx:
+            return tx.release_expired(run_id, protocol.MAX_ATTEMPTS)
+
+    def abort(self, actor: Actor, item_id: int, reason: str) -> QueueItem:
+        """Abort a pending or claimed item (rule g); a finished item cannot be aborted."""
+        self._allow(actor, "abort")
+        with self.store.write(actor.key) as tx:
+            item = tx.move_item(item_id, ("pending", "claimed"), "aborted", reason)
+            if item is None:  # missing, or no longer in flight: say which
+                item = self._item(tx, item_id)
+                self._in_run(actor, item.run_id)
+                raise ProtocolViolation("not_in_flight", f"item {item_id} is {item.status}; only in-flight items abort")
+            self._in_run(actor, item.run_id)  # refusing rolls the abort back
+            return item

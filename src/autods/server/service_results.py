@@ -1,0 +1,125 @@
+"""Service verbs of results and the champion: record (rule e), failure, stagnation (i), promotion (f)."""
+
+from __future__ import annotations
+
+from autods.errors import ProtocolViolation
+from autods.server import protocol
+from autods.server.service_base import Actor, ServiceBase
+from autods.state.records import SYSTEM, ChampionEntry, QueueItem, Result
+from autods.state.store import Tx
+
+
+class ResultVerbs(ServiceBase):
+    def record_result(
+        self,
+        actor: Actor,
+        item_id: int,
+        metric: str,
+        value: float,
+        higher_is_better: bool,
+        fold_scores: list[float] | None = None,
+        ci_low: float | None = None,
+        ci_high: float | None = None,
+        duration_s: float = 0.0,
+        artifacts: dict[str, str] | None = None,
+        split: str = "default",
+    ) -> Result:
+        """Record the judge's measurement for a claimed item (rule e); the item becomes ``done``.
+
+        Also posts a ``result`` to the forum and may emit the stagnation post (rule i).
+        """
+        self._allow(actor, "record_result")
+        with self.store.write(actor.key) as tx:
+            # Check and transition in one statement; a refusal below rolls it back.
+            item = tx.move_item(item_id, ("claimed",), "done")
+            if item is None:
+                item = self._item(tx, item_id)
+                self._in_run(actor, item.run_id)
+                raise ProtocolViolation(
+                    "result_requires_claim", f"item {item_id} is {item.status}; results are recorded for claimed items"
+                )
+            self._in_run(actor, item.run_id)
+            result = tx.add_result(
+                item, split, metric, float(value), bool(higher_is_better), [float(s) for s in fold_scores or []],
+                ci_low, ci_high, float(duration_s), artifacts or {},
+            )
+            tx.add_post(
+                item.run_id, "result", f"{metric} = {value:.4g} (item {item_id}, seed {item.seed})", "",
+                {"result_id": result.id, "item_id": item_id, "metric": metric, "value": value}, None, item.team_id,
+            )
+            self._stagnation(tx, item.run_id, result)
+            return result
+
+    def record_failure(self, actor: Actor, item_id: int, reason: str) -> QueueItem:
+        """Mark a claimed item failed (a crash is data: the reason is kept)."""
+        self._allow(actor, "record_failure")
+        with self.store.write(actor.key) as tx:
+            item = tx.move_item(item_id, ("claimed",), "failed", reason)
+            if item is None:
+                item = self._item(tx, item_id)
+                self._in_run(actor, item.run_id)
+                raise ProtocolViolation("result_requires_claim", f"item {item_id} is {item.status}, not claimed")
+            self._in_run(actor, item.run_id)
+            return item
+
+    def _stagnation(self, tx: Tx, run_id: int, result: Result) -> None:
+        """Rule i on the run's running state (one row, locked until commit so concurrent
+        results of a run are counted one after the other), not on its whole history."""
+        stats, champion_folds = tx.run_stats(run_id, lock=True)
+        floor = self.noise_floor if self.noise_floor is not None else protocol.fold_se(champion_folds)
+        if stats is None or not stats.replayed:  # upgraded from schema 1: rebuild once
+            earlier = [r for r in tx.list_results(run_id) if r.id != result.id]
+            announced = {p.data.get("since_result_id") for p in tx.list_posts(run_id, kind="stuck")
+                         if p.author == SYSTEM}
+            stats = protocol.stagnation_replay(run_id, earlier, floor, {a for a in announced if isinstance(a, int)})
+        stats, episode = protocol.stagnation_step(stats, result, floor, self.stagnation_k)
+        if episode is not None:
+            tx.add_post(
+                run_id, "stuck", f"stagnation: {self.stagnation_k} results without improvement",
+                "Re-open discussion: merge, split, pivot or dissolve teams.",
+                {"since_result_id": episode, "k": self.stagnation_k}, None, None, author=SYSTEM,
+            )
+        tx.save_run_stats(stats)
+
+    def promote(self, actor: Actor, result_id: int, confirming_result_id: int | None = None) -> ChampionEntry:
+        """Make a result's recipe the champion (rule f).
+
+        Needs a confirming result (same recipe hash, other seed or split; found automatically
+        when not given) and, if a champion exists, both results must beat it by more than the
+        noise floor in the metric's direction.
+        """
+        self._allow(actor, "promote")
+        with self.store.write(actor.key) as tx:
+            result = tx.get_result(result_id)
+            if result is None:
+                raise self._missing("result", result_id)
+            self._in_run(actor, result.run_id)
+            tx.lock_run(result.run_id)
+            champ = tx.champion(result.run_id)
+            floor = self._floor(tx, result.run_id)
+            if champ is not None:
+                if champ.metric != result.metric or champ.higher_is_better != result.higher_is_better:
+                    raise ProtocolViolation(
+                        "metric_mismatch", f"champion is judged on {champ.metric}, result {result_id} on {result.metric}"
+                    )
+                if not protocol.beats(result.value, champ.value, result.higher_is_better, floor):
+                    raise ProtocolViolation(
+                        "no_improvement",
+                        f"result {result_id} ({result.value:.6g}) does not beat the champion ({champ.value:.6g}) "
+                        f"by more than the noise floor {floor:.3g}",
+                    )
+            candidates = [r for r in tx.list_results(result.run_id, recipe_hash=result.recipe_hash)
+                          if protocol.is_confirmation(result, r)]
+            if confirming_result_id is not None:
+                candidates = [r for r in candidates if r.id == confirming_result_id]
+            if champ is not None:
+                candidates = [r for r in candidates
+                              if protocol.beats(r.value, champ.value, r.higher_is_better, floor)]
+            if not candidates:
+                raise ProtocolViolation(
+                    "needs_confirmation",
+                    f"no second result of recipe {result.recipe_hash[:12]} on another seed or split"
+                    + (" that also beats the champion" if champ is not None else "")
+                    + "; enqueue it with another seed first",
+                )
+            return tx.add_champion(result, candidates[0].id, protocol.champion_value(champ), floor)
