@@ -24,6 +24,7 @@ from autods.execution.ray_executor import RayExecutor  # imports ray only when a
 from autods.runfolder import RunFolder
 
 TESTS_DIR = str(Path(__file__).resolve().parent)
+BEFORE_RAY: set[int] = set()  # our child processes before Ray started (e.g. multiprocessing's resource tracker)
 
 
 def test_missing_ray_is_a_user_error(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -43,6 +44,7 @@ def ray_ex() -> Iterator[RayExecutor]:
     pytest.importorskip("ray")
     old = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (TESTS_DIR, old) if p)
+    BEFORE_RAY.update(descendants(os.getpid()))
     try:
         ex = RayExecutor(num_cpus=2, target=TARGET)
     finally:
@@ -128,7 +130,7 @@ def test_ray_close_shuts_down_the_ray_it_started(ray_ex: RayExecutor) -> None:
     import ray
 
     assert ray_ex.started_ray
-    children = descendants(os.getpid())
+    children = [p for p in descendants(os.getpid()) if p not in BEFORE_RAY]
     assert children, "a local Ray runs child processes (gcs_server, raylet, workers)"
     queued = ray_ex.submit(job("q", do="sleep", s=60))
     ray_ex.close()
