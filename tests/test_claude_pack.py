@@ -95,7 +95,9 @@ def test_agent_definitions_grant_only_their_roles_mcp_tools(run_dir: Path, serve
     assert "propose" not in _front_matter(run_dir / ".claude" / "agents" / "validator.md")[0]["tools"]
     assert "harness" not in PACK_ROLES and "experimenter" not in PACK_ROLES
     runbook = (run_dir / "CLAUDE_RUNBOOK.md").read_text()
-    assert "autods serve --state sqlite:///" in runbook and "not a medical device" in runbook
+    serve = re.search(r"Serve the run's shared state: `([^`]+)`", runbook).group(1)  # type: ignore[union-attr]
+    assert f"sqlite:///{(run_dir / 'state.db').resolve()}" in serve and "8765" in serve
+    assert serve.startswith(("autods serve ", "python -c ")) and "not a medical device" in runbook
 
 
 async def _whoami(url: str, token: str) -> dict[str, Any]:

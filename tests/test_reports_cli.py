@@ -55,7 +55,8 @@ def test_report_rerenders_from_the_run_folder(tmp_path: Path, tmp_path_factory: 
     _, problems = check_report((root / "report.html").read_text(), sheet)
     assert problems == []
     manifest = json.loads((root / "manifest.json").read_text())
-    assert manifest["command"] == sheet["run"]["command"] and manifest["data"] == sheet["data"]["files"]
+    assert manifest["command"] == sheet["run"]["command"] and manifest["data"] == sheet["provenance"]["sources"]
+    assert [d["sha256"] for d in manifest["data"]] == [f["sha256"] for f in sheet["data"]["files"]]
     assert manifest["packages"]["scikit-learn"] and manifest["seeds"]["run"] == 0
     assert set(manifest["outputs"]) >= {"fact_sheet.json", "report.html", "model_card.md", "champion/model.joblib"}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -137,3 +138,9 @@ def test_a_run_without_champion_or_state_still_reports(run: Path, tmp_path: Path
     assert not (root / "state.db").exists()  # reading never creates an empty database
     n, problems = check_report(render_html(sheet), sheet)
     assert problems == [] and n > 30
+
+
+def test_every_fact_sheet_section_is_documented() -> None:
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "reports.md").read_text()
+    documented = set(re.findall(r"^\| `([a-z_]+)` \|", doc, re.M))
+    assert set(fact_sheet_schema()["properties"]) == documented

@@ -207,3 +207,15 @@ def test_validation_findings_fire_on_their_condition(base: Path, patch: dict, ch
                "subgroup_gaps": [], "subgroups": [], "external": {"value": 0.8}}
     assert validation_findings(ctx, healthy) == []
     assert [f["check"] for f in validation_findings(ctx, {**healthy, **patch})] == [check]
+
+
+@pytest.mark.slow  # shap's first explanation compiles numba kernels (~25 s here)
+def test_shap_ranks_the_planted_feature_first(base: Path) -> None:
+    pytest.importorskip("shap")
+    from autods.reports.importance import shap_importances
+
+    root = shared_synthetic("binary", base)
+    split = HoldoutSplit.load(root / "holdout.json")
+    out = shap_importances(load_model(root).runner_, _governed(root).iloc[split.test_idx], seed=0)
+    assert out is not None and out["features"][0]["feature"] == "x_strong"
+    assert {f["feature"] for f in out["features"]} == {"x_strong", "x_weak", "noise", "group"}

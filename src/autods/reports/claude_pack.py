@@ -118,11 +118,24 @@ def _agent_md(role: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _serve_command(state: str, url: str) -> str:
+    """``autods serve`` when the CLI has it, else the equivalent Python call (same server)."""
+    from urllib.parse import urlparse
+
+    from autods.cli import app
+
+    parsed = urlparse(url)
+    host, port = parsed.hostname or "127.0.0.1", parsed.port or 8765
+    if any((c.name or c.callback.__name__) == "serve" for c in app.registered_commands):
+        return f"autods serve --state {state} --host {host} --port {port}"
+    return f"python -c \"from autods.server.serve import serve; serve('{state}', host='{host}', port={port})\""
+
+
 def _runbook(folder: RunFolder, url: str, roles: list[str], tokens: bool) -> str:
     state = folder.state_url
     lines = [f"# Runbook: Claude Code agents on run `{folder.config().name}`", "",
              "Research use only; not a medical device.", "", "## Start", "",
-             f"1. Serve the run's shared state: `autods serve --state {state}` (REST `/api`, MCP `/mcp`, board `/`).",
+             f"1. Serve the run's shared state: `{_serve_command(state, url)}` (REST `/api`, MCP `/mcp`, board `/`).",
              "2. Load the agent tokens into the shell that starts Claude Code: `source .claude/autods.env`"
              + ("" if tokens else " (run `autods claude-pack` with `--tokens` first to mint them)") + ".",
              f"3. Start `claude` in `{folder.root}`; `.mcp.json` connects one MCP server per role to `{url}`.",

@@ -167,6 +167,7 @@ def _champion(v: dict[str, Any] | None) -> dict[str, Any] | None:
     return {"experiment_id": v["experiment_id"], "model": v["family"], "metric": v["metric"],
             "higher_is_better": v["higher_is_better"], "recipe": v["recipe"], "recipe_hash": v["recipe_hash"],
             "cv": {k: v["cv"].get(k) for k in ci} | {"method": v["cv"].get("ci_method"),
+                                                      "clustered": bool(v["cv"].get("clustered")),
                                                       "fold_mean": v["cv"].get("fold_mean"),
                                                       "fold_sd": v["cv"].get("fold_sd"), "n_rows": v["cv"].get("n_rows")},
             "test": ({k: test.get(k) for k in ci} | {"n": test["n"], "scored_at": test.get("scored_at"),
@@ -190,19 +191,28 @@ def _audit(ctx: RunContext, state: dict[str, Any]) -> dict[str, Any]:
     path = ctx.folder.audit_log
     lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
     excerpt = []
-    for line in lines[-AUDIT_EXCERPT:]:
+    for line in lines:
         try:
             event = json.loads(line)
         except json.JSONDecodeError:
             continue
         when = next((str(event[k]) for k in ("ts", "time", "created_at", "at") if k in event), "")
-        what = next((str(event[k]) for k in ("event", "kind", "verb", "type", "action") if k in event), "event")
+        if not when and "round" in event:
+            when = f"round {event['round']}"
+        what = next((str(event[k]) for k in ("event", "type", "kind", "verb") if k in event), "event")
         who = next((str(event[k]) for k in ("agent", "actor", "role", "by") if k in event), "")
-        skip = {"ts", "time", "created_at", "at", "event", "kind", "verb", "type", "action", "agent", "actor", "role",
-                "by", "prompt", "messages", "body", "response"}
-        rest = json.dumps({k: v for k, v in event.items() if k not in skip}, sort_keys=True, default=str)
-        excerpt.append({"time": when, "event": what, "actor": who, "summary": rest[:160]})
-    return {"n_lines": len(lines), "excerpt": excerpt, "chain_verified": state.get("chain_verified")}
+        action = event.get("action")
+        if isinstance(action, dict):  # an agent step: what it did, in its own title or hypothesis
+            what = f"{what}: {action.get('kind', '')}"
+            said = action.get("title") or action.get("hypothesis") or action.get("reasons") or action.get("rationale") or ""
+            rest = "; ".join(map(str, said)) if isinstance(said, list) else str(said)
+        else:
+            skip = {"ts", "time", "created_at", "at", "event", "kind", "verb", "type", "agent", "actor", "role",
+                    "by", "prompt", "messages", "body", "response", "round"}
+            rest = json.dumps({k: v for k, v in event.items() if k not in skip}, sort_keys=True, default=str)
+        if rest.strip():  # a claim that found nothing says nothing: keep the lines that do
+            excerpt.append({"time": when, "event": what, "actor": who, "summary": rest[:160]})
+    return {"n_lines": len(lines), "excerpt": excerpt[-AUDIT_EXCERPT:], "chain_verified": state.get("chain_verified")}
 
 
 def build_fact_sheet(run_dir: str | Path) -> dict[str, Any]:

@@ -11,6 +11,7 @@ mean |SHAP| back onto the raw input columns.
 from __future__ import annotations
 
 import importlib.util
+import warnings
 from typing import Any
 
 import numpy as np
@@ -74,7 +75,10 @@ def shap_importances(runner: Any, frame: pd.DataFrame, *, seed: int, max_rows: i
     """Mean |SHAP| per raw input column (model-agnostic explainer), or None without ``shap``."""
     if importlib.util.find_spec("shap") is None:
         return None
-    import shap
+    with warnings.catch_warnings():
+        # shap's colour module calls a matplotlib API that matplotlib marks for deprecation.
+        warnings.filterwarnings("ignore", message="The set_(bad|over|under) function", category=PendingDeprecationWarning)
+        import shap
 
     prep, model = runner.pipeline_[:-1], runner.pipeline_[-1]
     rows = frame.sample(n=min(max_rows, len(frame)), random_state=seed)
@@ -89,7 +93,7 @@ def shap_importances(runner: Any, frame: pd.DataFrame, *, seed: int, max_rows: i
         f = model.predict
     background = X[: min(100, len(X))]
     explainer = shap.explainers.Permutation(f, shap.maskers.Independent(background), seed=seed)
-    values = np.abs(explainer(X).values).mean(axis=0)
+    values = np.abs(explainer(X, silent=True).values).mean(axis=0)
     features = [str(c) for c in runner.feature_names_in_]
     totals: dict[str, float] = {}
     for name, v in zip(names, values):

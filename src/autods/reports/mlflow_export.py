@@ -14,13 +14,14 @@ from __future__ import annotations
 import importlib.util
 import tempfile
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
+import pandas as pd  # module level: MLflow resolves predict's (string) annotations in these globals
+
 from autods.errors import UserInputError
 
-__all__ = ["ChampionPyfunc", "export_mlflow"]
+__all__ = ["export_mlflow"]
 
 SHARED_ARTIFACTS = ("fact_sheet.json", "report.html", "model_card.md", "manifest.json", "validation.json")
 
@@ -39,27 +40,28 @@ def _flat(prefix: str, obj: Any, out: dict[str, str]) -> dict[str, str]:
     return out
 
 
-try:  # the pyfunc wrapper must subclass MLflow's PythonModel; without mlflow it is never used
-    from mlflow.pyfunc import PythonModel as _PythonModel
-except ImportError:  # pragma: no cover - exercised only without the extra
-    _PythonModel = object  # type: ignore[assignment,misc]
+def _pyfunc_model() -> Any:
+    """An MLflow ``PythonModel`` around the champion: ``predict(df)`` gives P(positive), values or risk.
 
+    Made here rather than at import so that importing this module does not import MLflow.
+    ``model_input`` is annotated as a DataFrame: the champion takes the task's raw columns.
+    """
+    from mlflow.pyfunc import PythonModel
 
-class ChampionPyfunc(_PythonModel):  # type: ignore[misc,valid-type]
-    """MLflow pyfunc around the champion: ``predict(df)`` gives P(positive), values or risk."""
+    class ChampionPyfunc(PythonModel):  # type: ignore[misc]
+        def load_context(self, context: Any) -> None:
+            import joblib
 
-    def load_context(self, context: Any) -> None:
-        import joblib
+            self.model = joblib.load(context.artifacts["model"])
 
-        self.model = joblib.load(context.artifacts["model"])
+        def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> Any:
+            if self.model.kind_ == "binary":
+                return self.model.predict_proba(model_input)[:, 1]
+            if self.model.kind_ == "multiclass":
+                return self.model.predict_proba(model_input)
+            return self.model.predict(model_input)
 
-    # No annotations on purpose: MLflow reads predict's type hints as a schema and warns on Any.
-    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
-        if self.model.kind_ == "binary":
-            return self.model.predict_proba(model_input)[:, 1]
-        if self.model.kind_ == "multiclass":
-            return self.model.predict_proba(model_input)
-        return self.model.predict(model_input)
+    return ChampionPyfunc()
 
 
 def _log_experiment(client: Any, exp_id: str, root: Path, row: dict[str, Any], recipes: dict[str, Any]) -> str:
@@ -113,13 +115,9 @@ def _log_champion(client: Any, exp_id: str, root: Path, fs: dict[str, Any], mode
             client.log_artifact(rid, str(root / name), "report")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model"
-        with warnings.catch_warnings():
-            # MLflow asks for type hints on predict to infer a schema; the champion's schema is
-            # the task's raw columns, which MLflow cannot express, so the advice does not apply.
-            warnings.filterwarnings("ignore", message=".*type hints.*", category=UserWarning)
-            mlflow.pyfunc.save_model(str(path), python_model=ChampionPyfunc(),
-                                     artifacts={"model": str(root / "champion" / "model.joblib")},
-                                     pip_requirements=["autods"])
+        mlflow.pyfunc.save_model(str(path), python_model=_pyfunc_model(),
+                                 artifacts={"model": str(root / "champion" / "model.joblib")},
+                                 pip_requirements=["autods"])
         client.log_artifacts(rid, str(path), "model")
     client.set_terminated(rid, "FINISHED")
     try:

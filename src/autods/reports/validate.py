@@ -211,7 +211,8 @@ def validate_champion(run_dir: str | Path, recipe: dict[str, Any] | Recipe, *, s
         "family": recipe.family, "seed": int(seed), "metric": metric, "higher_is_better": METRICS[metric],
         "cv": {k: record.get(k) for k in ("value", "ci_low", "ci_high", "ci_method", "n_resamples", "fold_scores",
                                           "fold_mean", "fold_sd", "fold_ci_low", "fold_ci_high", "n_rows", "n_units",
-                                          "n_holdout", "n_features", "seed")} | {"design": record.get("cv")},
+                                          "n_holdout", "n_features", "seed")}
+        | {"design": record.get("cv"), "clustered": ctx.units_repeat},
         "oof": oof_perf, "subgroups": subgroups, "subgroup_gaps": gaps, "notes": notes + ([test_note] if test_note else []),
         "test": test, "external": external,
         "test_split": None if split is None else {"n": int(len(split.test_idx)), "content_hash": split.content_hash,
