@@ -1,31 +1,60 @@
-"""End-to-end runs of the full team on every bundled example, with a small budget and the
-inline executor: the run finishes, the protocol is visible in the log, the numbers are the
-judge's."""
+"""End-to-end runs of the full team on the bundled examples not covered elsewhere (the
+readmission cohort has its own traced run in ``test_run_team.py``), with a small budget and
+the inline executor: the run finishes, a champion is confirmed, nothing runs twice."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from threadpoolctl import threadpool_limits
 
 from autods.agents.run import RunOptions, start_run
-from autods.runfolder import read_json
 
-FAST = RunOptions(n_resamples=0, track_resamples=20, finish=())
-
-
-def _run(example: Path, tmp: Path, budget: int = 6, **kw: Any) -> dict[str, Any]:
-    out = start_run(example, run_name="r", runs_dir=tmp, budget=budget, executor="inline", display=False,
-                    options=kw.pop("options", FAST), **kw)
-    return out.summary
+FAST = RunOptions(n_resamples=0, track_resamples=20, floor_seeds=2, finish=())
 
 
-def test_breast_cancer_team_run_finishes_within_budget(examples_dir: Path, tmp_path: Path) -> None:
-    summary = _run(examples_dir / "task-breast-cancer", tmp_path)
-    assert summary["exit_reason"] in ("budget", "exhausted")
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    with threadpool_limits(1):
+        yield
+
+
+def _run(example: Path, tmp: Path, budget: int, options: RunOptions = FAST) -> dict[str, Any]:
+    return start_run(example, run_name="r", runs_dir=tmp, budget=budget, executor="inline", display=False,
+                     options=options).summary
+
+
+def _common(summary: dict[str, Any], metric: str) -> None:
+    assert summary["exit_reason"] in ("budget", "exhausted"), summary["exit_reason"]
     assert summary["budget_used"] <= summary["budget"] + summary["confirmations_over_budget"]
-    assert summary["champion"] is not None and summary["champion"]["metric"] == "auroc"
+    assert summary["champion"] is not None and summary["champion"]["metric"] == metric
     log = [(e["recipe_hash"], e["seed"]) for e in summary["log"]]
     assert len(log) == len(set(log)), "an experiment ran twice"
-    assert read_json(tmp_path / "r" / "run_summary.json")["name"] == "r"
+
+
+def test_breast_cancer(examples_dir: Path, tmp_path: Path) -> None:
+    summary = _run(examples_dir / "task-breast-cancer", tmp_path, budget=6)
+    _common(summary, "auroc")
+    assert len({e["family"] for e in summary["log"]}) >= 2  # the team explored beyond the baseline
+
+
+def test_gbsg2_survival(examples_dir: Path, tmp_path: Path) -> None:
+    summary = _run(examples_dir / "task-gbsg2-survival", tmp_path, budget=5)
+    _common(summary, "c_index")
+    assert summary["noise_floor"]["baseline"]["default"]["value"] > 0.6  # Cox on GBSG2
+
+
+def test_wearable_biomarkers_runs_the_biomarker_track(examples_dir: Path, tmp_path: Path) -> None:
+    opts = RunOptions(n_resamples=0, track_resamples=200, floor_seeds=2, finish=("biomarkers",))
+    summary = _run(examples_dir / "task-wearable-biomarkers", tmp_path, budget=3, options=opts)
+    _common(summary, "r2")
+    doc = json.loads((tmp_path / "r" / "biomarkers.json").read_text())
+    labels = {c["feature"]: c["label"] for c in doc["candidates"]}
+    assert labels.get("steps__mean") == "screened"  # a planted true association
+    tracks = [json.loads(line) for line in (tmp_path / "r" / "audit.jsonl").read_text().splitlines()
+              if '"type": "track"' in line]
+    assert [t["job_id"] for t in tracks] == ["track:biomarkers"] and tracks[0]["ok"]
