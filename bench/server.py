@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import sqlalchemy as sa
 
 from autods.server.serve import _http_impl
 from autods.server.service import SYSTEM_ACTOR, Actor, Service
@@ -335,21 +336,29 @@ def main() -> None:
     ap.add_argument("--no-ceiling", action="store_true", help="skip the no-op HTTP app measurement")
     ap.add_argument("--stagnation-k", type=int, default=10,
                     help="Service.stagnation_k (the default 10; 0 disables stagnation posts)")
+    ap.add_argument("--state", default=None, metavar="URL",
+                    help="a PostgreSQL state URL to bench instead of temporary SQLite files (new runs are added to it)")
     args = ap.parse_args()
     k = args.stagnation_k
-    print(f"{args.clients} clients ({args.client}), {args.items} claim->result cycles, SQLite, {os.cpu_count()} cores, "
+    backend = "SQLite" if args.state is None else sa.make_url(args.state).get_backend_name()
+    print(f"{args.clients} clients ({args.client}), {args.items} claim->result cycles, {backend}, {os.cpu_count()} cores, "
           f"load avg {os.getloadavg()[0]:.1f}, stagnation_k={k}, http impl {_http_impl() or 'h11/asyncio'}")
     with tempfile.TemporaryDirectory() as tmp:
-        urls = [f"sqlite:///{Path(tmp) / name}.db" for name in ("http", "direct", "count")]
+        if args.state is None:
+            urls = [f"sqlite:///{Path(tmp) / name}.db" for name in ("http", "direct", "count")]
+        else:
+            urls = [args.state] * 3  # one database, a run per phase
         run_h, tok_h = seed(urls[0], args.items, args.clients)
         run_d, tok_d = seed(urls[1], args.items, args.clients)
-        run_c, tok_c = seed(urls[2], 2, 1)
         http_rate = over_http(urls[0], run_h, tok_h, args.items, k, args.client)
         check_store(urls[0], run_h, args.items)
         direct_rate = direct(urls[1], run_d, tok_d, args.items, k)
         check_store(urls[1], run_d, args.items)
-        n_claim, n_result = statements_per_cycle(urls[2], run_c, tok_c[0], k)
-    print(f"SQL statements per cycle: {n_claim} (claim) + {n_result} (record_result), BEGIN and COMMIT included")
+        if args.state is None:
+            run_c, tok_c = seed(urls[2], 2, 1)
+            n_claim, n_result = statements_per_cycle(urls[2], run_c, tok_c[0], k)
+            print(f"SQL statements per cycle: {n_claim} (claim) + {n_result} (record_result), "
+                  "BEGIN and COMMIT included")
     if not args.no_ceiling:
         cycles = min(args.items, 2000)
         for sync in (True, False):

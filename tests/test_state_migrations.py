@@ -1,4 +1,4 @@
-"""Schema upgrades: a schema-1 database opens as schema 2 with nothing lost; no path, no open."""
+"""Schema upgrades: a schema-1 database opens as the current schema with nothing lost; no path, no open."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ def _as_schema_1(url: str) -> None:
     engine = sa.create_engine(url)
     with engine.begin() as conn:
         conn.execute(sa.text("DROP TABLE run_stats"))
+        conn.execute(sa.text("DROP TABLE audit_pending"))
         conn.execute(sa.text("DROP INDEX ix_audit_run_seq"))
         conn.execute(sa.text("CREATE INDEX ix_audit_events_run_id ON audit_events (run_id)"))
         conn.execute(sa.text("UPDATE meta SET value = '1' WHERE key = 'schema_version'"))
@@ -47,7 +48,8 @@ def test_schema_1_is_upgraded_in_place(tmp_path: Path) -> None:
         with s.read() as tx:
             version = tx.conn.execute(sa.select(t.meta.c.value).where(t.meta.c.key == "schema_version")).scalar()
             stats = [tx.run_stats(r.id)[0] for r in runs]
-        assert version == str(t.SCHEMA_VERSION) == "2"
+            pending = tx.conn.execute(sa.select(sa.func.count()).select_from(t.audit_pending)).scalar()
+        assert version == str(t.SCHEMA_VERSION) == "3" and pending == 0
         assert [(x.run_id, x.replayed) for x in stats if x is not None] == [(runs[0].id, False), (runs[1].id, False)]
     finally:
         s.close()
@@ -62,5 +64,5 @@ def test_a_version_without_an_upgrade_path_is_refused(tmp_path: Path) -> None:
     with engine.begin() as conn:
         conn.execute(sa.text("UPDATE meta SET value = '0' WHERE key = 'schema_version'"))
     engine.dispose()
-    with pytest.raises(SchemaVersionError, match="older than 2, and no migration exists"):
+    with pytest.raises(SchemaVersionError, match="older than 3, and no migration exists"):
         Store.open(url)

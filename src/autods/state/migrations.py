@@ -28,8 +28,13 @@ def _v1_to_v2(conn: sa.Connection) -> None:
     next(i for i in t.audit_events.indexes if i.name == "ix_audit_run_seq").create(conn)
 
 
+def _v2_to_v3(conn: sa.Connection) -> None:
+    """audit_pending: PostgreSQL writers park their events there for the sealer."""
+    t.audit_pending.create(conn)
+
+
 # version -> the step that upgrades it to version + 1
-STEPS: dict[int, Callable[[sa.Connection], None]] = {1: _v1_to_v2}
+STEPS: dict[int, Callable[[sa.Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def check_or_create(conn: sa.Connection, where: str) -> None:

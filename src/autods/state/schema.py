@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 APPLICATION_ID = "autods-state"
-SCHEMA_VERSION = 2  # 2: run_stats; audit_events indexed by (run_id, seq)
+SCHEMA_VERSION = 3  # 2: run_stats, audit_events indexed by (run_id, seq); 3: audit_pending
 
 metadata = sa.MetaData()
 
@@ -188,6 +188,18 @@ audit_events = sa.Table(
     sa.Column("hash", sa.String(64), nullable=False),
     _at(),
     sa.Index("ix_audit_run_seq", "run_id", "seq"),
+)
+
+# PostgreSQL only: events of committed writes waiting to be linked into the chain (see
+# audit.py: writers commit concurrently, a sealer links what they committed in batches).
+audit_pending = sa.Table(
+    "audit_pending", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.Integer),
+    sa.Column("actor", sa.String(32), nullable=False),
+    sa.Column("verb", sa.String(32), nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    _at(),
 )
 
 # Per-run running state of the stagnation rule, updated in the result's own transaction so

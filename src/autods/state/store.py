@@ -8,9 +8,9 @@ process crash; ``sqlite_synchronous="FULL"`` survives power loss too), and
 lock mid-transaction; in-process writers also queue on a lock, because SQLite's busy
 handler sleeps in coarse steps and 32 spinning threads would crawl. Connections are pooled,
 so the pragmas run once per connection, not per transaction.
-PostgreSQL: writers run concurrently under row locks (claims ``FOR UPDATE SKIP LOCKED``,
-protocol checks lock their run's row, item transitions are conditional updates) and meet
-only at the end, where each links its audit events to the chain tip and commits.
+PostgreSQL: writers run and commit concurrently under row locks (claims ``FOR UPDATE SKIP
+LOCKED``, protocol checks lock their run's row, item transitions are conditional updates);
+their audit events are linked into the chain by group seals (``audit.py``).
 
 The verbs below (add_run, post, claim, ...) are each one transaction and enforce no
 protocol: that is the Service's job. They exist for tools, tests and benchmarks.
@@ -48,6 +48,7 @@ class Store:
         # above, so it is current unless another process wrote, which the guarded tip update
         # detects. Not kept for PostgreSQL, whose concurrent writers would make it stale.
         self._tip: audit.Tip | None = None
+        self._sealer = audit.GroupSealer() if self.postgres else None
 
     @classmethod
     def open(
@@ -84,6 +85,7 @@ class Store:
                     # Two processes creating the schema at once would both see an empty database.
                     conn.execute(sa.text("SELECT pg_advisory_xact_lock(7470221)"))
                 check_or_create(conn, where)
+            store.seal()  # events a crashed writer committed but did not seal
         except sa.exc.OperationalError as err:
             engine.dispose()
             raise StateError(f"cannot open state database {where}: {err.orig}") from err
@@ -118,22 +120,38 @@ class Store:
     def write(self, actor: str, run_id: int | None = None) -> Iterator[Tx]:
         """One write transaction; commits on success, rolls back on any exception.
 
-        The transaction's audit events are linked into the chain as its last statements,
-        so on PostgreSQL the chain tip is locked only from there to the commit.
+        Its audit events are in the chain when this returns: linked as the transaction's
+        last statements on SQLite; on PostgreSQL parked with it and sealed after its commit.
         """
+        if self._sealer is not None:
+            with self.engine.connect() as conn:
+                with conn.begin():
+                    tx = Tx(conn, actor, self.clock, postgres=True)
+                    yield tx
+                    if tx.pending:
+                        audit.park(conn, tx.pending)
+                if tx.pending:  # committed; seal on the same connection if this writer has to
+                    self._sealer.after_commit(lambda: _seal_on(conn))
+            return
         lock = self._write_lock
         if lock is not None:
             lock.acquire()
         try:
             with self._begin(write=True) as conn:
-                tx = Tx(conn, actor, self.clock, postgres=self.postgres)
+                tx = Tx(conn, actor, self.clock, postgres=False)
                 yield tx
-                tip = audit.append(conn, tx.pending, self._tip, postgres=self.postgres) if tx.pending else None
-            if tip is not None and not self.postgres:
+                tip = audit.append(conn, tx.pending, self._tip, postgres=False) if tx.pending else None
+            if tip is not None:
                 self._tip = tip  # committed
         finally:
             if lock is not None:
                 lock.release()
+
+    def seal(self) -> None:
+        """PostgreSQL: link parked audit events into the chain now (no-op on SQLite)."""
+        if self._sealer is not None:
+            with self.engine.connect() as conn:
+                self._sealer.after_commit(lambda: _seal_on(conn))
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Tx]:
@@ -145,6 +163,7 @@ class Store:
 
     def verify_audit_chain(self) -> bool:
         """Recompute every link; False if any event was edited, removed or reordered."""
+        self.seal()
         with self.read() as tx:
             return audit.verify(tx.conn)
 
@@ -193,6 +212,11 @@ class Store:
     def events(self, since_seq: int = 0, limit: int = 1000, run_id: int | None = None) -> list[AuditEvent]:
         with self.read() as tx:
             return tx.events(since_seq, limit, run_id)
+
+
+def _seal_on(conn: sa.Connection) -> int:
+    with conn.begin():
+        return audit.seal(conn)
 
 
 def _sqlite_engine(url: sa.URL, pool_size: int, synchronous: str) -> sa.Engine:
