@@ -85,12 +85,11 @@ def _extend(conn: sa.Connection, events: list[Pending], *, lock: bool) -> Tip:
     return tip
 
 
-def append(conn: sa.Connection, events: list[Pending], known_tip: Tip | None, *, postgres: bool) -> Tip:
-    """Link ``events`` after the chain tip and write them; returns the new tip.
+def append(conn: sa.Connection, events: list[Pending], known_tip: Tip | None) -> Tip:
+    """SQLite: link ``events`` after the chain tip and write them; returns the new tip.
 
-    ``known_tip`` is the tip this process last committed (SQLite, where in-process writers
-    take turns): when it is still current the append is two statements. Otherwise the tip is
-    read (and on PostgreSQL locked until commit) first.
+    ``known_tip`` is the tip this process last committed (in-process writers take turns):
+    when it is still current the append is two statements, otherwise the tip is read first.
     """
     if known_tip is not None:
         rows, tip = _link(events, known_tip)
@@ -99,7 +98,7 @@ def append(conn: sa.Connection, events: list[Pending], known_tip: Tip | None, *,
         if moved == 1:
             _INSERT.many(conn, rows)
             return tip
-    return _extend(conn, events, lock=postgres)
+    return _extend(conn, events, lock=False)
 
 
 def park(conn: sa.Connection, events: list[Pending]) -> None:

@@ -113,7 +113,8 @@ class Store:
                     # pysqlite runs in autocommit mode (set on connect) and SQLAlchemy's begin
                     # is a no-op for it, so the transaction starts here; on the driver itself,
                     # because a connection event listener would tax every statement.
-                    conn.connection.driver_connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")  # type: ignore[union-attr]
+                    driver: Any = conn.connection.driver_connection
+                    driver.execute("BEGIN IMMEDIATE" if write else "BEGIN")
                 yield conn
 
     @contextlib.contextmanager
@@ -140,7 +141,7 @@ class Store:
             with self._begin(write=True) as conn:
                 tx = Tx(conn, actor, self.clock, postgres=False)
                 yield tx
-                tip = audit.append(conn, tx.pending, self._tip, postgres=False) if tx.pending else None
+                tip = audit.append(conn, tx.pending, self._tip) if tx.pending else None
             if tip is not None:
                 self._tip = tip  # committed
         finally:

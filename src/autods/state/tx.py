@@ -1,13 +1,14 @@
 """One transaction over the shared state: typed reads and audited writes.
 
 The Service composes a protocol check and its write inside one ``Tx`` so nothing can slip
-between them. Every write records an AuditEvent; the Store links the transaction's events
-into the hash chain just before it commits: if the write commits, so does its audit link,
-and vice versa.
+between them. Every write records an AuditEvent (``self.pending``); the Store writes them
+in the same transaction and links them into the hash chain (``audit.py``): if the write
+commits, so do its events, and vice versa.
 
 Writes touch each row once: an update returns the new row (``RETURNING``) instead of
-reading it back, and state changes of queue items are conditional (``WHERE status IN``), so
-two transactions racing on PostgreSQL cannot both move an item, whatever they read before.
+reading it back, and state changes of queue items are conditional (``WHERE status = ...``),
+so two transactions racing on PostgreSQL cannot both move an item, whatever they read before.
+Hot statements are :class:`~autods.state.prepared.Prepared`, built once per shape.
 """
 
 from __future__ import annotations
