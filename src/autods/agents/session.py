@@ -105,8 +105,8 @@ class Session:
                 return custom
         spec = self.cfg.brain.strip()
         if spec.lower() == "expert" or role not in LLM_ROLES:
-            return ExpertBrain(role, n_analysts=self.team.analysts, critique=self.team.critique,
-                               dead_ends=self.team.dead_ends, name=name)
+            return ExpertBrain(role, n_analysts=self.team.analysts, n_critics=self.team.validators,
+                               critique=self.team.critique, dead_ends=self.team.dead_ends, name=name)
         from autods.agents.llm import make_brain
 
         return _LazyBrain(lambda: make_brain(spec, audit=self.folder.append_audit, egress=self.gate(),

@@ -90,9 +90,10 @@ class Snapshot:
         if task is None:
             raise RuntimeError("no observation before the data steward has posted its summary")
         floor = self.floor
+        # Pinned posts go last: a size-limited prompt trims lists from the front (oldest), and
+        # the task summary and the design must survive that.
         pinned = [p for p in self.posts if _pinned(p)]
-        recent = [p for p in self.posts[-RECENT_POSTS:] if not _pinned(p)]
-        posts = sorted(pinned + recent, key=lambda p: p["id"])
+        posts = [p for p in self.posts[-RECENT_POSTS:] if not _pinned(p)] + pinned
         return Observation(
             agent=agent, role=role, team_id=team_id, step=step, phase=phase, allowed_actions=allowed, task=task,
             budget_total=budget_total, budget_used=budget_used,

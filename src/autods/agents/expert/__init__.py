@@ -27,11 +27,12 @@ class ExpertBrain:
 
     deterministic = True
 
-    def __init__(self, role: str, *, n_analysts: int = 3, critique: bool = True, dead_ends: bool = True,
-                 name: str | None = None) -> None:
+    def __init__(self, role: str, *, n_analysts: int = 3, n_critics: int = 1, critique: bool = True,
+                 dead_ends: bool = True, name: str | None = None) -> None:
         self.role = role
         self.name = name or f"expert:{role}"
         self.n_analysts = max(1, n_analysts)
+        self.n_critics = max(1, n_critics)
         self.critique = critique
         self.dead_ends = dead_ends
 
@@ -40,7 +41,7 @@ class ExpertBrain:
         if role == "analyst":
             return analyst(observation, self.n_analysts)
         if role == "validator":
-            return validator(observation, self.critique, self.dead_ends)
+            return validator(observation, self.critique, self.dead_ends, self.n_critics)
         if role == "experimenter":
             return experimenter(observation)
         if role == "biostatistician":

@@ -44,10 +44,18 @@ def promote(obs: Observation) -> Promote | None:
                    rationale="beats the champion by more than the noise floor on two seeds")
 
 
-def critique(obs: Observation, rules_on: bool) -> Critique | None:
-    for p in sorted(obs.proposals, key=lambda p: p["id"]):
-        if p["status"] != "open" or p.get("author_name") == obs.agent or ev.critiqued_by(p, obs.agent):
-            continue
+def critique(obs: Observation, rules_on: bool, n_critics: int = 1) -> Critique | None:
+    """Review the oldest open proposal I have not reviewed. With several critics, critic k takes
+    the proposals whose id is k modulo their number first (one approval is all the server
+    needs, so splitting the work multiplies the review throughput), then any left unreviewed."""
+    n = max(1, n_critics)
+    mine = ev.agent_index(obs.agent) % n
+    todo = [p for p in sorted(obs.proposals, key=lambda p: p["id"])
+            if p["status"] == "open" and p.get("author_name") != obs.agent and not ev.critiqued_by(p, obs.agent)]
+    reviewed = {p["id"] for p in todo
+                if any(str(c.get("author_name", "")).startswith("validator") for c in p.get("critiques", []))}
+    todo = [p for p in todo if p["id"] % n == mine] + [p for p in todo if p["id"] % n != mine and p["id"] not in reviewed]
+    for p in todo:
         baseline = p["title"].startswith(BASELINE_PREFIX) and p.get("author_name") == "biostatistician"
         if not rules_on:
             return Critique(proposal_id=p["id"], verdict="approve",
@@ -90,8 +98,8 @@ def dead_end(obs: Observation) -> MarkDeadEnd | None:
     return None
 
 
-def validator(obs: Observation, rules_on: bool, dead_ends_on: bool) -> Action:
-    action: Action | None = promote(obs) or critique(obs, rules_on)
+def validator(obs: Observation, rules_on: bool, dead_ends_on: bool, n_critics: int = 1) -> Action:
+    action: Action | None = promote(obs) or critique(obs, rules_on, n_critics)
     if action is None and dead_ends_on:
         action = dead_end(obs)
     return action or Wait()
