@@ -237,3 +237,38 @@ def test_trivial_macro_f1_matches_sklearn_for_the_majority_predictor() -> None:
     got = trivial_value("macro_f1", {"class_counts": {"a": 60, "b": 30, "c": 10}})
     assert got is not None and math.isclose(got["value"], expected)
     assert trivial_value("auroc", {})["value"] == 0.5  # type: ignore[index]
+
+
+# -- the monitor -----------------------------------------------------------------------------
+
+def _team(tid: int, name: str) -> dict:  # type: ignore[type-arg]
+    return {"id": tid, "run_id": 1, "name": name, "hypothesis": "", "strategy": "", "status": "active",
+            "created_at": 0.0}
+
+
+def test_monitor_answers_each_stagnation_alarm_once_then_carries_out_its_decision() -> None:
+    from agents_helpers import post
+
+    teams = [_team(1, "analyst-1: lightgbm"), _team(2, "analyst-2: lightgbm")]
+    props = [proposal(1, recipe("lightgbm", features=list(SAFE)), team_id=1),
+             proposal(2, recipe("lightgbm", num_leaves=8, features=list(SAFE)), team_id=2)]
+    stuck = post(50, "stuck", {"since_result_id": 3}, author="system")
+    obs = observation(agent="monitor", role="monitor", teams=teams, proposals=props, extra_posts=[stuck])
+    obs = obs.model_copy(update={"allowed_actions": ["post", "set_team_status", "form_team", "wait"]})
+    first = ExpertBrain("monitor").decide(obs)
+    assert isinstance(first, Post) and first.title == "decision: merge team 2" and first.thread_id == 50
+    note = post(51, "note", title=first.title, author="monitor", thread_id=50)
+    after = obs.model_copy(update={"posts": [*obs.posts, note]})
+    second = ExpertBrain("monitor").decide(after)
+    assert second.kind == "set_team_status" and second.team_id == 2 and second.status == "merged"  # type: ignore[union-attr]
+    merged = after.model_copy(update={"teams": [teams[0], {**teams[1], "status": "merged"}]})
+    assert isinstance(ExpertBrain("monitor").decide(merged), Wait)  # answered and applied: nothing left
+
+
+def test_monitor_pivots_when_no_team_can_be_merged_or_dissolved() -> None:
+    from agents_helpers import post
+
+    obs = observation(agent="monitor", role="monitor", teams=[_team(1, "analyst-1: logistic")],
+                      extra_posts=[post(50, "stuck", author="system")])
+    action = ExpertBrain("monitor").decide(obs)
+    assert isinstance(action, Post) and action.title == "decision: pivot"

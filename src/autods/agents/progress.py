@@ -21,6 +21,11 @@ def _champion_text(champ: dict[str, Any] | None) -> str:
     return f"{champ['metric']} {champ['value']:.4f}{ci} · {champ.get('family') or '?'}"
 
 
+def _final_line(summary: dict[str, Any]) -> str:
+    return (f"autods: run {summary['name']} finished ({summary.get('exit_reason')}): "
+            f"{summary['experiments'].get('results', 0)} results, champion {_champion_text(summary.get('champion'))}")
+
+
 class _Quiet:
     def __enter__(self) -> _Quiet:
         return self
@@ -32,9 +37,7 @@ class _Quiet:
         return None
 
     def final(self, summary: dict[str, Any]) -> None:
-        champ = summary.get("champion")
-        print(f"autods: run {summary['name']} finished ({summary.get('exit_reason')}): "
-              f"{summary['experiments'].get('results', 0)} results, champion {_champion_text(champ)}")
+        print(_final_line(summary))
 
 
 class _Live(_Quiet):
@@ -55,6 +58,9 @@ class _Live(_Quiet):
     def update(self, progress: Progress) -> None:
         if self.live is not None:
             self.live.update(self._table(progress))
+
+    def final(self, summary: dict[str, Any]) -> None:
+        self.console.print(_final_line(summary), markup=False, highlight=False)
 
     @staticmethod
     def _table(p: Progress) -> Table:

@@ -127,6 +127,9 @@ class Session:
         harness_client = self._register("harness", "harness")
         self.executor = make_executor(self.cfg.executor, workers=self.cfg.workers, ray_address=self.cfg.ray_address,
                                       timeout_s=self.options.timeout_s)
+        warm = getattr(self.executor, "start", None)
+        if callable(warm):
+            warm()  # workers import while the steward governs the data, not when the first job waits
         harness = Harness(harness_client, self.executor, self.folder, n_resamples=self.options.n_resamples,
                           timeout_s=self.options.timeout_s, lease_s=self.options.lease_s,
                           audit=self.folder.append_audit)

@@ -10,7 +10,7 @@ Each step does the first of:
    * *diversity*: in every cycle (each analyst's k-th proposal) exactly one analyst is the
      explorer and proposes an untried family at its defaults; after a stagnation alarm
      every analyst explores once (a pivot). When no family is untried, the explorer says so
-     in its rationale and tunes instead;
+     and proposes an untried representation of the best family, or tunes;
    * *tuning*: the others tune the families ranked by their best result (analyst r takes
      rank r), with Optuna's ask/tell told every recorded result of the family, on the
      representation of the family's best recipe;
@@ -29,6 +29,7 @@ from autods.agents.expert.tuner import suggest
 from autods.agents.observation import Observation
 from autods.runners.families import FAMILIES
 from autods.runners.recipe import Recipe
+from autods.state.hashing import canonical_hash
 
 ENQUEUERS = ("analyst",)
 
@@ -90,6 +91,22 @@ def _base_recipe(obs: Observation, family: str, design: dict[str, Any]) -> dict[
     return representations(ev.summary(obs), design)[0].recipe(family, {})
 
 
+def _untried_representation(obs: Observation, families: list[str],
+                            design: dict[str, Any]) -> tuple[dict[str, Any], str] | None:
+    """The best family's best recipe with a representation nobody has proposed yet."""
+    best = ev.family_best(obs)
+    ranked = sorted((f for f in families if f in best), key=lambda f: -ev.direction(obs) * best[f])
+    if not ranked:
+        return None
+    base = _base_recipe(obs, ranked[0], design)
+    proposed = {p["canonical_hash"] for p in obs.proposals}
+    for rep in representations(ev.summary(obs), design)[1:]:
+        recipe = Recipe.parse(rep.recipe(ranked[0], base.get("params", {}))).canonical_dict()
+        if canonical_hash(recipe) not in proposed:
+            return recipe, rep.idea
+    return None
+
+
 def _tune(obs: Observation, family: str, design: dict[str, Any]) -> dict[str, Any] | None:
     space = search_space(family, bool(design.get("penalise")))
     stats = [s for s in ev.by_recipe(obs).values() if s.family == family]
@@ -124,7 +141,11 @@ def _propose(obs: Observation, n_analysts: int, design: dict[str, Any]) -> Actio
             start = starting_params(family, search_space(family, bool(design.get("penalise"))))
             recipe = {**rep, "family": family, "params": start}
             return _proposal(obs, recipe, note, "explore")
-        note = f"no untried family left ({', '.join(families)} all tried or dead ends): tuning instead. "
+        note = f"no untried family left ({', '.join(families)} all tried or dead ends)"
+        rep = _untried_representation(obs, families, design)
+        if rep is not None:
+            return _proposal(obs, rep[0], f"{note}: an untried representation instead ({rep[1]})", "explore")
+        note += ": tuning instead. "
     sign = ev.direction(obs)
     best = ev.family_best(obs)
     ranked = sorted((f for f in families if f in best), key=lambda f: -sign * best[f]) or families
