@@ -58,3 +58,24 @@ def test_wearable_biomarkers_runs_the_biomarker_track(examples_dir: Path, tmp_pa
     tracks = [json.loads(line) for line in (tmp_path / "r" / "audit.jsonl").read_text().splitlines()
               if '"type": "track"' in line]
     assert [t["job_id"] for t in tracks] == ["track:biomarkers"] and tracks[0]["ok"]
+
+
+@pytest.mark.slow
+def test_cli_run_with_the_local_executor_writes_the_report(examples_dir: Path, tmp_path: Path) -> None:
+    from autods.cli import run as cli
+
+    code = cli(["run", str(examples_dir / "task-breast-cancer"), "--runs-dir", str(tmp_path), "--run-name", "l",
+                "--budget", "5", "--executor", "local", "--workers", "2", "--quiet"])
+    assert code == 0
+    root = tmp_path / "l"
+    summary = json.loads((root / "run_summary.json").read_text())
+    _common(summary, "auroc")
+    for name in ("validation.json", "fact_sheet.json", "report.html"):
+        assert (root / name).is_file(), name
+
+
+@pytest.mark.ray
+def test_a_run_on_ray(examples_dir: Path, tmp_path: Path) -> None:
+    out = start_run(examples_dir / "task-breast-cancer", run_name="ray", runs_dir=tmp_path, budget=5,
+                    executor="ray", workers=2, display=False, options=FAST)
+    _common(out.summary, "auroc")

@@ -184,3 +184,24 @@ def test_kill_9_at_random_points_leaves_no_gap_and_no_duplicate(examples_dir: Pa
     assert kills >= 2
     st = _check_no_gap_no_duplicate(tmp_path / "k")
     assert len(st["results"]) >= 14
+
+
+@pytest.mark.postgres
+def test_a_run_on_postgresql_state(examples_dir: Path, tmp_path: Path) -> None:
+    import sqlalchemy as sa
+
+    url = os.environ.get("AUTODS_PG_URL")
+    if not url:
+        pytest.skip("AUTODS_PG_URL is not set (CI starts one with .ci/start-postgres.sh)")
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:  # the tests own this database
+        reflected = sa.MetaData()
+        reflected.reflect(conn)
+        reflected.drop_all(conn)
+    engine.dispose()
+    out = start_run(examples_dir / "task-breast-cancer", run_name="pg", runs_dir=tmp_path, budget=5,
+                    executor="inline", display=False, options=OPTS, state_url=url)
+    assert not (tmp_path / "pg" / "state.db").exists()
+    assert out.summary["exit_reason"] in ("budget", "exhausted") and len(out.summary["log"]) >= 4
+    info = run_status(tmp_path / "pg")
+    assert info["state"] == "ok" and info["experiments"]["results"] == len(out.summary["log"])
