@@ -265,19 +265,12 @@ class Orchestrator:
         Confirmations are queued even when the budget is spent (counted in ``over_budget``):
         a result that beats the champion is never left unconfirmed. True when one was queued.
         """
-        champ = snap.champion
-        floor = float((snap.floor or {}).get("value", 0.0))
-        if champ is None:
-            return False
-        sign = 1.0 if champ["higher_is_better"] else -1.0
         seeds: dict[str, set[int]] = {}
         for q in snap.queue:
             if q["status"] != "aborted":
                 seeds.setdefault(q["recipe_hash"], set()).add(int(q["seed"]))
         queued = False
-        for r in snap.results:
-            if r["recipe_hash"] == champ["recipe_hash"] or sign * (r["value"] - champ["value"]) <= floor:
-                continue
+        for r in _challengers(snap):
             used = seeds.setdefault(r["recipe_hash"], {int(r["seed"])})
             if len(used) >= 1 + self.limits.confirm_seeds:
                 continue
@@ -336,6 +329,21 @@ def budget_used(snap: Snapshot) -> int:
 
 def _approved(p: dict[str, Any]) -> bool:
     return any(c["verdict"] == "approve" and c["author"] != p["author"] for c in p.get("critiques", []))
+
+
+def _challengers(snap: Snapshot) -> list[dict[str, Any]]:
+    """Results worth a confirmation run: those beating the champion by more than the noise
+    floor; with no champion after the design phase (the default recipe failed), the best
+    result so far, since a first champion needs only its confirmation."""
+    if not snap.results or snap.floor is None:
+        return []
+    champ = snap.champion
+    sign = 1.0 if snap.results[0]["higher_is_better"] else -1.0
+    if champ is None:
+        return [max(snap.results, key=lambda r: sign * r["value"])]
+    floor = float(snap.floor.get("value", 0.0))
+    return [r for r in snap.results
+            if r["recipe_hash"] != champ["recipe_hash"] and sign * (r["value"] - champ["value"]) > floor]
 
 
 def _objected(p: dict[str, Any]) -> bool:

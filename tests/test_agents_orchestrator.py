@@ -1,0 +1,52 @@
+"""The orchestrator's bookkeeping on hand-built snapshots: which results earn a confirmation
+run, what counts against the budget, and when the search stops."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from agents_helpers import champion, recipe, result
+from autods.agents.orchestrator import Limits, Orchestrator, _challengers, budget_used
+from autods.agents.snapshot import FLOOR_KEY, Snapshot
+
+
+def _snap(results: list[dict[str, Any]], champ: dict[str, Any] | None, floor: float | None = 0.01,
+          queue: list[dict[str, Any]] | None = None) -> Snapshot:
+    posts = [] if floor is None else [{"id": 1, "kind": "finding", "data": {FLOOR_KEY: {"value": floor}},
+                                       "author": "9", "author_name": "orchestrator"}]
+    return Snapshot(names={}, teams=[], posts=posts, proposals=[], queue=queue or [], results=results,
+                    champion=champ, dead_ends=[])
+
+
+def test_challengers_beat_the_champion_by_more_than_the_floor() -> None:
+    base, other = recipe("logistic"), recipe("lightgbm")
+    r1 = result(1, base, 0.80)
+    rs = [r1, result(2, other, 0.805), result(3, recipe("hist_gb"), 0.82)]
+    assert [r["id"] for r in _challengers(_snap(rs, champion(r1)))] == [3]
+    assert _challengers(_snap(rs, champion(r1), floor=None)) == []  # no floor yet: the design phase
+
+
+def test_without_a_champion_the_best_result_is_confirmed_first() -> None:
+    rs = [result(1, recipe("dummy"), 0.5), result(2, recipe("lightgbm"), 0.7)]
+    assert [r["id"] for r in _challengers(_snap(rs, None))] == [2]
+
+
+def test_aborted_items_do_not_count_against_the_budget() -> None:
+    queue = [{"status": s} for s in ("done", "failed", "pending", "claimed", "aborted")]
+    assert budget_used(_snap([], None, queue=queue)) == 4
+
+
+def test_exit_waits_for_quiet_rounds_and_stops_on_the_target() -> None:
+    class Idle:
+        busy = False
+
+    orch = Orchestrator.__new__(Orchestrator)
+    orch.limits, orch.harness, orch.round = Limits(budget=2, target=0.9), Idle(), 5
+    orch.started = time.monotonic()
+    done = [{"status": "done"}, {"status": "done"}]
+    r = result(1, recipe("logistic"), 0.8)
+    assert orch._exit_reason(_snap([r], champion(r), queue=done), idle=0) is None  # the validator has not looked yet
+    assert orch._exit_reason(_snap([r], champion(r), queue=done), idle=2) == "budget"
+    high = result(2, recipe("logistic"), 0.95)
+    assert orch._exit_reason(_snap([high], champion(high), queue=done[:1]), idle=0) == "target"
