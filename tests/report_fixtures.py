@@ -18,8 +18,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from autods.errors import ProtocolViolation
-from autods.examples import example_path
+import pytest
+
+from autods.errors import ProtocolViolation, UserInputError
+from autods.examples import example_path, list_examples
 from autods.execution.analytic import prepare_analytic
 from autods.execution.base import Job
 from autods.execution.job import run_job
@@ -27,7 +29,10 @@ from autods.runfolder import RunConfig, RunFolder
 from autods.server.service import Actor, Service
 from autods.state.store import Store
 
-EXAMPLES = ("task-readmission", "task-breast-cancer", "task-gbsg2-survival", "task-wearable-biomarkers")
+#: Every bundled example (the report's number check runs on each).
+EXAMPLES = tuple(list_examples())
+#: Examples quick enough for the default test run; the others are slow-marked (run in CI).
+FAST_EXAMPLES = ("task-breast-cancer", "task-gbsg2-survival")
 
 
 @dataclass(frozen=True)
@@ -71,7 +76,7 @@ def _actor(service: Service, run_id: int, name: str, role: str) -> Actor:
 
 
 def _plans(task_type: str) -> list[Plan]:
-    kind = {"biomarker": "regression", "multiclass": "binary"}.get(task_type, task_type)
+    kind = {"biomarker": "regression", "multiclass": "binary", "singlecell": "binary"}.get(task_type, task_type)
     broken = Plan(BROKEN.title, PLANS[kind][0].family, {**BROKEN.recipe, "family": PLANS[kind][0].family}, 0,
                   BROKEN.hypothesis, seeds=(0,))
     return [*PLANS[kind], broken]
@@ -164,10 +169,23 @@ _CACHE: dict[str, Path] = {}
 
 
 def shared_run(example: str, base: Path) -> Path:
-    """One run folder per example per test session (building one takes seconds to a minute)."""
+    """One run folder per example per test session (building one takes seconds to a minute).
+
+    An example whose loader needs an extra that is not installed is skipped, not failed.
+    """
     if example not in _CACHE:
-        _CACHE[example] = build_run(example, base)
+        try:
+            _CACHE[example] = build_run(example, base)
+        except UserInputError as err:
+            if "pip install" not in str(err):
+                raise
+            pytest.skip(f"{example} needs an optional package: {err}")
     return _CACHE[example]
+
+
+def example_params() -> list[Any]:
+    """pytest params of every bundled example, the slow ones marked."""
+    return [pytest.param(e, marks=() if e in FAST_EXAMPLES else pytest.mark.slow) for e in EXAMPLES]
 
 
 def synthetic_task(root: Path, task_type: str = "binary", *, n: int = 400, seed: int = 0, external: bool = True) -> Path:
@@ -186,6 +204,9 @@ def synthetic_task(root: Path, task_type: str = "binary", *, n: int = 400, seed:
         lin = 1.5 * x_strong + 0.4 * x_weak
         if task_type == "binary":
             frame["y"] = (rng.random(m) < 1 / (1 + np.exp(-lin))).astype(int)
+        elif task_type == "multiclass":
+            score = lin + rng.normal(scale=0.8, size=m)
+            frame["y"] = np.where(score < -0.6, "mild", np.where(score < 0.6, "moderate", "severe"))
         elif task_type == "survival":
             t = rng.exponential(np.exp(-lin)) * 10 + 0.01
             c = rng.exponential(15.0, size=m) + 0.01
@@ -204,7 +225,7 @@ def synthetic_task(root: Path, task_type: str = "binary", *, n: int = 400, seed:
     # a declared positive_class 1 would not match it (reported in .coordination/requests.md).
     if external:
         ext = rows(200, 100000)
-        ext.loc[ext.index[:10], "y" if task_type != "survival" else "event"] = np.nan
+        ext.loc[ext.index[:10], "y" if task_type != "survival" else "event"] = None
         ext.to_csv(folder / "data" / "external.csv", index=False)
         meta.append("external: data/external.csv")
     (folder / "TASK.md").write_text("---\n" + "\n".join(meta) + "\n---\nSynthetic task for the report tests.\n")

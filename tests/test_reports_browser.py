@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from report_fixtures import EXAMPLES, shared_run
+from report_fixtures import example_params, shared_run
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -22,7 +22,7 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("browser-runs")
 
 
-@pytest.mark.parametrize("example", EXAMPLES)
+@pytest.mark.parametrize("example", example_params())
 def test_report_renders_in_chromium(example: str, base: Path, tmp_path: Path) -> None:
     sync_api = pytest.importorskip("playwright.sync_api")
     report = shared_run(example, base) / "report.html"

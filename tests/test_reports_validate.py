@@ -219,3 +219,37 @@ def test_shap_ranks_the_planted_feature_first(base: Path) -> None:
     out = shap_importances(load_model(root).runner_, _governed(root).iloc[split.test_idx], seed=0)
     assert out is not None and out["features"][0]["feature"] == "x_strong"
     assert {f["feature"] for f in out["features"]} == {"x_strong", "x_weak", "noise", "group"}
+
+
+def test_multiclass_champion_is_validated_and_reported(base: Path) -> None:
+    from sklearn.metrics import f1_score
+
+    root = shared_synthetic("multiclass", base)
+    sheet, frame = _sheet(root), _governed(root)
+    test = frame.iloc[HoldoutSplit.load(root / "holdout.json").test_idx]
+    model = load_model(root)
+    assert model.classes_ == ["mild", "moderate", "severe"]
+    assert model.predict_proba(test).shape == (len(test), 3)
+    expected = f1_score(test["y"], model.predict(test), average="macro", zero_division=0)
+    assert sheet["champion"]["metric"] == "macro_f1"
+    assert sheet["champion"]["test"]["value"] == pytest.approx(expected, abs=1e-12)
+    assert sheet["champion"]["calibration"] is None
+    cm = sheet["figures"]["test"]["confusion"]
+    assert cm["labels"] == model.classes_
+    assert np.trace(cm["matrix"]) == int((model.predict(test) == test["y"].to_numpy()).sum())
+    assert np.sum(cm["matrix"]) == len(test)
+    n, problems = check_report(render_html(sheet), sheet)
+    assert problems == [] and n > 100
+
+
+def test_wide_inputs_shuffle_a_shortlist_that_keeps_the_planted_feature(base: Path) -> None:
+    from autods.reports.importance import permutation_importances
+
+    root = shared_synthetic("binary", base)
+    split = HoldoutSplit.load(root / "holdout.json")
+    test = _governed(root).iloc[split.test_idx]
+    out = permutation_importances(load_model(root).runner_, test, test["y"].to_numpy(), "auroc", seed=0,
+                                  n_repeats=2, max_features=2)
+    assert out["n_features_total"] == 4 and out["n_features_permuted"] == 2
+    # 'group' is categorical (always kept); of the numeric inputs, x_strong drives the prediction
+    assert {f["feature"] for f in out["features"]} == {"group", "x_strong"}

@@ -62,7 +62,7 @@ def performance(kind: str, metric: str, y: Any, pred: Any, *, seed: int, n_resam
             out["calibration_note"] = str(err)
     if kind == "survival":
         out["n_events"] = int(np.sum(y["event"]))
-    out["curves"] = curves(kind, y, pred)
+    out["curves"] = curves(kind, y, pred, classes)
     return out
 
 
@@ -72,9 +72,16 @@ def _thin(*arrays: np.ndarray, points: int = CURVE_POINTS) -> list[list[float]]:
     return [[round(float(v), 6) for v in a[keep]] for a in arrays]
 
 
-def curves(kind: str, y: Any, pred: Any) -> dict[str, Any]:
-    """Curve data for the figures: ROC/PR/calibration bins, KM by risk group, or binned fit."""
+def curves(kind: str, y: Any, pred: Any, classes: Any = None) -> dict[str, Any]:
+    """Curve data for the figures: ROC/PR/calibration bins, KM by risk group, binned fit, or
+    the confusion matrix (multiclass; rows true class, columns predicted, in ``labels`` order)."""
     pred = np.asarray(pred)
+    if kind == "multiclass" and classes is not None and pred.ndim == 2:
+        from sklearn.metrics import confusion_matrix
+
+        labels = np.asarray(classes, dtype=object)
+        matrix = confusion_matrix(np.asarray(y, dtype=object), labels[np.argmax(pred, axis=1)], labels=labels)
+        return {"confusion": {"labels": [str(c) for c in labels], "matrix": matrix.tolist()}}
     if kind == "binary" and np.unique(y).size == 2:
         from sklearn.metrics import precision_recall_curve, roc_curve
 

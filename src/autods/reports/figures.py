@@ -132,6 +132,27 @@ def survival(fs: dict[str, Any]) -> str | None:
     return _png(fig)
 
 
+def confusion(fs: dict[str, Any]) -> str | None:
+    sets = _curve_sets(fs, "confusion")
+    if not sets:
+        return None
+    import numpy as np
+
+    fig = _figure(3.9 * len(sets) + 0.6, 3.9)
+    axes = fig.subplots(1, len(sets), squeeze=False)[0]
+    for ax, (split, cm) in zip(axes, sets):
+        m = np.asarray(cm["matrix"], dtype=float)
+        share = m / np.maximum(m.sum(axis=1, keepdims=True), 1.0)
+        image = ax.imshow(share, cmap="Blues", vmin=0.0, vmax=1.0)
+        ticks = range(len(cm["labels"]))
+        ax.set_xticks(ticks, cm["labels"], rotation=60, ha="right", fontsize=7)
+        ax.set_yticks(ticks, cm["labels"], fontsize=7)
+        ax.set(xlabel="predicted class", ylabel="true class", title=LABELS[split])
+        ax.title.set_fontsize(9)
+    fig.colorbar(image, ax=list(axes), shrink=0.8, label="share of the true class")
+    return _png(fig)
+
+
 def _forest(rows: list[tuple[str, float, float | None, float | None, str]], ref: float | None, xlabel: str,
             title: str) -> str:
     fig = _figure(6.4, 0.8 + 0.28 * len(rows))
@@ -186,7 +207,7 @@ def importance(fs: dict[str, Any], limit: int = 15) -> str | None:
 
 
 FIGURES = {"trajectory": trajectory, "discrimination": discrimination, "calibration": calibration,
-           "survival": survival, "subgroups": subgroups, "candidates": candidates, "importance": importance}
+           "survival": survival, "confusion": confusion, "subgroups": subgroups, "candidates": candidates, "importance": importance}
 
 
 def render_figures(fs: dict[str, Any]) -> dict[str, str | None]:

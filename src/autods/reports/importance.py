@@ -34,20 +34,46 @@ class _Facade:
         return self
 
     def score_rows(self, X: pd.DataFrame) -> np.ndarray:
-        # The unit id is not permuted (it is not a feature); re-attach it by row label.
+        # Columns not being shuffled (the unit id, inputs left off a shortlist) are re-attached by row label.
         frame = X if self.extra.empty else X.join(self.extra.loc[X.index])
         return np.asarray(self.runner.predict_score(frame))
 
 
+#: Wide inputs (e.g. 700 genes) are not each shuffled: the most prediction-related ones are.
+MAX_PERMUTED = 50
+
+
+def _shortlist(runner: Any, frame: pd.DataFrame, features: list[str], limit: int) -> list[str]:
+    """All features when few; else non-numeric ones plus the numeric ones whose |Spearman rho|
+    with the prediction is largest (a model-agnostic, one-prediction ranking)."""
+    if len(features) <= limit:
+        return features
+    pred = np.asarray(runner.predict_score(frame))
+    score = pred if pred.ndim == 1 else pred[:, int(np.argmax(pred.var(axis=0)))]
+    numeric = [f for f in features if pd.api.types.is_numeric_dtype(frame[f])]
+    others = [f for f in features if f not in numeric]
+    with np.errstate(invalid="ignore", divide="ignore"):  # a constant column has no correlation: NaN -> 0
+        rho = frame[numeric].rank().corrwith(pd.Series(score, index=frame.index).rank()).abs().fillna(0.0)
+    keep = max(limit - len(others), 0)
+    return others + list(rho.sort_values(ascending=False, kind="mergesort").index[:keep])
+
+
 def permutation_importances(runner: Any, frame: pd.DataFrame, y: Any, metric: str, *, seed: int,
-                            n_repeats: int = 5, kw: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Mean and SD of the metric drop per input column over ``n_repeats`` shuffles, sorted."""
+                            n_repeats: int = 5, kw: dict[str, Any] | None = None,
+                            max_features: int = MAX_PERMUTED) -> dict[str, Any]:
+    """Mean and SD of the metric drop per input column over ``n_repeats`` shuffles, sorted.
+
+    With more than ``max_features`` inputs, only a shortlist is shuffled (see :func:`_shortlist`);
+    the result says so (``n_features_total`` vs ``n_features_permuted``).
+    """
     from sklearn.inspection import permutation_importance
 
     kw = kw or {}
     features = [str(c) for c in runner.feature_names_in_]
+    chosen = _shortlist(runner, frame, features, max_features)
     unit = runner.unit_column_
-    extra = frame[[unit]] if unit and unit in frame.columns and unit not in features else pd.DataFrame(index=frame.index)
+    fixed = [c for c in features if c not in chosen] + ([unit] if unit and unit in frame.columns and unit not in features else [])
+    extra = frame[fixed] if fixed else pd.DataFrame(index=frame.index)
 
     def scorer(est: _Facade, X: pd.DataFrame, yy: Any) -> float:
         try:
@@ -55,13 +81,13 @@ def permutation_importances(runner: Any, frame: pd.DataFrame, y: Any, metric: st
         except JudgeError:
             return float("nan")
 
-    res = permutation_importance(_Facade(runner, extra), frame[features], y, scoring=scorer,
+    res = permutation_importance(_Facade(runner, extra), frame[chosen], y, scoring=scorer,
                                  n_repeats=n_repeats, random_state=seed, n_jobs=1)
     rows = [{"feature": f, "mean": float(m), "sd": float(s)}
-            for f, m, s in zip(features, res.importances_mean, res.importances_std) if np.isfinite(m)]
+            for f, m, s in zip(chosen, res.importances_mean, res.importances_std) if np.isfinite(m)]
     rows.sort(key=lambda r: -r["mean"])
     return {"method": "permutation", "metric": metric, "n_repeats": n_repeats, "n_rows": int(len(frame)),
-            "features": rows}
+            "n_features_total": len(features), "n_features_permuted": len(chosen), "features": rows}
 
 
 def _raw_feature(name: str, features: list[str]) -> str | None:
