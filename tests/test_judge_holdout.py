@@ -131,3 +131,22 @@ def test_bad_fraction_and_altered_split_raise(tmp_path: Path) -> None:
                           split.data_hash, split.content_hash)
     with pytest.raises(JudgeError, match="altered"):
         HoldoutLedger(tmp_path / "l.json").score_once(forged, lambda idx: 1.0)
+
+
+def test_grouped_holdout_and_folds_ignore_the_id_values() -> None:
+    """Salted-hash ids differ between runs; the held-out units and the folds must not."""
+    from autods.judge.holdout import lock_holdout
+    from autods.judge.splits import make_splitter
+
+    rng = np.random.default_rng(4)
+    units = np.repeat(np.arange(60), 3)
+    y = (rng.random(units.size) < 0.3).astype(int)
+    salted_a = np.array([f"a{(u * 7919) % 1009:04d}" for u in units])
+    salted_b = np.array([f"b{(u * 104729) % 3001:04d}" for u in units])  # another salt: other values, other order
+    ha = lock_holdout(units.size, y, groups=salted_a, fraction=0.2, seed=3)
+    hb = lock_holdout(units.size, y, groups=salted_b, fraction=0.2, seed=3)
+    assert ha.test_idx.tolist() == hb.test_idx.tolist()
+    split = make_splitter("patient-grouped-cv", 4, seed=1)
+    fa = [t.tolist() for _, t in split.split(units.size, y, salted_a)]
+    fb = [t.tolist() for _, t in split.split(units.size, y, salted_b)]
+    assert fa == fb

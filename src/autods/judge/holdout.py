@@ -29,7 +29,7 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from autods.errors import JudgeError, TestSetAlreadyScored
-from autods.judge.splits import strata
+from autods.judge.splits import strata, unit_codes
 
 try:  # POSIX; on Windows the ledger still refuses re-scoring but without a cross-process lock
     import fcntl
@@ -96,9 +96,8 @@ def lock_holdout(
         raise JudgeError(f"holdout fraction must be in (0, 1), got {fraction}")
     labels = strata(y)
     if groups is not None:
-        g = np.asarray(groups)
-        units, codes = np.unique(g, return_inverse=True)
-        codes = codes.ravel()
+        codes, n_units = unit_codes(groups)  # first-appearance order: independent of (salted) id values
+        units = np.arange(n_units)
         if times is not None:  # latest units by their first (index) time
             first = np.full(units.size, np.inf)
             np.minimum.at(first, codes, np.asarray(times, dtype=float))

@@ -40,6 +40,21 @@ _NEEDS_GROUPS = {"patient-grouped-cv", "site-grouped-cv"}
 Split = tuple[np.ndarray, np.ndarray]
 
 
+def unit_codes(groups: Any) -> tuple[np.ndarray, int]:
+    """Integer unit codes in order of first appearance, and the number of units.
+
+    Splits are drawn on these codes, so they depend on the row order and the seed only,
+    never on the id values: a de-identified (salted-hash) id column gives the same folds
+    and the same held-out units in every run of the same data.
+    """
+    g = np.asarray(groups)
+    _, first, inverse = np.unique(g, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    return rank[inverse.ravel()], int(order.size)
+
+
 def strata(y: Any) -> np.ndarray | None:
     """Labels to stratify on: classes, the survival event flag, or None for continuous y."""
     if y is None:
@@ -103,10 +118,10 @@ class Splitter:
         if self.strategy == "stratified-cv":
             return self._stratified(rows, y)
         if self.strategy == "patient-grouped-cv":
-            return self._patient(rows, y, np.asarray(groups))
+            return self._patient(rows, y, unit_codes(groups)[0])
         if self.strategy == "site-grouped-cv":
-            return self._site(rows, np.asarray(groups))
-        return self._temporal(n, times, None if groups is None else np.asarray(groups))
+            return self._site(rows, unit_codes(groups)[0])
+        return self._temporal(n, times, None if groups is None else unit_codes(groups)[0])
 
     def _stratified(self, rows: np.ndarray, y: Any) -> Iterator[Split]:
         labels = strata(y)
