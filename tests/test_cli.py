@@ -72,3 +72,47 @@ def test_entry_point_subprocess_has_no_traceback(tmp_path: Path) -> None:
 def test_unknown_example(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["demo", "--example", "nope"]) == 2
     assert "task-readmission" in capsys.readouterr().err
+
+
+def test_serve_refuses_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["serve"]) == 2
+    assert "needs a run folder or --state" in capsys.readouterr().err
+    assert run(["serve", "--state", f"sqlite:///{tmp_path}/s.db", "--host", "0.0.0.0", "--no-tokens"]) == 2
+    assert "without tokens" in capsys.readouterr().err
+    assert run(["serve", str(tmp_path)]) == 2
+    assert "not a run folder" in capsys.readouterr().err
+
+
+def test_serve_answers_over_a_real_socket(tmp_path: Path) -> None:
+    import socket
+    import time
+
+    import httpx
+
+    from autods.runfolder import RunConfig, RunFolder
+    from autods.server.service import Service
+    from autods.state.store import Store
+
+    folder = RunFolder(tmp_path / "run")
+    folder.root.mkdir()
+    folder.save_config(RunConfig(name="r", task_dir=str(tmp_path)))
+    Service(Store.open(folder.state_url)).create_run("r")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "autods.cli", "serve", str(folder.root), "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                doc = httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=2).json()
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.stderr else ""
+                time.sleep(0.3)
+        assert "/api/runs" in doc["paths"]
+        assert httpx.get(f"http://127.0.0.1:{port}/api/runs", timeout=5).status_code == 200  # loopback: open board
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)  # also closes the pipes

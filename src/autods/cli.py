@@ -231,6 +231,29 @@ def claude_pack(
         typer.echo(f"wrote {path}")
 
 
+@app.command()
+def serve(
+    target: Annotated[Optional[Path], typer.Argument(help="A run folder (runs/NAME) whose state to serve.")] = None,
+    state: Annotated[Optional[str], typer.Option(help="State URL (sqlite:///path or postgresql+psycopg://...).")] = None,
+    host: Annotated[str, typer.Option(help="Interface to bind; anything but loopback requires tokens.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8765,
+    tokens: Annotated[
+        Optional[bool], typer.Option("--tokens/--no-tokens", help="Require bearer tokens (default: only off loopback).")
+    ] = None,
+) -> None:
+    """Serve the coordination server: REST under /api, MCP at /mcp, the web board at /."""
+    from autods.errors import UserInputError as _UserInputError
+    from autods.runfolder import RunFolder
+    from autods.server.serve import serve as run_server
+
+    if state is None and target is None:
+        raise _UserInputError("autods serve needs a run folder or --state URL", "pass runs/NAME or --state sqlite:///path/state.db")
+    if state is None:
+        assert target is not None
+        state = RunFolder(target).state_url
+    run_server(state, host=host, port=port, tokens_required=tokens)
+
+
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI and return the exit code (used by tests and by :func:`main`).
 
