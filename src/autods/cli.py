@@ -242,14 +242,12 @@ def serve(
     ] = None,
 ) -> None:
     """Serve the coordination server: REST under /api, MCP at /mcp, the web board at /."""
-    from autods.errors import UserInputError as _UserInputError
     from autods.runfolder import RunFolder
     from autods.server.serve import serve as run_server
 
-    if state is None and target is None:
-        raise _UserInputError("autods serve needs a run folder or --state URL", "pass runs/NAME or --state sqlite:///path/state.db")
     if state is None:
-        assert target is not None
+        if target is None:
+            raise UserInputError("autods serve needs a run folder or --state URL", "pass runs/NAME or --state sqlite:///path/state.db")
         state = RunFolder(target).state_url
     run_server(state, host=host, port=port, tokens_required=tokens)
 
