@@ -109,6 +109,9 @@ def demo(
     outcome = start_run(task_dir, runs_dir=runs_dir, budget=budget, executor=executor,
                         options=RunOptions(n_resamples=200, track_resamples=200), command=sys.argv)
     typer.echo(f"run folder: {outcome.folder.root}")
+    report = outcome.folder.root / "report.html"
+    if report.is_file():
+        typer.echo(f"report: {report}  (open it in a browser; it works offline)")
 
 
 @app.command("run")
