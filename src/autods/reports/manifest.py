@@ -7,7 +7,6 @@ is a checkout, the exact command (``RunConfig.command``), and sha256 of every ou
 
 from __future__ import annotations
 
-import hashlib
 import platform
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from autods.runfolder import atomic_write_json
+from autods.tasks.provenance import file_sha256
 
 __all__ = ["MANIFEST", "PACKAGES", "git_commit", "write_manifest"]
 
@@ -46,14 +46,6 @@ def git_commit(path: Path | None = None) -> str | None:
     return commit if out.returncode == 0 and len(commit) == 40 else None
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def write_manifest(run_dir: str | Path, fs: dict[str, Any]) -> Path:
     root = Path(run_dir)
     seeds = sorted({int(r["seed"]) for r in fs["experiment_log"] if r.get("seed") is not None})
@@ -69,7 +61,7 @@ def write_manifest(run_dir: str | Path, fs: dict[str, Any]) -> Path:
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "git_commit": git_commit(),
-        "outputs": {name: _sha256(root / name) for name in OUTPUTS if (root / name).is_file()},
+        "outputs": {name: file_sha256(root / name) for name in OUTPUTS if (root / name).is_file()},
     }
     path = root / MANIFEST
     atomic_write_json(path, manifest)

@@ -19,7 +19,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -37,6 +36,7 @@ from autods.runfolder import atomic_write_json, read_json
 from autods.runners.families import task_kind
 from autods.runners.pipeline import RecipeRunner, TrainingData
 from autods.runners.recipe import Recipe
+from autods.tasks.provenance import file_sha256
 
 __all__ = ["VALIDATION_FILE", "validate_champion"]
 
@@ -134,7 +134,7 @@ def _score_test(ctx: RunContext, split: Any, runner: RecipeRunner, kind: str, me
 
 def _external(ctx: RunContext, model: ChampionModel, kind: str, metric: str, classes: list | None,
               *, seed: int, n_resamples: int) -> dict[str, Any] | None:
-    from autods.tasks.load import file_sha256, read_table
+    from autods.tasks.load import read_table
 
     spec = ctx.task.spec
     if not spec.external:
@@ -218,7 +218,7 @@ def validate_champion(run_dir: str | Path, recipe: dict[str, Any] | Recipe, *, s
         "test_split": None if split is None else {"n": int(len(split.test_idx)), "content_hash": split.content_hash,
                                                   "kind": checks.split_kind(ctx)},
         "inputs": [str(c) for c in runner.feature_names_in_],
-        "model": {"path": str(model_path.relative_to(ctx.root)), "sha256": _sha256(model_path)},
+        "model": {"path": str(model_path.relative_to(ctx.root)), "sha256": file_sha256(model_path)},
         "validated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     validation["findings"] = checks.validation_findings(ctx, validation)
@@ -229,7 +229,3 @@ def validate_champion(run_dir: str | Path, recipe: dict[str, Any] | Recipe, *, s
         biomarker_track(ctx, config=battery_config)
     atomic_write_json(ctx.root / VALIDATION_FILE, validation)
     return validation
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()

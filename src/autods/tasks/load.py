@@ -7,7 +7,6 @@ constant or all-missing endpoint, non-positive survival time, wrong positive cla
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -16,18 +15,10 @@ import numpy as np
 import pandas as pd
 
 from autods.errors import DataError
-from autods.tasks.provenance import Provenance
+from autods.tasks.provenance import Provenance, file_sha256
 from autods.tasks.spec import LaunchSpec, TaskSpec, read_specs
 
 READERS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet"}
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_table(path: Path, role: str = "data") -> pd.DataFrame:
