@@ -12,7 +12,9 @@
 3. Repeats the same cycles with direct ``Service`` calls from the same number of threads
    in one process: the ceiling. Prints HTTP/direct and the SQL statements one cycle issues.
 4. Unless ``--no-ceiling``: the same clients against a FastAPI app whose two routes do no
-   work (plain ``def`` like the real routes, and ``async def``): what HTTP alone costs here.
+   work, under the same uvicorn options as ``serve``: plain ``def``, ``async def``, and
+   ``async def`` with one thread-pool hop (the real routes' shape): what HTTP, FastAPI and
+   the hop alone cost here.
 
 The load generator shares the machine with the server. ``--client stdlib`` (default) uses
 ``http.client`` keep-alive connections; ``httpx`` costs ~2.5x more client CPU per request,
@@ -40,7 +42,7 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
-from autods.server.serve import _http_impl
+from autods.server.serve import uvicorn_options
 from autods.server.service import SYSTEM_ACTOR, Actor, Service
 from autods.state.store import Store
 
@@ -95,7 +97,7 @@ def report(name: str, seconds: float, lat: list[float], ids: list[int], items: i
     rate = len(ids) / seconds
     qs = statistics.quantiles(lat, n=100)
     dupes = len(ids) - len(set(ids))
-    print(f"{name:>11}: {len(ids)} cycles in {seconds:.2f} s = {rate:7.1f} cycles/s   "
+    print(f"{name:>15}: {len(ids)} cycles in {seconds:.2f} s = {rate:7.1f} cycles/s   "
           f"p50 {qs[49] * 1e3:6.2f} ms   p99 {qs[98] * 1e3:6.2f} ms   double claims {dupes}")
     if dupes or len(set(ids)) != items:
         raise SystemExit(f"{name}: {dupes} double claims, {len(set(ids))}/{items} items claimed")
@@ -177,13 +179,26 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
     proc.wait(timeout=10)
 
 
+def _stat_cpu(path: Path) -> float:
+    fields = path.read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_seconds(pid: int | None = None) -> float:
     """CPU time (user + system) of a process so far: this one when ``pid`` is None."""
     if pid is None:
         used = resource.getrusage(resource.RUSAGE_SELF)
         return used.ru_utime + used.ru_stime
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return _stat_cpu(Path(f"/proc/{pid}/stat"))
+
+
+def loop_cpu_seconds(pid: int) -> float:
+    """CPU time of a process's main thread: uvicorn's event loop. The process total minus
+    this is the thread pool that runs the Service (threads that ended included)."""
+    try:
+        return _stat_cpu(Path(f"/proc/{pid}/task/{pid}/stat"))
+    except OSError:
+        return float("nan")
 
 
 def over_http(url: str, run_id: int, tokens: list[str], items: int, stagnation_k: int, client: str) -> float:
@@ -192,11 +207,11 @@ def over_http(url: str, run_id: int, tokens: list[str], items: int, stagnation_k
     code = (
         "import uvicorn\n"
         "from autods.server.app import create_app\n"
-        "from autods.server.serve import _http_impl\n"
+        "from autods.server.serve import uvicorn_options\n"
         "from autods.server.service import Service\n"
         "from autods.state.store import Store\n"
         f"svc = Service(Store.open({url!r}), slot_limit={2 * len(tokens)}, stagnation_k={stagnation_k})\n"
-        f"uvicorn.run(create_app(svc), host='127.0.0.1', port={port}, log_level='warning', **_http_impl())\n"
+        f"uvicorn.run(create_app(svc), host='127.0.0.1', port={port}, **uvicorn_options())\n"
     )
     proc = serve_child(code, port)
     try:
@@ -211,14 +226,16 @@ def over_http(url: str, run_id: int, tokens: list[str], items: int, stagnation_k
             c.post(f"/api/queue/{item['id']}/result", body)
             return int(item["id"])
 
-        server0, client0 = cpu_seconds(proc.pid), cpu_seconds()
+        server0, loop0, client0 = cpu_seconds(proc.pid), loop_cpu_seconds(proc.pid), cpu_seconds()
         seconds, lat, ids = drive(len(tokens), cycle)
-        server_ms, client_ms = ((cpu_seconds(proc.pid) - server0) / len(ids) * 1e3,
-                                (cpu_seconds() - client0) / len(ids) * 1e3)
+        server_ms, loop_ms, client_ms = ((cpu_seconds(proc.pid) - server0) / len(ids) * 1e3,
+                                         (loop_cpu_seconds(proc.pid) - loop0) / len(ids) * 1e3,
+                                         (cpu_seconds() - client0) / len(ids) * 1e3)
         for c in clients:
             c.close()
         rate = report("HTTP", seconds, lat, ids, items)
-        print(f"{'':>11}  CPU per cycle: server process {server_ms:.2f} ms, load generator {client_ms:.2f} ms")
+        print(f"{'':>15}  CPU per cycle: server process {server_ms:.2f} ms (event loop {loop_ms:.2f}, "
+              f"Service threads {server_ms - loop_ms:.2f}), load generator {client_ms:.2f} ms")
         return rate
     finally:
         stop(proc)
@@ -227,31 +244,40 @@ def over_http(url: str, run_id: int, tokens: list[str], items: int, stagnation_k
 NOOP_APP = """
 import uvicorn
 from fastapi import FastAPI
-from autods.server.serve import _http_impl
+from starlette.concurrency import run_in_threadpool
+from autods.server.serve import uvicorn_options
 app = FastAPI()
 ITEM = {{"id": 1, "run_id": 1, "proposal_id": 1, "recipe_hash": "0" * 64, "seed": 0, "status": "claimed"}}
-if {sync}:
+if {mode!r} == "def":
     @app.post("/claims")
     def claim() -> dict:
         return {{"item": ITEM}}
     @app.post("/result")
     def result() -> dict:
         return ITEM
-else:
+elif {mode!r} == "async":
     @app.post("/claims")
     async def claim() -> dict:
         return {{"item": ITEM}}
     @app.post("/result")
     async def result() -> dict:
         return ITEM
-uvicorn.run(app, host="127.0.0.1", port={port}, log_level="warning", **_http_impl())
+else:  # one thread-pool hop per request, as the real routes make for the Service
+    @app.post("/claims")
+    async def claim() -> dict:
+        return await run_in_threadpool(lambda: {{"item": ITEM}})
+    @app.post("/result")
+    async def result() -> dict:
+        return await run_in_threadpool(lambda: ITEM)
+uvicorn.run(app, host="127.0.0.1", port={port}, **uvicorn_options())
 """
+NOOP_MODES = ("def", "async", "async+hop")
 
 
-def http_ceiling(cycles: int, workers: int, client: str, sync: bool) -> float:
+def http_ceiling(cycles: int, workers: int, client: str, mode: str) -> float:
     """The same client loop against routes that do nothing: HTTP + FastAPI + the client alone."""
     port = free_port()
-    proc = serve_child(NOOP_APP.format(sync=sync, port=port), port)
+    proc = serve_child(NOOP_APP.format(mode=mode, port=port), port)
     left = [cycles]
     lock = threading.Lock()
     try:
@@ -272,8 +298,8 @@ def http_ceiling(cycles: int, workers: int, client: str, sync: bool) -> float:
         server_ms = (cpu_seconds(proc.pid) - server0) / len(ids) * 1e3
         for c in clients:
             c.close()
-        rate = report("no-op " + ("def" if sync else "async"), seconds, lat, ids, cycles)
-        print(f"{'':>11}  CPU per cycle: server process {server_ms:.2f} ms")
+        rate = report(f"no-op {mode}", seconds, lat, ids, cycles)
+        print(f"{'':>15}  CPU per cycle: server process {server_ms:.2f} ms")
         return rate
     finally:
         stop(proc)
@@ -323,7 +349,7 @@ def direct(url: str, run_id: int, tokens: list[str], items: int, stagnation_k: i
     finally:
         store.close()
     rate = report("direct", seconds, lat, ids, items)
-    print(f"{'':>11}  CPU per cycle: {cpu_ms:.2f} ms")
+    print(f"{'':>15}  CPU per cycle: {cpu_ms:.2f} ms")
     return rate
 
 
@@ -341,8 +367,9 @@ def main() -> None:
     args = ap.parse_args()
     k = args.stagnation_k
     backend = "SQLite" if args.state is None else sa.make_url(args.state).get_backend_name()
-    print(f"{args.clients} clients ({args.client}), {args.items} claim->result cycles, {backend}, {os.cpu_count()} cores, "
-          f"load avg {os.getloadavg()[0]:.1f}, stagnation_k={k}, http impl {_http_impl() or 'h11/asyncio'}")
+    print(f"{args.clients} clients ({args.client}), {args.items} claim->result cycles, {backend}, "
+          f"{os.cpu_count()} cores, load avg {os.getloadavg()[0]:.1f}, stagnation_k={k}, "
+          f"uvicorn {uvicorn_options()}")
     with tempfile.TemporaryDirectory() as tmp:
         if args.state is None:
             urls = [f"sqlite:///{Path(tmp) / name}.db" for name in ("http", "direct", "count")]
@@ -361,8 +388,8 @@ def main() -> None:
                   "BEGIN and COMMIT included")
     if not args.no_ceiling:
         cycles = min(args.items, 2000)
-        for sync in (True, False):
-            http_ceiling(cycles, args.clients, args.client, sync)
+        for mode in NOOP_MODES:
+            http_ceiling(cycles, args.clients, args.client, mode)
     verdict = "meets" if http_rate >= TARGET else "below"
     print(f"HTTP / direct = {http_rate / direct_rate:.2f}; HTTP {http_rate:.0f} cycles/s {verdict} the "
           f"{TARGET:.0f}/s target")

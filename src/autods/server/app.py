@@ -2,6 +2,10 @@
 
 ``create_app(service)`` is all a caller needs: ``serve`` runs it under uvicorn, tests drive
 it in-process through ``httpx.ASGITransport`` (see ``client.Coordinator(app=...)``).
+
+Every REST route is ``async def`` and makes one thread-pool hop for its blocking Service
+call (``respond``); the verbs a harness repeats in a loop have a lane that skips FastAPI's
+per-request machinery for ordinary requests (``hotpath``).
 """
 
 from __future__ import annotations
@@ -11,12 +15,12 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from mcp.server.transport_security import TransportSecuritySettings
-from starlette.concurrency import run_in_threadpool
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from autods.server import board, routes_read, routes_write
-from autods.server.auth import actor_for_token
+from autods.server.auth import resolve_actor
+from autods.server.hotpath import HotPath, lanes_for
 from autods.server.http_errors import ApiError, error_json, install_error_handlers
 from autods.server.mcp_server import build_mcp
 from autods.server.service import Service
@@ -43,7 +47,7 @@ class _McpEndpoint:
             scheme, _, token = raw.partition(" ")
             given = token.strip() if scheme.lower() == "bearer" else None
             try:
-                await run_in_threadpool(actor_for_token, self.service, given or None, self.require_auth)
+                await resolve_actor(self.service, given or None, self.require_auth)
             except ApiError as exc:
                 await error_json(exc.status, exc.code, exc.message, None, exc.headers)(scope, receive, send)
                 return
@@ -98,4 +102,7 @@ def create_app(service: Service, *, require_auth: bool = True, allowed_hosts: li
     # A route, not a mounted sub-app, so /mcp needs no trailing-slash redirect.
     app.router.routes.append(Route("/mcp", endpoint=endpoint, methods=["GET", "POST", "DELETE"],
                                    include_in_schema=False))
+    # claim / heartbeat / record_result: ordinary requests skip FastAPI's routing and
+    # dependency solving (see hotpath); every other request, and every refusal, goes through it.
+    app.add_middleware(HotPath, lanes=lanes_for(routes_write.router.routes, routes_write.HOT_VERBS))
     return app

@@ -13,7 +13,6 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from autods import errors
@@ -90,13 +89,13 @@ def _validation_message(errs: list[Any]) -> str:
 
 
 async def _auth_refusal(request: Request) -> JSONResponse | None:
-    from autods.server.auth import actor_for_token  # auth imports this module
+    from autods.server.auth import resolve_actor  # auth imports this module
 
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     given = token.strip() if scheme.lower() == "bearer" and token.strip() else None
     state = request.app.state
     try:
-        await run_in_threadpool(actor_for_token, state.service, given, state.require_auth)
+        await resolve_actor(state.service, given, state.require_auth)
     except ApiError as exc:
         return error_json(exc.status, exc.code, exc.message, exc.rule, exc.headers)
     return None

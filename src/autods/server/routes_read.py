@@ -1,5 +1,8 @@
 """REST routes for readers: runs, forum, proposals with critiques, queues, results, the
 champion, dead ends, guardrail findings, events (polled or streamed) and the board snapshot.
+
+Like the write routes, each is ``async def`` with one thread-pool hop (``respond.answer``)
+in which the Service reads and the answer is serialised as the decorator declares it.
 """
 
 from __future__ import annotations
@@ -7,15 +10,16 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
 from autods.server import models as m
 from autods.server.auth import CurrentActor, StreamActor
 from autods.server.http_errors import ERROR_RESPONSES
+from autods.server.respond import answer, json_bytes
 from autods.server.routes_write import svc
 from autods.server.service import Actor, Service
 from autods.state import roles
@@ -42,37 +46,42 @@ BOARD_POSTS = 300  # the board shows the latest threads; older ones stay reachab
 
 
 @router.get("/me", response_model=m.Me, tags=["agents"])
-def me(actor: CurrentActor) -> m.Me:
+async def me(request: Request, actor: CurrentActor) -> Response:
     """Who the token stands for, and which verbs its role allows."""
     verbs = sorted(roles.ROLES.get(actor.role, frozenset()))
-    return m.Me(agent_id=actor.agent_id, role=actor.role, run_id=actor.run_id, name=actor.name, verbs=verbs)
+    return json_bytes(request, m.Me(agent_id=actor.agent_id, role=actor.role, run_id=actor.run_id,
+                                    name=actor.name, verbs=verbs))
 
 
 @router.get("/runs", response_model=list[Run], tags=["runs"])
-def list_runs(request: Request, actor: CurrentActor) -> list[Run]:
-    return svc(request).list_runs(actor)
+async def list_runs(request: Request, actor: CurrentActor) -> Response:
+    return await answer(request, svc(request).list_runs, actor)
 
 
 @router.get("/runs/{run_id}", response_model=Run, tags=["runs"])
-def get_run(run_id: m.PathId, request: Request, actor: CurrentActor) -> Run:
-    return svc(request).get_run(actor, run_id)
+async def get_run(run_id: m.PathId, request: Request, actor: CurrentActor) -> Response:
+    return await answer(request, svc(request).get_run, actor, run_id)
+
+
+def _agents(service: Service, actor: Actor, run_id: int) -> list[m.AgentOut]:
+    return [m.AgentOut.of(a) for a in service.list_agents(actor, run_id)]
 
 
 @router.get("/runs/{run_id}/agents", response_model=list[m.AgentOut], tags=["agents"])
-def list_agents(run_id: m.PathId, request: Request, actor: CurrentActor) -> list[m.AgentOut]:
-    return [m.AgentOut.of(a) for a in svc(request).list_agents(actor, run_id)]
+async def list_agents(run_id: m.PathId, request: Request, actor: CurrentActor) -> Response:
+    return await answer(request, _agents, svc(request), actor, run_id)
 
 
 @router.get("/runs/{run_id}/teams", response_model=list[Team], tags=["teams"])
-def list_teams(run_id: m.PathId, request: Request, actor: CurrentActor) -> list[Team]:
-    return svc(request).list_teams(actor, run_id)
+async def list_teams(run_id: m.PathId, request: Request, actor: CurrentActor) -> Response:
+    return await answer(request, svc(request).list_teams, actor, run_id)
 
 
 @router.get("/runs/{run_id}/posts", response_model=list[Post], tags=["forum"])
-def list_posts(run_id: m.PathId, request: Request, actor: CurrentActor, kind: PostKind | None = None,
-               thread_id: OptId = None, since_id: Since = 0) -> list[Post]:
+async def list_posts(run_id: m.PathId, request: Request, actor: CurrentActor, kind: PostKind | None = None,
+                     thread_id: OptId = None, since_id: Since = 0) -> Response:
     """Forum posts in order; ``thread_id`` gives one thread, ``since_id`` only newer posts."""
-    return svc(request).list_posts(actor, run_id, kind, thread_id, since_id)
+    return await answer(request, svc(request).list_posts, actor, run_id, kind, thread_id, since_id)
 
 
 def _with_critiques(service: Service, actor: Actor, run_id: int,
@@ -82,51 +91,58 @@ def _with_critiques(service: Service, actor: Actor, run_id: int,
 
 
 @router.get("/runs/{run_id}/proposals", response_model=list[m.ProposalOut], tags=["proposals"])
-def list_proposals(run_id: m.PathId, request: Request, actor: CurrentActor,
-                   status: ProposalStatus | None = None) -> list[m.ProposalOut]:
+async def list_proposals(run_id: m.PathId, request: Request, actor: CurrentActor,
+                         status: ProposalStatus | None = None) -> Response:
     """Proposals, each with its critiques."""
-    return _with_critiques(svc(request), actor, run_id, status)
+    return await answer(request, _with_critiques, svc(request), actor, run_id, status)
 
 
-@router.get("/proposals/{proposal_id}", response_model=m.ProposalOut, tags=["proposals"])
-def get_proposal(proposal_id: m.PathId, request: Request, actor: CurrentActor) -> m.ProposalOut:
-    service = svc(request)
+def _proposal(service: Service, actor: Actor, proposal_id: int) -> m.ProposalOut:
     return m.ProposalOut(proposal=service.get_proposal(actor, proposal_id),
                          critiques=service.list_critiques(actor, proposal_id))
 
 
+@router.get("/proposals/{proposal_id}", response_model=m.ProposalOut, tags=["proposals"])
+async def get_proposal(proposal_id: m.PathId, request: Request, actor: CurrentActor) -> Response:
+    return await answer(request, _proposal, svc(request), actor, proposal_id)
+
+
 @router.get("/runs/{run_id}/queue", response_model=list[QueueItem], tags=["queue"])
-def list_queue(run_id: m.PathId, request: Request, actor: CurrentActor, status: ItemStatus | None = None,
-               team_id: OptId = None) -> list[QueueItem]:
+async def list_queue(run_id: m.PathId, request: Request, actor: CurrentActor, status: ItemStatus | None = None,
+                     team_id: OptId = None) -> Response:
     """Queue items of the run (of one team with ``team_id``)."""
-    return svc(request).list_queue(actor, run_id, status, team_id)
+    return await answer(request, svc(request).list_queue, actor, run_id, status, team_id)
 
 
 @router.get("/queue/{item_id}", response_model=QueueItem, tags=["queue"])
-def get_item(item_id: m.PathId, request: Request, actor: CurrentActor) -> QueueItem:
-    return svc(request).get_item(actor, item_id)
+async def get_item(item_id: m.PathId, request: Request, actor: CurrentActor) -> Response:
+    return await answer(request, svc(request).get_item, actor, item_id)
 
 
 @router.get("/runs/{run_id}/results", response_model=list[Result], tags=["results"])
-def list_results(run_id: m.PathId, request: Request, actor: CurrentActor) -> list[Result]:
+async def list_results(run_id: m.PathId, request: Request, actor: CurrentActor) -> Response:
     """The experiment log: every recorded result in order."""
-    return svc(request).list_results(actor, run_id)
+    return await answer(request, svc(request).list_results, actor, run_id)
+
+
+def _champion(service: Service, actor: Actor, run_id: int) -> m.ChampionOut:
+    return m.ChampionOut(champion=service.champion(actor, run_id))
 
 
 @router.get("/runs/{run_id}/champion", response_model=m.ChampionOut, tags=["results"])
-def champion(run_id: m.PathId, request: Request, actor: CurrentActor) -> m.ChampionOut:
-    return m.ChampionOut(champion=svc(request).champion(actor, run_id))
+async def champion(run_id: m.PathId, request: Request, actor: CurrentActor) -> Response:
+    return await answer(request, _champion, svc(request), actor, run_id)
 
 
 @router.get("/runs/{run_id}/champions", response_model=list[ChampionEntry], tags=["results"])
-def champion_history(run_id: m.PathId, request: Request, actor: CurrentActor) -> list[ChampionEntry]:
+async def champion_history(run_id: m.PathId, request: Request, actor: CurrentActor) -> Response:
     """Every promotion in order: the champion trajectory."""
-    return svc(request).champion_history(actor, run_id)
+    return await answer(request, svc(request).champion_history, actor, run_id)
 
 
 @router.get("/runs/{run_id}/dead-ends", response_model=list[DeadEnd], tags=["dead ends"])
-def list_dead_ends(run_id: m.PathId, request: Request, actor: CurrentActor) -> list[DeadEnd]:
-    return svc(request).list_dead_ends(actor, run_id)
+async def list_dead_ends(run_id: m.PathId, request: Request, actor: CurrentActor) -> Response:
+    return await answer(request, svc(request).list_dead_ends, actor, run_id)
 
 
 def findings_of(posts: list[Post]) -> list[m.FindingOut]:
@@ -141,23 +157,31 @@ def findings_of(posts: list[Post]) -> list[m.FindingOut]:
     return out
 
 
+def _findings(service: Service, actor: Actor, run_id: int) -> list[m.FindingOut]:
+    return findings_of(service.list_posts(actor, run_id, "finding"))
+
+
 @router.get("/runs/{run_id}/findings", response_model=list[m.FindingOut], tags=["forum"])
-def list_findings(run_id: m.PathId, request: Request, actor: CurrentActor) -> list[m.FindingOut]:
+async def list_findings(run_id: m.PathId, request: Request, actor: CurrentActor) -> Response:
     """Guardrail findings posted by the data steward."""
-    return findings_of(svc(request).list_posts(actor, run_id, "finding"))
+    return await answer(request, _findings, svc(request), actor, run_id)
 
 
 @router.get("/events", response_model=list[AuditEvent], tags=["events"])
-def events(request: Request, actor: CurrentActor, since: Since = 0, limit: Limit = 1000,
-           run_id: OptId = None) -> list[AuditEvent]:
+async def events(request: Request, actor: CurrentActor, since: Since = 0, limit: Limit = 1000,
+                 run_id: OptId = None) -> Response:
     """Audit events with ``seq > since``, in order: poll with the last ``seq`` you saw."""
-    return svc(request).events(actor, since, limit, run_id)
+    return await answer(request, svc(request).events, actor, since, limit, run_id)
+
+
+def _verify(service: Service, actor: Actor) -> m.AuditOk:
+    return m.AuditOk(ok=service.verify_audit_chain(actor))
 
 
 @router.get("/audit/verify", response_model=m.AuditOk, tags=["events"])
-def verify_audit(request: Request, actor: CurrentActor) -> m.AuditOk:
+async def verify_audit(request: Request, actor: CurrentActor) -> Response:
     """Recompute the audit hash chain: false means the log was tampered with."""
-    return m.AuditOk(ok=svc(request).verify_audit_chain(actor))
+    return await answer(request, _verify, svc(request), actor)
 
 
 @router.get("/events/stream", tags=["events"], response_class=EventSourceResponse,
@@ -188,15 +212,13 @@ async def event_stream(request: Request, actor: StreamActor, since: Since = 0,
     return EventSourceResponse(gen(), ping=15)
 
 
-@router.get("/runs/{run_id}/board", response_model=m.Board, tags=["board"])
-def board(run_id: m.PathId, request: Request, actor: StreamActor) -> m.Board:
-    """Everything the web board draws, in one round-trip."""
-    service = svc(request)
+def _board(service: Service, actor: Actor, run_id: int) -> m.Board:
     run = service.get_run(actor, run_id)
-    tail = _last_seq(service, actor, run_id)
+    # Taken before the snapshot is read, so the board's stream misses nothing written meanwhile.
+    tail = service.last_event_seq(actor, run_id)
     posts = service.list_posts(actor, run_id)
     return m.Board(
-        run=run, last_seq=tail, agents=[m.AgentOut.of(a) for a in service.list_agents(actor, run_id)],
+        run=run, last_seq=tail, agents=_agents(service, actor, run_id),
         teams=service.list_teams(actor, run_id), posts=posts[-BOARD_POSTS:],
         proposals=_with_critiques(service, actor, run_id), queue=service.list_queue(actor, run_id),
         results=service.list_results(actor, run_id), champions=service.champion_history(actor, run_id),
@@ -204,11 +226,7 @@ def board(run_id: m.PathId, request: Request, actor: StreamActor) -> m.Board:
     )
 
 
-def _last_seq(service: Service, actor: Actor, run_id: int) -> int:
-    """The newest event seq of a run, so the board's stream starts after its snapshot."""
-    cursor, step = 0, 5_000
-    while True:
-        batch: list[Any] = service.events(actor, cursor, step, run_id)
-        if len(batch) < step:
-            return batch[-1].seq if batch else cursor
-        cursor = batch[-1].seq
+@router.get("/runs/{run_id}/board", response_model=m.Board, tags=["board"])
+async def board(run_id: m.PathId, request: Request, actor: StreamActor) -> Response:
+    """Everything the web board draws, in one round-trip."""
+    return await answer(request, _board, svc(request), actor, run_id)

@@ -1,19 +1,26 @@
 """REST routes for the protocol's write verbs: one route per ``Service`` verb.
 
-Handlers are plain ``def``: the Store blocks on the database, so FastAPI runs them in its
-thread pool and the event loop stays free for the SSE stream and MCP. Role checks and
-protocol rules live in the Service; a refusal surfaces as 403 / 409 through the handlers
-in ``http_errors``. The routes add nothing but HTTP framing.
+Handlers are ``async def`` and make one thread-pool hop for the Service call and its JSON
+(``respond.answer``): the Store blocks on the database, so it stays off the event loop,
+which serves the SSE stream and MCP. Each decorator declares the answer's model and
+status; that declaration is both the OpenAPI contract and what ``answer`` serialises.
+Role checks and protocol rules live in the Service; a refusal surfaces as 403 / 409
+through the handlers in ``http_errors``. The routes add nothing but HTTP framing.
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
 
 from autods.server import models as m
 from autods.server.auth import CurrentActor
 from autods.server.http_errors import ERROR_RESPONSES
-from autods.server.service import Service
+from autods.server.respond import answer
+from autods.server.service import Actor, Service
 from autods.state.records import (
     ChampionEntry,
     Critique,
@@ -26,6 +33,7 @@ from autods.state.records import (
     Team,
 )
 
+
 router = APIRouter(prefix="/api", responses=ERROR_RESPONSES)
 
 
@@ -35,104 +43,131 @@ def svc(request: Request) -> Service:
 
 
 @router.post("/runs", response_model=Run, status_code=201, tags=["runs"])
-def create_run(body: m.CreateRun, request: Request, actor: CurrentActor) -> Run:
+async def create_run(body: m.CreateRun, request: Request, actor: CurrentActor) -> Response:
     """Create a run (operator-level: the orchestrator role)."""
-    return svc(request).create_run(body.name, body.config, actor=actor)
+    return await answer(request, functools.partial(svc(request).create_run, actor=actor), body.name, body.config)
 
 
-@router.post("/runs/{run_id}/agents", response_model=m.Registered, status_code=201, tags=["agents"])
-def register_agent(run_id: m.PathId, body: m.RegisterAgent, request: Request, actor: CurrentActor) -> m.Registered:
-    """Register an agent (orchestrator only); the token in the answer is shown once."""
-    agent, token = svc(request).register_agent(run_id, body.name, body.role, body.team_id, actor=actor)
+def _register(service: Service, actor: Actor, run_id: int, body: m.RegisterAgent) -> m.Registered:
+    agent, token = service.register_agent(run_id, body.name, body.role, body.team_id, actor=actor)
     return m.Registered(agent=m.AgentOut.of(agent), token=token)
 
 
+@router.post("/runs/{run_id}/agents", response_model=m.Registered, status_code=201, tags=["agents"])
+async def register_agent(run_id: m.PathId, body: m.RegisterAgent, request: Request,
+                         actor: CurrentActor) -> Response:
+    """Register an agent (orchestrator only); the token in the answer is shown once."""
+    return await answer(request, _register, svc(request), actor, run_id, body)
+
+
 @router.post("/runs/{run_id}/teams", response_model=Team, status_code=201, tags=["teams"])
-def create_team(run_id: m.PathId, body: m.CreateTeam, request: Request, actor: CurrentActor) -> Team:
-    return svc(request).create_team(actor, run_id, body.name, body.hypothesis, body.strategy)
+async def create_team(run_id: m.PathId, body: m.CreateTeam, request: Request, actor: CurrentActor) -> Response:
+    return await answer(request, svc(request).create_team, actor, run_id, body.name, body.hypothesis,
+                        body.strategy)
 
 
 @router.post("/teams/{team_id}/status", response_model=Team, tags=["teams"])
-def set_team_status(team_id: m.PathId, body: m.SetTeamStatus, request: Request, actor: CurrentActor) -> Team:
+async def set_team_status(team_id: m.PathId, body: m.SetTeamStatus, request: Request,
+                          actor: CurrentActor) -> Response:
     """Merge or dissolve an active team."""
-    return svc(request).set_team_status(actor, team_id, body.status)
+    return await answer(request, svc(request).set_team_status, actor, team_id, body.status)
 
 
 @router.post("/runs/{run_id}/posts", response_model=Post, status_code=201, tags=["forum"])
-def post(run_id: m.PathId, body: m.NewPost, request: Request, actor: CurrentActor) -> Post:
+async def post(run_id: m.PathId, body: m.NewPost, request: Request, actor: CurrentActor) -> Response:
     """Write to the forum (kind ``result`` is the harness's alone)."""
-    return svc(request).post(actor, run_id, body.kind, body.title, body.body, body.data,
-                             body.thread_id, body.team_id)
+    return await answer(request, svc(request).post, actor, run_id, body.kind, body.title, body.body, body.data,
+                        body.thread_id, body.team_id)
 
 
 @router.post("/runs/{run_id}/proposals", response_model=Proposal, status_code=201, tags=["proposals"])
-def propose(run_id: m.PathId, body: m.NewProposal, request: Request, actor: CurrentActor) -> Proposal:
+async def propose(run_id: m.PathId, body: m.NewProposal, request: Request, actor: CurrentActor) -> Response:
     """Propose a recipe; it opens a forum thread for its critiques."""
-    return svc(request).propose(actor, run_id, body.recipe, body.hypothesis, body.expected_effect,
-                                body.family, body.title, body.team_id)
+    return await answer(request, svc(request).propose, actor, run_id, body.recipe, body.hypothesis,
+                        body.expected_effect, body.family, body.title, body.team_id)
 
 
 @router.post("/proposals/{proposal_id}/critiques", response_model=Critique, status_code=201,
              tags=["proposals"])
-def critique(proposal_id: m.PathId, body: m.NewCritique, request: Request, actor: CurrentActor) -> Critique:
+async def critique(proposal_id: m.PathId, body: m.NewCritique, request: Request, actor: CurrentActor) -> Response:
     """Critique another agent's proposal: approve, revise or reject, with reasons."""
-    return svc(request).critique(actor, proposal_id, body.verdict, body.reasons, body.reopens_dead_end)
+    return await answer(request, svc(request).critique, actor, proposal_id, body.verdict, body.reasons,
+                        body.reopens_dead_end)
 
 
 @router.post("/proposals/{proposal_id}/enqueue", response_model=QueueItem, status_code=201, tags=["queue"])
-def enqueue(proposal_id: m.PathId, body: m.Enqueue, request: Request, actor: CurrentActor) -> QueueItem:
+async def enqueue(proposal_id: m.PathId, body: m.Enqueue, request: Request, actor: CurrentActor) -> Response:
     """Queue an approved proposal for one seed (refused: unapproved, duplicate, dead end)."""
-    return svc(request).enqueue(actor, proposal_id, body.seed, body.team_id)
+    return await answer(request, svc(request).enqueue, actor, proposal_id, body.seed, body.team_id)
+
+
+# The verbs a harness repeats in a loop. ``hotpath`` answers ordinary requests of these
+# three routes without FastAPI's routing and dependency machinery; both paths call these.
+def _claim(service: Service, actor: Actor, run_id: int, body: m.Claim) -> m.ClaimOut:
+    return m.ClaimOut(item=service.claim(actor, run_id, body.team_id, body.lease_s))
+
+
+def _heartbeat(service: Service, actor: Actor, item_id: int, body: m.Heartbeat) -> QueueItem:
+    return service.heartbeat(actor, item_id, body.lease_s)
+
+
+def _record_result(service: Service, actor: Actor, item_id: int, body: m.RecordResult) -> Result:
+    return service.record_result(actor, item_id, body.metric, body.value, body.higher_is_better,
+                                 body.fold_scores, body.ci_low, body.ci_high, body.duration_s,
+                                 body.artifacts, body.split)
+
+
+HOT_VERBS: dict[str, Callable[[Service, Actor, int, Any], Any]] = {
+    "claim": _claim, "heartbeat": _heartbeat, "record_result": _record_result,
+}
 
 
 @router.post("/runs/{run_id}/claims", response_model=m.ClaimOut, tags=["queue"])
-def claim(run_id: m.PathId, body: m.Claim, request: Request, actor: CurrentActor) -> m.ClaimOut:
+async def claim(run_id: m.PathId, body: m.Claim, request: Request, actor: CurrentActor) -> Response:
     """Claim the oldest pending item under a lease, exactly once; ``item`` null when none is pending."""
-    return m.ClaimOut(item=svc(request).claim(actor, run_id, body.team_id, body.lease_s))
+    return await answer(request, _claim, svc(request), actor, run_id, body)
 
 
 @router.post("/queue/{item_id}/heartbeat", response_model=QueueItem, tags=["queue"])
-def heartbeat(item_id: m.PathId, body: m.Heartbeat, request: Request, actor: CurrentActor) -> QueueItem:
+async def heartbeat(item_id: m.PathId, body: m.Heartbeat, request: Request, actor: CurrentActor) -> Response:
     """Extend the lease on a claimed item."""
-    return svc(request).heartbeat(actor, item_id, body.lease_s)
+    return await answer(request, _heartbeat, svc(request), actor, item_id, body)
 
 
 @router.post("/runs/{run_id}/release-expired", response_model=list[QueueItem], tags=["queue"])
-def release_expired(run_id: m.PathId, request: Request, actor: CurrentActor) -> list[QueueItem]:
+async def release_expired(run_id: m.PathId, request: Request, actor: CurrentActor) -> Response:
     """Return expired claims to pending."""
-    return svc(request).release_expired(actor, run_id)
+    return await answer(request, svc(request).release_expired, actor, run_id)
 
 
 @router.post("/queue/{item_id}/abort", response_model=QueueItem, tags=["queue"])
-def abort(item_id: m.PathId, body: m.Reason, request: Request, actor: CurrentActor) -> QueueItem:
+async def abort(item_id: m.PathId, body: m.Reason, request: Request, actor: CurrentActor) -> Response:
     """Abort a pending or claimed item."""
-    return svc(request).abort(actor, item_id, body.reason)
+    return await answer(request, svc(request).abort, actor, item_id, body.reason)
 
 
 @router.post("/queue/{item_id}/result", response_model=Result, status_code=201, tags=["results"])
-def record_result(item_id: m.PathId, body: m.RecordResult, request: Request, actor: CurrentActor) -> Result:
+async def record_result(item_id: m.PathId, body: m.RecordResult, request: Request,
+                        actor: CurrentActor) -> Response:
     """Record the judge's measurement for a claimed item (harness only)."""
-    return svc(request).record_result(
-        actor, item_id, body.metric, body.value, body.higher_is_better, body.fold_scores,
-        body.ci_low, body.ci_high, body.duration_s, body.artifacts, body.split,
-    )
+    return await answer(request, _record_result, svc(request), actor, item_id, body)
 
 
 @router.post("/queue/{item_id}/failure", response_model=QueueItem, tags=["results"])
-def record_failure(item_id: m.PathId, body: m.Reason, request: Request, actor: CurrentActor) -> QueueItem:
+async def record_failure(item_id: m.PathId, body: m.Reason, request: Request, actor: CurrentActor) -> Response:
     """Mark a claimed item failed, keeping the reason (harness only)."""
-    return svc(request).record_failure(actor, item_id, body.reason)
+    return await answer(request, svc(request).record_failure, actor, item_id, body.reason)
 
 
 @router.post("/results/{result_id}/promote", response_model=ChampionEntry, status_code=201,
              tags=["results"])
-def promote(result_id: m.PathId, body: m.Promote, request: Request, actor: CurrentActor) -> ChampionEntry:
+async def promote(result_id: m.PathId, body: m.Promote, request: Request, actor: CurrentActor) -> Response:
     """Promote a confirmed result that beats the champion by more than the noise floor."""
-    return svc(request).promote(actor, result_id, body.confirming_result_id)
+    return await answer(request, svc(request).promote, actor, result_id, body.confirming_result_id)
 
 
 @router.post("/runs/{run_id}/dead-ends", response_model=DeadEnd, status_code=201, tags=["dead ends"])
-def add_dead_end(run_id: m.PathId, body: m.NewDeadEnd, request: Request, actor: CurrentActor) -> DeadEnd:
+async def add_dead_end(run_id: m.PathId, body: m.NewDeadEnd, request: Request, actor: CurrentActor) -> Response:
     """Register a region of recipe space not worth re-running, with the reason."""
-    return svc(request).add_dead_end(actor, run_id, body.family, body.region, body.reason,
-                                     body.evidence, body.team_id)
+    return await answer(request, svc(request).add_dead_end, actor, run_id, body.family, body.region,
+                        body.reason, body.evidence, body.team_id)

@@ -47,9 +47,14 @@ def check_binding(host: str, tokens_required: bool | None) -> bool:
     return tokens_required
 
 
-def _http_impl() -> dict[str, Any]:
-    """uvicorn's C parsers and event loop when installed (``uvicorn[standard]``): ~2x throughput."""
-    opts: dict[str, Any] = {}
+def uvicorn_options() -> dict[str, Any]:
+    """How ``serve`` runs uvicorn: its C HTTP parser and event loop (``uvicorn[standard]``,
+    a core dependency; each skipped where it is not installed, e.g. uvloop on Windows); no
+    per-request logging; no proxy-header rewriting (the server never uses the client address
+    and sits behind no proxy of ours, so that middleware would only cost time); no WebSocket
+    protocol (the API, MCP and the board's live updates are plain HTTP and SSE)."""
+    opts: dict[str, Any] = {"log_level": "warning", "access_log": False, "proxy_headers": False,
+                            "server_header": False, "ws": "none"}
     for module, key in (("httptools", "http"), ("uvloop", "loop")):
         try:
             __import__(module)
@@ -84,7 +89,7 @@ def serve(state_url: str, host: str = "127.0.0.1", port: int = 8765,
               file=sys.stderr)
         if board:
             print(f"board: {board}", file=sys.stderr)
-        uvicorn.run(app, host=host, port=port, log_level="warning", **_http_impl())
+        uvicorn.run(app, host=host, port=port, **uvicorn_options())
     finally:
         store.close()
 
@@ -95,7 +100,7 @@ def running_server(app: Any, host: str = "127.0.0.1", port: int = 0,
     """Run ``app`` under uvicorn in a thread on a free port; yields its base URL.
 
     For tests and benchmarks that need a real socket (MCP client, browser, load)."""
-    opts: dict[str, Any] = {"log_level": "warning", "lifespan": "on", **_http_impl(), **uvicorn_opts}
+    opts: dict[str, Any] = {"lifespan": "on", **uvicorn_options(), **uvicorn_opts}
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, **opts))
     thread = threading.Thread(target=server.run, name="autods-uvicorn", daemon=True)
     thread.start()
