@@ -6,7 +6,7 @@ report what only a fitted model reveals: subgroups where discrimination is clear
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -67,16 +67,18 @@ def run_checkup(task_dir: str | Path, *, baseline: bool = True) -> Checkup:
         phi_columns=list(gov.phi_columns),
     )
     if baseline and task.task_type in ("binary", "survival", "regression", "multiclass"):
-        _baseline_screen(task_dir, task, gov, design, result)
+        _baseline_screen(task, gov, design, result)
     return result
 
 
-def _baseline_screen(task_dir: str | Path, task: Any, gov: Any, design: Design, result: Checkup) -> None:
+def _baseline_screen(task: Any, gov: Any, design: Design, result: Checkup) -> None:
     from autods.judge.subgroups import subgroup_metrics
     from autods.runners import default_recipe
     from autods.runners import evaluate as run_evaluate
 
-    record = run_evaluate(task_dir, default_recipe(task.task_type), n_resamples=300)
+    # the governed frame and exclusions are already here: evaluate takes a Task as governed
+    governed = replace(task, frame=gov.frame.reset_index(drop=True))
+    record = run_evaluate(governed, default_recipe(task.task_type), exclude=gov.excluded_features, n_resamples=300)
     result.baseline = {
         "recipe": record.recipe.family,
         "metric": record.metric,
