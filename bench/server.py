@@ -13,8 +13,9 @@
    in one process: the ceiling. Prints HTTP/direct and the SQL statements one cycle issues.
 4. Unless ``--no-ceiling``: the same clients against a FastAPI app whose two routes do no
    work, under the same uvicorn options as ``serve``: plain ``def``, ``async def``, and
-   ``async def`` with one thread-pool hop (the real routes' shape): what HTTP, FastAPI and
-   the hop alone cost here.
+   ``async def`` with one thread-pool hop (the read routes' shape; write routes hop onto the
+   write lane instead, see ``autods.server.writer``): what HTTP, FastAPI and a hop alone
+   cost here.
 
 The load generator shares the machine with the server. ``--client stdlib`` (default) uses
 ``http.client`` keep-alive connections; ``httpx`` costs ~2.5x more client CPU per request,
@@ -235,7 +236,7 @@ def over_http(url: str, run_id: int, tokens: list[str], items: int, stagnation_k
             c.close()
         rate = report("HTTP", seconds, lat, ids, items)
         print(f"{'':>15}  CPU per cycle: server process {server_ms:.2f} ms (event loop {loop_ms:.2f}, "
-              f"Service threads {server_ms - loop_ms:.2f}), load generator {client_ms:.2f} ms")
+              f"writer and pool threads {server_ms - loop_ms:.2f}), load generator {client_ms:.2f} ms")
         return rate
     finally:
         stop(proc)
@@ -262,7 +263,7 @@ elif {mode!r} == "async":
     @app.post("/result")
     async def result() -> dict:
         return ITEM
-else:  # one thread-pool hop per request, as the real routes make for the Service
+else:  # one thread-pool hop per request, as the read routes make for the Service
     @app.post("/claims")
     async def claim() -> dict:
         return await run_in_threadpool(lambda: {{"item": ITEM}})
@@ -385,7 +386,8 @@ def main() -> None:
             run_c, tok_c = seed(urls[2], 2, 1)
             n_claim, n_result = statements_per_cycle(urls[2], run_c, tok_c[0], k)
             print(f"SQL statements per cycle: {n_claim} (claim) + {n_result} (record_result), "
-                  "BEGIN and COMMIT included")
+                  "BEGIN and COMMIT included (over HTTP on SQLite, each batch of the write lane "
+                  "shares one BEGIN and COMMIT)")
     if not args.no_ceiling:
         cycles = min(args.items, 2000)
         for mode in NOOP_MODES:

@@ -3,8 +3,9 @@
 ``create_app(service)`` is all a caller needs: ``serve`` runs it under uvicorn, tests drive
 it in-process through ``httpx.ASGITransport`` (see ``client.Coordinator(app=...)``).
 
-Every REST route is ``async def`` and makes one thread-pool hop for its blocking Service
-call (``respond``); the verbs a harness repeats in a loop have a lane that skips FastAPI's
+Every REST route is ``async def`` and makes one hop for its blocking Service call
+(``respond``): reads into the thread pool, writes onto the write lane (``writer``: one
+thread on SQLite); the verbs a harness repeats in a loop have a lane that skips FastAPI's
 per-request machinery for ordinary requests (``hotpath``).
 """
 
@@ -24,6 +25,7 @@ from autods.server.hotpath import HotPath, lanes_for
 from autods.server.http_errors import ApiError, error_json, install_error_handlers
 from autods.server.mcp_server import build_mcp
 from autods.server.service import Service
+from autods.server.writer import WriteLane
 
 API_DESCRIPTION = """Coordination server of AutoDataScientists: the shared experimental state of a run,
 with the protocol enforced in code. Authenticate with `Authorization: Bearer <agent token>`.
@@ -76,6 +78,9 @@ def create_app(service: Service, *, require_auth: bool = True, allowed_hosts: li
     """
     mcp = build_mcp(service, require_auth=require_auth)
     endpoint = _McpEndpoint(service, require_auth)
+    # SQLite: one writer thread, a transaction per batch, for every write route (see
+    # writer); PostgreSQL: the thread pool (its writers commit concurrently).
+    writes = WriteLane(None if service.store.postgres else service.store.group)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -88,10 +93,12 @@ def create_app(service: Service, *, require_auth: bool = True, allowed_hosts: li
                 yield
         finally:
             endpoint.app = None
+            writes.close()
 
     app = FastAPI(title="autods coordination server", version="1", description=API_DESCRIPTION,
                   lifespan=lifespan)
     app.state.service = service
+    app.state.writes = writes
     app.state.require_auth = require_auth
     app.state.sse_poll_s = sse_poll_s
     app.state.mcp = mcp

@@ -7,13 +7,14 @@ result loop well under its target. The lane is a pure ASGI middleware that answe
 *ordinary* request of those three routes itself: POST, a bearer token this process has
 already authenticated, ``Content-Type: application/json``, a body that the route's own
 request model accepts, a canonical decimal id in range. It then makes the route's one
-thread-pool hop (the Service call and the JSON, as in ``respond.answer``) and replies.
+hop (the Service call and the JSON, as in ``respond.answer_write``) and replies.
 
 Anything else - a missing, unknown or malformed token, another content type, a body or id
 that does not validate, a disconnect, active OpenTelemetry tracing - is handed to FastAPI
 untouched (the body it read is replayed), so FastAPI produces the answer it always did,
 error shape included. The lane can therefore only give the answer FastAPI would give for a
-valid request; ``tests/test_server_hotpath.py`` compares the two byte for byte.
+valid request; ``tests/test_server_hotpath.py`` compares the two byte for byte. The Service
+call runs on the app's write lane, as the routes' own (``writer``).
 
 Each lane's path, id name, request model, response model and status are read from the
 FastAPI route, so the decorator in ``routes_write`` (and /openapi.json) stays the one source.
@@ -37,7 +38,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from autods import errors
 from autods.server.auth import known_actor
 from autods.server.http_errors import domain_error_response
-from autods.server.respond import JSON, adapter_for, off_loop
+from autods.server.respond import JSON, adapter_for
 from autods.server.service import Actor, Service
 
 MAX_ID = 2**62  # as models.PathId
@@ -118,7 +119,7 @@ class HotPath:
             await self.app(scope, _replay(seen, receive), send)
             return
         try:
-            payload = await off_loop(_run, lane, service, actor, ident, parsed)
+            payload = await scope["app"].state.writes.run(_run, lane, service, actor, ident, parsed)
         except errors.AutodsError as exc:  # the same answer as http_errors' on_domain handler
             response: Response = domain_error_response(exc)
         else:

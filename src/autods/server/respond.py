@@ -13,12 +13,15 @@ The JSON schema and status code come from the route's own declaration
 (``response_model=``, ``status_code=``), so /openapi.json stays the contract and an answer
 cannot drift from it: a value that does not fit the declared model fails serialisation
 loudly (a warning, an error under pytest).
+
+Write routes use :func:`answer_write` instead: the same, with the hop onto the app's write
+lane (``writer``), which on SQLite is one thread that runs writes in arrival order.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from fastapi import Request, Response
@@ -57,9 +60,19 @@ def json_bytes(request: Request, value: Any) -> Response:
 
 async def answer(request: Request, verb: Callable[..., Any], *args: Any) -> Response:
     """Run ``verb(*args)`` in the thread pool and answer with its value as the route declares."""
+    return await _answer(request, off_loop, verb, args)
+
+
+async def answer_write(request: Request, verb: Callable[..., Any], *args: Any) -> Response:
+    """As :func:`answer`, on the app's write lane (``writer``): for verbs that write."""
+    return await _answer(request, request.app.state.writes.run, verb, args)
+
+
+async def _answer(request: Request, hop: Callable[..., Awaitable[bytes]], verb: Callable[..., Any],
+                  args: tuple[Any, ...]) -> Response:
     adapter, status = _declared(request)
 
     def work() -> bytes:
         return adapter.dump_json(verb(*args))
 
-    return Response(await off_loop(work), status_code=status, media_type=JSON)
+    return Response(await hop(work), status_code=status, media_type=JSON)

@@ -31,6 +31,7 @@ from sqlalchemy.pool import StaticPool
 
 from autods.errors import StateError
 from autods.state import audit
+from autods.state.group import WriteGroup
 from autods.state.migrations import check_or_create
 from autods.state.records import AuditEvent, Proposal, QueueItem, Run
 from autods.state.tx import Tx
@@ -49,6 +50,7 @@ class Store:
         # detects. Not kept for PostgreSQL, whose concurrent writers would make it stale.
         self._tip: audit.Tip | None = None
         self._sealer = audit.GroupSealer() if self.postgres else None
+        self._local = threading.local()  # SQLite: this thread's open write group, if any
 
     @classmethod
     def open(
@@ -123,6 +125,7 @@ class Store:
 
         Its audit events are in the chain when this returns: linked as the transaction's
         last statements on SQLite; on PostgreSQL parked with it and sealed after its commit.
+        Inside :meth:`group` (SQLite) it is a savepoint of the group's transaction instead.
         """
         if self._sealer is not None:
             with self.engine.connect() as conn:
@@ -133,6 +136,14 @@ class Store:
                         audit.park(conn, tx.pending)
                 if tx.pending:  # committed; seal on the same connection if this writer has to
                     self._sealer.after_commit(lambda: _seal_on(conn))
+            return
+        group: WriteGroup | None = getattr(self._local, "group", None)
+        if group is not None:
+            with group.savepoint() as conn:
+                tx = Tx(conn, actor, self.clock, postgres=False)
+                yield tx
+                if tx.pending:
+                    group.tip = audit.append(conn, tx.pending, group.tip)
             return
         lock = self._write_lock
         if lock is not None:
@@ -148,6 +159,34 @@ class Store:
             if lock is not None:
                 lock.release()
 
+    @contextlib.contextmanager
+    def group(self) -> Iterator[None]:
+        """SQLite: the writes this thread makes inside the block share one transaction.
+
+        Each :meth:`write` in the block is a savepoint: one that raises is rolled back alone
+        and the others stand; all of them commit together when the block ends, so none is
+        durable (or may be acknowledged) before then. If the block raises, or the commit
+        fails, none of them is written. :meth:`read` in the block sees the group's writes.
+        The server's write lane runs each batch of queued write requests in one group: one
+        BEGIN/COMMIT and one connection for the batch instead of one per request.
+        PostgreSQL, or a group already open on this thread: no effect.
+        """
+        if self._sealer is not None or getattr(self._local, "group", None) is not None:
+            yield
+            return
+        lock = self._write_lock
+        assert lock is not None  # SQLite
+        with lock:
+            with self._begin(write=True) as conn:
+                group = WriteGroup(conn, self._tip)
+                self._local.group = group
+                try:
+                    yield
+                finally:
+                    self._local.group = None
+                group.check_open()  # a commit of a transaction SQLite already rolled back is a no-op
+            self._tip = group.tip  # committed
+
     def seal(self) -> None:
         """PostgreSQL: link parked audit events into the chain now (no-op on SQLite)."""
         if self._sealer is not None:
@@ -156,7 +195,11 @@ class Store:
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Tx]:
-        """A read-only transaction (a consistent snapshot on SQLite)."""
+        """A read-only transaction (a consistent snapshot on SQLite); in a group, the group's."""
+        group: WriteGroup | None = getattr(self._local, "group", None)
+        if group is not None:
+            yield Tx(group.conn, "reader", self.clock, postgres=False)
+            return
         with self._begin(write=False) as conn:
             yield Tx(conn, "reader", self.clock, postgres=self.postgres)
 
