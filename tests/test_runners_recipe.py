@@ -8,7 +8,8 @@ import pytest
 
 from autods.errors import RecipeError
 from autods.runners import Recipe, default_recipe
-from autods.runners.recipe import Preprocess
+from autods.runners.recipe import Preprocess, canonical_json
+from autods.state.hashing import canonical_hash
 
 
 def test_hash_ignores_key_order_and_float_spelling() -> None:
@@ -28,8 +29,22 @@ def test_hash_includes_defaults() -> None:
 def test_hash_is_a_stable_constant() -> None:
     # Pinned: a change here silently breaks dead-end matching against stored recipes.
     r = Recipe(family="ridge", params={"alpha": 2.0}, preprocess=Preprocess(scale=False))
-    assert len(r.canonical_hash()) == 64
+    assert r.canonical_hash() == "7497a858f3b168a4d65468450614961ef42bfcaf3bb89045580189589396d303"
     assert r.canonical_hash() == Recipe.model_validate_json(r.model_dump_json()).canonical_hash()
+
+
+def test_recipe_and_server_hash_alike() -> None:
+    # The server's duplicate rule hashes the recipe dict it is sent; the runner hashes the model.
+    r = Recipe(family="lightgbm", params={"learning_rate": 0.30000000000000004, "n_estimators": 200.0})
+    assert r.canonical_hash() == canonical_hash(r.canonical_dict())
+
+
+@pytest.mark.parametrize(("value", "fix"), [(float("nan"), "finite numbers"), (float("-inf"), "finite numbers"),
+                                            ({1, 2}, "JSON values")])
+def test_unhashable_values_are_recipe_errors(value: object, fix: str) -> None:
+    with pytest.raises(RecipeError, match=fix) as err:
+        canonical_json({"params": {"x": value}})
+    assert "\n" not in str(err.value) and "recipe:" in str(err.value)
 
 
 def test_json_round_trip_with_composites() -> None:

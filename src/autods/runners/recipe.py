@@ -13,12 +13,11 @@ than a pydantic ``ValidationError``, so the CLI and the server report it the sam
 from __future__ import annotations
 
 import hashlib
-import json
-import math
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from autods import canonical
 from autods.errors import RecipeError
 from autods.runners.expressions import parse
 from autods.runners.families import get_family
@@ -150,26 +149,15 @@ def _fields_hint(loc: str) -> str:
     return ", ".join(model.model_fields)
 
 
-def _normalise(obj: Any) -> Any:
-    # Same rules as autods.state.hashing so a recipe hashes alike in both places:
-    # integral floats become ints, others keep 12 significant digits, -0.0 is 0.
-    if obj is None or isinstance(obj, (bool, str, int)):
-        return obj
-    if isinstance(obj, float):
-        if not math.isfinite(obj):
-            raise RecipeError(f"recipe contains the non-finite number {obj!r}", "use finite numbers only")
-        if obj.is_integer() and abs(obj) < 2**53:
-            return int(obj)
-        return float(f"{obj:.12g}")
-    if isinstance(obj, dict):
-        return {str(k): _normalise(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_normalise(v) for v in obj]
-    raise RecipeError(f"recipe contains a {type(obj).__name__} value {obj!r}", "use JSON values only")
-
-
 def canonical_json(obj: Any) -> str:
-    return json.dumps(_normalise(obj), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """``autods.canonical.canonical_json`` with a recipe's error: a value that cannot be
+    hashed (NaN, infinity, a non-JSON object) is a RecipeError naming it."""
+    try:
+        return canonical.canonical_json(obj)
+    except ValueError as err:
+        raise RecipeError(f"recipe: {err}", "use finite numbers only") from None
+    except TypeError as err:
+        raise RecipeError(f"recipe: {err}", "use JSON values only (numbers, strings, booleans, lists, objects)") from None
 
 
 #: task_type -> the family a first, honest baseline uses.
