@@ -33,3 +33,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def examples_dir() -> Path:
     return EXAMPLES
+
+
+@pytest.fixture
+def pg_url() -> str:
+    """The test PostgreSQL database (``AUTODS_PG_URL``), emptied first: the tests own it."""
+    import sqlalchemy as sa
+
+    url = os.environ.get("AUTODS_PG_URL")
+    if not url:
+        pytest.skip("AUTODS_PG_URL is not set (CI starts one with .ci/start-postgres.sh)")
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        reflected = sa.MetaData()
+        reflected.reflect(conn)
+        reflected.drop_all(conn)
+    engine.dispose()
+    return url
+

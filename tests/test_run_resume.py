@@ -187,18 +187,8 @@ def test_kill_9_at_random_points_leaves_no_gap_and_no_duplicate(examples_dir: Pa
 
 
 @pytest.mark.postgres
-def test_a_run_on_postgresql_state(examples_dir: Path, tmp_path: Path) -> None:
-    import sqlalchemy as sa
-
-    url = os.environ.get("AUTODS_PG_URL")
-    if not url:
-        pytest.skip("AUTODS_PG_URL is not set (CI starts one with .ci/start-postgres.sh)")
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:  # the tests own this database
-        reflected = sa.MetaData()
-        reflected.reflect(conn)
-        reflected.drop_all(conn)
-    engine.dispose()
+def test_a_run_on_postgresql_state(examples_dir: Path, tmp_path: Path, pg_url: str) -> None:
+    url = pg_url
     out = start_run(examples_dir / "task-breast-cancer", run_name="pg", runs_dir=tmp_path, budget=5,
                     executor="inline", display=False, options=OPTS, state_url=url)
     assert not (tmp_path / "pg" / "state.db").exists()

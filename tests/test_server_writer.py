@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from autods.errors import StateError
-from autods.server.writer import MAX_BATCH, WriteLane
+from autods.server.writer import MAX_BATCH, PG_MAX_BATCH, WriteLane
 from autods.state.store import Store
 
 VAR: contextvars.ContextVar[str] = contextvars.ContextVar("VAR", default="unset")
@@ -142,6 +142,27 @@ def test_close_ends_the_thread_and_the_next_job_starts_another() -> None:
     lane.close()
 
 
+def test_close_can_wait_for_the_jobs_already_queued() -> None:
+    lane = WriteLane(Recorder())
+    gate = threading.Event()
+    ran: list[int] = []
+
+    def job(n: int) -> None:
+        gate.wait(10)
+        ran.append(n)
+
+    async def main() -> None:
+        tasks = [asyncio.ensure_future(lane.run(job, n)) for n in range(3)]
+        await asyncio.sleep(0.05)
+        for t in tasks:
+            t.cancel()  # their clients went away: the writes are still queued
+
+    asyncio.run(main())
+    threading.Timer(0.2, gate.set).start()
+    lane.close(wait_s=30)  # e.g. the run's session, before it closes the store
+    assert ran == [0, 1, 2]
+
+
 def test_a_cancelled_request_does_not_disturb_the_others() -> None:
     lane = WriteLane(Recorder())
     gate = threading.Event()
@@ -179,13 +200,16 @@ def test_without_a_group_jobs_run_on_the_thread_pool() -> None:
     assert "autods-writer" not in names and lane._thread is None
 
 
-def test_real_store_batches_commit_together_and_refusals_roll_back_alone(tmp_path: Path) -> None:
-    store = Store.open(f"sqlite:///{tmp_path / 's.db'}")
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_real_store_batches_commit_together_and_refusals_roll_back_alone(
+        backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    url = f"sqlite:///{tmp_path / 's.db'}" if backend == "sqlite" else request.getfixturevalue("pg_url")
+    store = Store.open(url)
     run = store.add_run("lane")
     p = store.propose(run.id, {"model": "lr"}, "h", 0.0, "linear", actor="analyst")
     for s in range(40):
         store.enqueue(p.id, seed=s, actor="analyst")
-    lane = WriteLane(store.group)
+    lane = WriteLane(store.group, max_batch=PG_MAX_BATCH if store.postgres else MAX_BATCH)
 
     def claim(n: int) -> int:
         # As a Service verb: the protocol check may refuse after the transaction has written.

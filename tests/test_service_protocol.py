@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
 from autods.errors import PermissionDenied, ProtocolViolation
 from autods.server.service import Actor, Service
@@ -40,23 +38,10 @@ class World:
     viewer: Actor
 
 
-def _pg_url() -> str:
-    url = os.environ.get("AUTODS_PG_URL")
-    if not url:
-        pytest.skip("AUTODS_PG_URL is not set (CI starts one with .ci/start-postgres.sh)")
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:  # the tests own this database: start empty
-        reflected = sa.MetaData()
-        reflected.reflect(conn)
-        reflected.drop_all(conn)
-    engine.dispose()
-    return url
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
     clock = Clock()
-    url = f"sqlite:///{tmp_path / 'state.db'}" if request.param == "sqlite" else _pg_url()
+    url = f"sqlite:///{tmp_path / 'state.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
     store = Store.open(url, clock=clock)
     svc = Service(store, noise_floor=0.01, slot_limit=2, stagnation_k=3)
     run = svc.create_run("protocol")

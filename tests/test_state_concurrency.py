@@ -6,14 +6,12 @@ version keeps the everyday run fast. The PostgreSQL version needs AUTODS_PG_URL.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from autods.state.store import Store
 
@@ -86,17 +84,8 @@ def test_sqlite_claims_exactly_once_32x500(tmp_path: Path) -> None:
 
 
 @pytest.mark.postgres
-def test_postgres_claims_exactly_once_32x500() -> None:
-    url = os.environ.get("AUTODS_PG_URL")
-    if not url:
-        pytest.skip("AUTODS_PG_URL is not set (CI starts one with .ci/start-postgres.sh)")
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:  # the test owns this database: start empty
-        reflected = sa.MetaData()
-        reflected.reflect(conn)
-        reflected.drop_all(conn)
-    engine.dispose()
-    store = Store.open(url, pool_size=32)
+def test_postgres_claims_exactly_once_32x500(pg_url: str) -> None:
+    store = Store.open(pg_url, pool_size=32)
     try:
         hammer(store, threads=32, claims_each=500)
     finally:

@@ -1,4 +1,4 @@
-"""Store.group (SQLite): many writes, one transaction, each write a savepoint.
+"""Store.group: many writes, one transaction, each write a savepoint (SQLite and PostgreSQL).
 
 The server's write lane runs each batch of queued write requests in one group, so these
 are the guarantees its answers rest on: a refused write is rolled back alone, nothing in
@@ -17,9 +17,9 @@ from autods.errors import StateError
 from autods.state.store import Store
 
 
-@pytest.fixture
-def path(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'state.db'}"
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def path(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'state.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
 
 
 @pytest.fixture
@@ -94,9 +94,10 @@ def test_a_group_that_raises_writes_nothing(store: Store) -> None:
     assert store.verify_audit_chain()
 
 
-def test_a_transaction_sqlite_rolled_back_is_never_reported_committed(store: Store) -> None:
-    """Disk-full and I/O errors make SQLite roll the whole transaction back by itself;
-    committing then is a silent no-op in the driver, so the group must notice."""
+def test_a_transaction_the_database_rolled_back_is_never_reported_committed(store: Store) -> None:
+    """Disk-full and I/O errors make SQLite roll the whole transaction back by itself, and
+    committing then is a silent no-op in the driver; PostgreSQL turns COMMIT of an aborted
+    transaction into ROLLBACK. The group must notice, not report success."""
     run_id, _ = seeded(store)
     with pytest.raises(StateError, match="rolled back this write group"):
         with store.group():
@@ -104,19 +105,42 @@ def test_a_transaction_sqlite_rolled_back_is_never_reported_committed(store: Sto
             driver = store._local.group.driver  # what SQLite does on SQLITE_FULL
             driver.execute("ROLLBACK")
     assert store.list_items(run_id, status="claimed") == []
-    # A write started after SQLite's rollback is refused rather than run outside the group.
+    # A write started after that rollback is refused rather than run outside the group.
+    refused = False
     with pytest.raises(StateError, match="rolled back this write group"):
         with store.group():
+            assert store.claim(run_id, actor="h2") is not None
             store._local.group.driver.execute("ROLLBACK")
-            store.claim(run_id, actor="h2")
+            try:
+                store.claim(run_id, actor="h2b")
+            except StateError:
+                refused = True
+                raise
+    assert refused
     assert store.list_items(run_id, status="claimed") == []
     assert store.claim(run_id, actor="h3") is not None
+    assert store.verify_audit_chain()
+
+
+def test_an_aborted_postgresql_group_is_refused(store: Store) -> None:
+    if not store.postgres:
+        pytest.skip("PostgreSQL: a failed statement outside a savepoint aborts the transaction")
+    run_id, _ = seeded(store)
+    with pytest.raises(StateError, match="rolled back this write group"):
+        with store.group():
+            assert store.claim(run_id, actor="h1") is not None
+            with pytest.raises(Exception, match="division by zero"):
+                store._local.group.driver.execute("SELECT 1/0")
+    assert store.list_items(run_id, status="claimed") == []
+    assert store.claim(run_id, actor="h2") is not None
     assert store.verify_audit_chain()
 
 
 def test_groups_nest_as_one_and_other_threads_wait(store: Store) -> None:
     import threading
 
+    if store.postgres:
+        pytest.skip("SQLite: one writer at a time (PostgreSQL writers run concurrently)")
     run_id, _ = seeded(store)
     seen: list[int] = []
 
@@ -136,3 +160,13 @@ def test_groups_nest_as_one_and_other_threads_wait(store: Store) -> None:
     t.join(timeout=30)
     assert seen == [3]
     assert store.verify_audit_chain()
+
+
+def test_a_closed_store_refuses_instead_of_reopening(path: str) -> None:
+    store = Store.open(path)
+    run_id, _ = seeded(store)
+    store.close()
+    for attempt in (lambda: store.claim(run_id, actor="late"), lambda: store.list_items(run_id),
+                    lambda: store.group().__enter__()):
+        with pytest.raises(StateError, match="closed"):
+            attempt()

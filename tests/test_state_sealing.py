@@ -8,7 +8,6 @@ crashed writer left behind are linked by the next seal, and the chain stays gapl
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -89,17 +88,8 @@ def test_a_failed_seal_is_retried_by_a_waiting_writer() -> None:
 
 
 @pytest.fixture
-def pg() -> Iterator[Store]:
-    url = os.environ.get("AUTODS_PG_URL")
-    if not url:
-        pytest.skip("AUTODS_PG_URL is not set (CI starts one with .ci/start-postgres.sh)")
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        reflected = sa.MetaData()
-        reflected.reflect(conn)
-        reflected.drop_all(conn)
-    engine.dispose()
-    store = Store.open(url, pool_size=16)
+def pg(pg_url: str) -> Iterator[Store]:
+    store = Store.open(pg_url, pool_size=16)
     yield store
     store.close()
 

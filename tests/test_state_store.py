@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,23 +15,9 @@ from autods.state.hashing import canonical_hash, canonical_json
 from autods.state.store import Store
 
 
-def fresh_pg_url() -> str:
-    """The test PostgreSQL database, emptied (the tests own it)."""
-    url = os.environ.get("AUTODS_PG_URL")
-    if not url:
-        pytest.skip("AUTODS_PG_URL is not set (CI starts one with .ci/start-postgres.sh)")
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        reflected = sa.MetaData()
-        reflected.reflect(conn)
-        reflected.drop_all(conn)
-    engine.dispose()
-    return url
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'state.db'}" if request.param == "sqlite" else fresh_pg_url()
+    return f"sqlite:///{tmp_path / 'state.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
 
 
 @pytest.fixture

@@ -96,6 +96,10 @@ class Session:
         for c in self.clients:
             c.close()
         if self.store is not None:
+            # A request a closed client abandoned may still be queued on the write lane:
+            # let it finish before the store closes under it.
+            if getattr(self, "app", None) is not None:
+                self.app.state.writes.close(wait_s=30.0)
             self.store.close()
 
     def _brain(self, name: str, role: str) -> Any:

@@ -5,7 +5,7 @@ it in-process through ``httpx.ASGITransport`` (see ``client.Coordinator(app=...)
 
 Every REST route is ``async def`` and makes one hop for its blocking Service call
 (``respond``): reads into the thread pool, writes onto the write lane (``writer``: one
-thread on SQLite); the verbs a harness repeats in a loop have a lane that skips FastAPI's
+thread, a transaction per batch of queued writes); the verbs a harness repeats in a loop have a lane that skips FastAPI's
 per-request machinery for ordinary requests (``hotpath``).
 """
 
@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from mcp.server.transport_security import TransportSecuritySettings
+from starlette.concurrency import run_in_threadpool
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -25,7 +26,7 @@ from autods.server.hotpath import HotPath, lanes_for
 from autods.server.http_errors import ApiError, error_json, install_error_handlers
 from autods.server.mcp_server import build_mcp
 from autods.server.service import Service
-from autods.server.writer import WriteLane
+from autods.server.writer import MAX_BATCH, PG_MAX_BATCH, WriteLane
 
 API_DESCRIPTION = """Coordination server of AutoDataScientists: the shared experimental state of a run,
 with the protocol enforced in code. Authenticate with `Authorization: Bearer <agent token>`.
@@ -78,9 +79,8 @@ def create_app(service: Service, *, require_auth: bool = True, allowed_hosts: li
     """
     mcp = build_mcp(service, require_auth=require_auth)
     endpoint = _McpEndpoint(service, require_auth)
-    # SQLite: one writer thread, a transaction per batch, for every write route (see
-    # writer); PostgreSQL: the thread pool (its writers commit concurrently).
-    writes = WriteLane(None if service.store.postgres else service.store.group)
+    # One writer thread, a transaction per batch, for every write route (see writer).
+    writes = WriteLane(service.store.group, max_batch=PG_MAX_BATCH if service.store.postgres else MAX_BATCH)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -93,7 +93,8 @@ def create_app(service: Service, *, require_auth: bool = True, allowed_hosts: li
                 yield
         finally:
             endpoint.app = None
-            writes.close()
+            # Writes still queued run before the store can be closed behind them.
+            await run_in_threadpool(writes.close, 30.0)
 
     app = FastAPI(title="autods coordination server", version="1", description=API_DESCRIPTION,
                   lifespan=lifespan)

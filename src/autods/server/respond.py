@@ -15,7 +15,7 @@ cannot drift from it: a value that does not fit the declared model fails seriali
 loudly (a warning, an error under pytest).
 
 Write routes use :func:`answer_write` instead: the same, with the hop onto the app's write
-lane (``writer``), which on SQLite is one thread that runs writes in arrival order.
+lane (``writer``): one thread that runs writes in arrival order, a transaction per batch.
 """
 
 from __future__ import annotations

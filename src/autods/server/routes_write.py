@@ -1,8 +1,7 @@
 """REST routes for the protocol's write verbs: one route per ``Service`` verb.
 
 Handlers are ``async def`` and make one hop for the Service call and its JSON
-(``respond.answer_write``, onto the write lane: one writer thread on SQLite, the thread pool
-on PostgreSQL): the Store blocks on the database, so it stays off the event loop, which
+(``respond.answer_write``, onto the write lane: one writer thread, a transaction per batch): the Store blocks on the database, so it stays off the event loop, which
 serves the SSE stream and MCP. Each decorator declares the answer's model and
 status; that declaration is both the OpenAPI contract and what ``answer_write`` serialises.
 Role checks and protocol rules live in the Service; a refusal surfaces as 403 / 409

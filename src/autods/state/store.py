@@ -50,7 +50,8 @@ class Store:
         # detects. Not kept for PostgreSQL, whose concurrent writers would make it stale.
         self._tip: audit.Tip | None = None
         self._sealer = audit.GroupSealer() if self.postgres else None
-        self._local = threading.local()  # SQLite: this thread's open write group, if any
+        self._local = threading.local()  # this thread's open write group, if any
+        self._closed = False
 
     @classmethod
     def open(
@@ -100,7 +101,15 @@ class Store:
         return store
 
     def close(self) -> None:
+        """Close every pooled connection; later reads and writes are refused (a late
+        request would otherwise open a connection nobody closes)."""
+        self._closed = True
         self.engine.dispose()
+
+    def _connect(self) -> sa.Connection:
+        if self._closed:
+            raise StateError("this state store is closed; open it again with Store.open(url)")
+        return self.engine.connect()
 
     def now(self) -> float:
         return self.clock()
@@ -109,7 +118,7 @@ class Store:
 
     @contextlib.contextmanager
     def _begin(self, write: bool) -> Iterator[sa.Connection]:
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             with conn.begin():
                 if not self.postgres:
                     # pysqlite runs in autocommit mode (set on connect) and SQLAlchemy's begin
@@ -125,10 +134,21 @@ class Store:
 
         Its audit events are in the chain when this returns: linked as the transaction's
         last statements on SQLite; on PostgreSQL parked with it and sealed after its commit.
-        Inside :meth:`group` (SQLite) it is a savepoint of the group's transaction instead.
+        Inside :meth:`group` it is a savepoint of the group's transaction instead.
         """
+        group: WriteGroup | None = getattr(self._local, "group", None)
+        if group is not None:
+            with group.savepoint() as conn:
+                tx = Tx(conn, actor, self.clock, postgres=self.postgres)
+                yield tx
+                if tx.pending and self.postgres:
+                    audit.park(conn, tx.pending)
+                    group.parked = True
+                elif tx.pending:
+                    group.tip = audit.append(conn, tx.pending, group.tip)
+            return
         if self._sealer is not None:
-            with self.engine.connect() as conn:
+            with self._connect() as conn:
                 with conn.begin():
                     tx = Tx(conn, actor, self.clock, postgres=True)
                     yield tx
@@ -136,14 +156,6 @@ class Store:
                         audit.park(conn, tx.pending)
                 if tx.pending:  # committed; seal on the same connection if this writer has to
                     self._sealer.after_commit(lambda: _seal_on(conn))
-            return
-        group: WriteGroup | None = getattr(self._local, "group", None)
-        if group is not None:
-            with group.savepoint() as conn:
-                tx = Tx(conn, actor, self.clock, postgres=False)
-                yield tx
-                if tx.pending:
-                    group.tip = audit.append(conn, tx.pending, group.tip)
             return
         lock = self._write_lock
         if lock is not None:
@@ -161,36 +173,52 @@ class Store:
 
     @contextlib.contextmanager
     def group(self) -> Iterator[None]:
-        """SQLite: the writes this thread makes inside the block share one transaction.
+        """The writes this thread makes inside the block share one transaction.
 
         Each :meth:`write` in the block is a savepoint: one that raises is rolled back alone
         and the others stand; all of them commit together when the block ends, so none is
         durable (or may be acknowledged) before then. If the block raises, or the commit
         fails, none of them is written. :meth:`read` in the block sees the group's writes.
         The server's write lane runs each batch of queued write requests in one group: one
-        BEGIN/COMMIT and one connection for the batch instead of one per request.
-        PostgreSQL, or a group already open on this thread: no effect.
+        BEGIN/COMMIT (one fsync) and one connection for the batch instead of one per request.
+        On PostgreSQL the group's audit events are sealed after its commit, as a write's are.
+        A group opened inside a group on the same thread is part of the outer one.
         """
-        if self._sealer is not None or getattr(self._local, "group", None) is not None:
+        if getattr(self._local, "group", None) is not None:
             yield
+            return
+        if self._sealer is not None:
+            with self._connect() as conn:
+                with conn.begin():
+                    group = WriteGroup(conn, None, postgres=True)
+                    with self._grouped(group):
+                        yield
+                    group.check_open()
+                if group.parked:
+                    self._sealer.after_commit(lambda: _seal_on(conn))
             return
         lock = self._write_lock
         assert lock is not None  # SQLite
         with lock:
             with self._begin(write=True) as conn:
-                group = WriteGroup(conn, self._tip)
-                self._local.group = group
-                try:
+                group = WriteGroup(conn, self._tip, postgres=False)
+                with self._grouped(group):
                     yield
-                finally:
-                    self._local.group = None
-                group.check_open()  # a commit of a transaction SQLite already rolled back is a no-op
+                group.check_open()
             self._tip = group.tip  # committed
+
+    @contextlib.contextmanager
+    def _grouped(self, group: WriteGroup) -> Iterator[None]:
+        self._local.group = group
+        try:
+            yield
+        finally:
+            self._local.group = None
 
     def seal(self) -> None:
         """PostgreSQL: link parked audit events into the chain now (no-op on SQLite)."""
         if self._sealer is not None:
-            with self.engine.connect() as conn:
+            with self._connect() as conn:
                 self._sealer.after_commit(lambda: _seal_on(conn))
 
     @contextlib.contextmanager
@@ -198,7 +226,7 @@ class Store:
         """A read-only transaction (a consistent snapshot on SQLite); in a group, the group's."""
         group: WriteGroup | None = getattr(self._local, "group", None)
         if group is not None:
-            yield Tx(group.conn, "reader", self.clock, postgres=False)
+            yield Tx(group.conn, "reader", self.clock, postgres=self.postgres)
             return
         with self._begin(write=False) as conn:
             yield Tx(conn, "reader", self.clock, postgres=self.postgres)
