@@ -69,3 +69,37 @@ def test_regression_subgroups_match_sklearn() -> None:
     for r in subgroup_metrics("r2", x, pred, {"age": age}, n_resamples=100):
         mask = age == r.group
         assert r.value == pytest.approx(r2_score(x[mask], pred[mask]), abs=1e-12)
+
+
+def test_repeated_rows_per_patient_are_resampled_as_patients() -> None:
+    """Each patient contributes 6 identical rows: resampling rows would pretend to have 6x
+    the information. With ``units`` the interval matches the one-row-per-patient interval."""
+    from autods.judge.bootstrap import bootstrap_ci
+
+    rng = np.random.default_rng(3)
+    n_pat, reps = 150, 6
+    y1 = (rng.random(n_pat) < 0.35).astype(int)
+    p1 = 1 / (1 + np.exp(-(1.2 * y1 + rng.normal(size=n_pat))))
+    arm1 = rng.choice(["a", "b"], size=n_pat)
+    y, p, arm = np.repeat(y1, reps), np.repeat(p1, reps), np.repeat(arm1, reps)
+    ids = np.repeat(np.arange(n_pat), reps)
+
+    rows = {r.group: r for r in subgroup_metrics("auroc", y, p, {"arm": arm}, n_resamples=400, seed=5)}
+    pats = {r.group: r for r in subgroup_metrics("auroc", y, p, {"arm": arm}, n_resamples=400, seed=5, units=ids)}
+    once = {r.group: r for r in subgroup_metrics("auroc", y1, p1, {"arm": arm1}, n_resamples=400, seed=5)}
+    for g in ("a", "b"):
+        mask = arm == g
+        ref = bootstrap_ci("auroc", y[mask], p[mask], n_resamples=400, seed=5 + (g == "b"), groups=ids[mask])
+        assert (pats[g].ci_low, pats[g].ci_high) == pytest.approx((ref.low, ref.high), abs=1e-12)
+        width = {k: v[g].ci_high - v[g].ci_low for k, v in (("rows", rows), ("pats", pats), ("once", once))}
+        assert width["pats"] == pytest.approx(width["once"], rel=0.35)
+        assert width["rows"] < 0.6 * width["pats"]  # the row bootstrap is far too narrow here
+        assert pats[g].value == rows[g].value == pytest.approx(once[g].value)
+
+
+def test_units_must_match_the_rows(data) -> None:
+    from autods.errors import JudgeError
+
+    y, p, groups = data
+    with pytest.raises(JudgeError, match="units has 3 values"):
+        subgroup_metrics("auroc", y, p, groups, units=np.arange(3))

@@ -92,7 +92,14 @@ def _baseline_screen(task: Any, gov: Any, design: Design, result: Checkup) -> No
     y = task.target(task.frame.iloc[rows])
     pred = np.asarray(record.oof.pred)
     groups = {c: task.frame[c].astype(str).to_numpy()[rows] for c in task.fairness_subgroups}
-    subs = subgroup_metrics(design.metric, y, pred, groups, n_resamples=300, seed=design.seed, min_n=SUBGROUP_MIN_N)
+    # Patients with several rows: resample patients, as the CV interval does.
+    unit = task.spec.id_column or gov.profile.unit_id
+    units = None
+    if unit is not None and unit in task.frame.columns:  # ids stay in this process; only their grouping is used
+        ids = task.frame[unit].astype(str).to_numpy()
+        units = ids[rows] if len(np.unique(ids)) < len(ids) else None
+    subs = subgroup_metrics(design.metric, y, pred, groups, n_resamples=300, seed=design.seed, min_n=SUBGROUP_MIN_N,
+                            units=units)
     for s in subs:
         row = {"column": s.column, "group": s.group, "n": s.n, "metric": s.metric, "value": s.value,
                "ci_low": s.ci_low, "ci_high": s.ci_high}

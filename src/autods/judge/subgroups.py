@@ -1,4 +1,5 @@
-"""Per-subgroup performance with bootstrap CIs, and the largest gap per column.
+"""Per-subgroup performance with bootstrap CIs (clustered by unit when given), and the
+largest gap per column.
 
 Point values come from fairlearn's ``MetricFrame``. It is handed row indices rather than
 the arrays themselves, so every data shape the judge accepts (probability matrices,
@@ -73,10 +74,18 @@ def _groups_of(
 
 def subgroup_metrics(
     metric: str, y_true: Any, y_pred: Any, groups: dict[str, Any], *, n_resamples: int = 500,
-    seed: int = 0, min_n: int = 20, **metric_kw: Any,
+    seed: int = 0, min_n: int = 20, units: Any = None, **metric_kw: Any,
 ) -> list[SubgroupResult]:
-    """One :class:`SubgroupResult` per (column, group), in column order then group order."""
+    """One :class:`SubgroupResult` per (column, group), in column order then group order.
+
+    ``units``: one unit (patient) id per row. Given, each subgroup's interval is a cluster
+    bootstrap over the subgroup's units: with several rows per patient, resampling rows
+    would treat correlated rows as independent and give intervals that are too narrow.
+    """
     yt, yp = np.asarray(y_true), np.asarray(y_pred)
+    unit_ids = None if units is None else np.asarray(units)
+    if unit_ids is not None and unit_ids.shape[0] != yt.shape[0]:
+        raise JudgeError(f"units has {unit_ids.shape[0]} values for {yt.shape[0]} rows")
     results: list[SubgroupResult] = []
     for c_index, (column, values) in enumerate(groups.items()):
         labels = _labels(values, yt.shape[0], column)
@@ -87,7 +96,8 @@ def subgroup_metrics(
             if not math.isnan(value):
                 try:
                     ci = bootstrap_ci(metric, yt[mask], yp[mask], n_resamples=n_resamples,
-                                      seed=seed + 1000 * c_index + g_index, **metric_kw)
+                                      seed=seed + 1000 * c_index + g_index,
+                                      groups=None if unit_ids is None else unit_ids[mask], **metric_kw)
                     low, high = ci.low, ci.high
                 except JudgeError as err:  # e.g. too few events for most resamples
                     note = f"no CI: {err}"

@@ -42,8 +42,4 @@ def limitations(sheet: dict[str, Any], bio: dict[str, Any]) -> list[dict[str, st
                         "the cross-validated interval of the champion does not account for the model search "
                         "(the best of many experiments is optimistic)",
                         "judge the model by the single held-out test score and by external validation"))
-    if sheet["subgroups"] and sheet["task"]["id_column"]:
-        out.append(_row("validation", "info",
-                        "subgroup intervals resample rows, not patients; with repeated rows per patient they are "
-                        "too narrow", "read subgroup intervals as a lower bound on the uncertainty"))
     return out

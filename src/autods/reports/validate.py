@@ -89,7 +89,8 @@ def _subgroups(ctx: RunContext, metric: str, y: Any, pred: np.ndarray, rows: np.
     if not present:
         return [], [], notes
     groups = {c: task.frame[c].to_numpy()[rows] for c in present}
-    res = subgroup_metrics(metric, y, pred, groups, n_resamples=n_resamples, seed=seed, **kw)
+    units = ctx.units[rows] if ctx.units_repeat else None  # patients with several rows: resample patients
+    res = subgroup_metrics(metric, y, pred, groups, n_resamples=n_resamples, seed=seed, units=units, **kw)
     fin = _finite
     rows_out = [{"column": r.column, "group": r.group, "n": r.n, "metric": r.metric, "value": fin(r.value),
                  "ci_low": fin(r.ci_low), "ci_high": fin(r.ci_high), "note": r.note} for r in res]
