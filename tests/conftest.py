@@ -51,3 +51,9 @@ def pg_url() -> str:
     engine.dispose()
     return url
 
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def state_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh state database: a SQLite file, and (marked postgres) the emptied test PostgreSQL."""
+    return f"sqlite:///{tmp_path / 'state.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
+

@@ -9,7 +9,6 @@ nothing behind, and the audit chain stays whole through all of it.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -17,14 +16,9 @@ from autods.errors import StateError
 from autods.state.store import Store
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def path(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'state.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
-
-
 @pytest.fixture
-def store(path: str) -> Iterator[Store]:
-    s = Store.open(path)
+def store(state_url: str) -> Iterator[Store]:
+    s = Store.open(state_url)
     yield s
     s.close()
 
@@ -63,9 +57,9 @@ def test_a_refused_write_is_rolled_back_alone(store: Store) -> None:
     assert store.verify_audit_chain()
 
 
-def test_nothing_is_visible_to_others_before_the_group_commits(store: Store, path: str) -> None:
+def test_nothing_is_visible_to_others_before_the_group_commits(store: Store, state_url: str) -> None:
     run_id, _ = seeded(store)
-    other = Store.open(path)
+    other = Store.open(state_url)
     try:
         with store.group():
             item = store.claim(run_id, actor="h1")
@@ -162,8 +156,8 @@ def test_groups_nest_as_one_and_other_threads_wait(store: Store) -> None:
     assert store.verify_audit_chain()
 
 
-def test_a_closed_store_refuses_instead_of_reopening(path: str) -> None:
-    store = Store.open(path)
+def test_a_closed_store_refuses_instead_of_reopening(state_url: str) -> None:
+    store = Store.open(state_url)
     run_id, _ = seeded(store)
     store.close()
     for attempt in (lambda: store.claim(run_id, actor="late"), lambda: store.list_items(run_id),

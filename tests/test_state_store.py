@@ -15,14 +15,9 @@ from autods.state.hashing import canonical_hash, canonical_json
 from autods.state.store import Store
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'state.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
-
-
 @pytest.fixture
-def store(url: str) -> Iterator[Store]:
-    s = Store.open(url)
+def store(state_url: str) -> Iterator[Store]:
+    s = Store.open(state_url)
     yield s
     s.close()
 
@@ -36,22 +31,22 @@ def _fill(store: Store) -> int:
     return run.id
 
 
-def test_reopen_keeps_data_and_chain(url: str) -> None:
-    s = Store.open(url)
+def test_reopen_keeps_data_and_chain(state_url: str) -> None:
+    s = Store.open(state_url)
     run_id = _fill(s)
     s.close()
-    s = Store.open(url)
+    s = Store.open(state_url)
     assert [i.status for i in s.list_items(run_id)] == ["claimed", "pending", "pending"]
     assert s.verify_audit_chain()
     s.close()
 
 
-def test_newer_schema_is_refused_with_the_fix(store: Store, url: str) -> None:
+def test_newer_schema_is_refused_with_the_fix(store: Store, state_url: str) -> None:
     with store.engine.begin() as conn:
         conn.execute(sa.text("UPDATE meta SET value = '99' WHERE key = 'schema_version'"))
     store.close()
     with pytest.raises(SchemaVersionError, match=r"schema version 99, newer .*upgrade autods"):
-        Store.open(url)
+        Store.open(state_url)
 
 
 def test_foreign_database_is_refused(tmp_path: Path) -> None:
