@@ -2,7 +2,7 @@
 
 Checked with a recording ``group`` (what the lane wraps each batch in) and against a real
 Store: order, batching, errors that reach only their own request, a failed commit that no
-request is told succeeded, context variables, shutdown and restart, and the pool fallback.
+request is told succeeded, context variables, shutdown and restart.
 """
 
 from __future__ import annotations
@@ -188,16 +188,6 @@ def test_a_cancelled_request_does_not_disturb_the_others() -> None:
     finally:
         lane.close()
     assert ran == ["slow"]  # the write itself still happened, as on the thread pool
-
-
-def test_without_a_group_jobs_run_on_the_thread_pool() -> None:
-    lane = WriteLane(None)
-
-    async def main() -> list[str]:
-        return await asyncio.gather(*[lane.run(lambda: threading.current_thread().name) for _ in range(4)])
-
-    names = asyncio.run(main())
-    assert "autods-writer" not in names and lane._thread is None
 
 
 @pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -62,6 +62,7 @@ class Session:
         self.clients: list[AgentClient] = []
         self._gate: Any = None
         self.store: Any = None
+        self.app: Any = None
         self.executor: Any = None
 
     # -- setup -------------------------------------------------------------------------------
@@ -98,7 +99,7 @@ class Session:
         if self.store is not None:
             # A request a closed client abandoned may still be queued on the write lane:
             # let it finish before the store closes under it.
-            if getattr(self, "app", None) is not None:
+            if self.app is not None:
                 self.app.state.writes.close(wait_s=30.0)
             self.store.close()
 

@@ -17,8 +17,7 @@ PostgreSQL: the same lane, with batches of at most ``PG_MAX_BATCH``. Measured on
 with the database server on the same machine, one writer with a transaction per batch did
 189-213 claim -> result cycles/s over HTTP against 149-172 for writers in the thread pool
 (server CPU 3.2-3.5 against 5.2-5.8 ms per cycle). Other server processes sharing the
-database still write concurrently; a batch holds its row locks until its commit. A lane
-built with ``group=None`` runs every job on the thread pool instead (``off_loop``).
+database still write concurrently; a batch holds its row locks until its commit.
 
 The thread starts on the first job and ends at :meth:`close` (the app's lifespan and the
 run's session call it before closing the store) or when the lane is garbage collected; a
@@ -36,8 +35,6 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
-from autods.server.respond import off_loop
-
 T = TypeVar("T")
 
 _STOP = None  # the sentinel that ends a writer thread
@@ -53,11 +50,11 @@ _Answer = tuple["asyncio.Future[Any]", Any, "BaseException | None"]
 
 
 class WriteLane:
-    """``await lane.run(fn, *args)``: ``fn(*args)`` on the writer thread (or the pool without a group)."""
+    """``await lane.run(fn, *args)``: ``fn(*args)`` on the writer thread."""
 
-    def __init__(self, group: Callable[[], AbstractContextManager[None]] | None, max_batch: int = MAX_BATCH) -> None:
+    def __init__(self, group: Callable[[], AbstractContextManager[None]], max_batch: int = MAX_BATCH) -> None:
         """``group``: how the writer thread wraps a batch (``Store.group``: one transaction);
-        None runs every job on the thread pool instead. ``max_batch``: jobs per batch."""
+        ``max_batch``: jobs per batch."""
         self.group = group
         self.max_batch = max_batch
         # Each writer thread has its own queue, so a thread ended by close() never runs a
@@ -69,8 +66,6 @@ class WriteLane:
         weakref.finalize(self, _stop_all, self._current)
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        if self.group is None:
-            return await off_loop(fn, *args)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._start().put((loop, future, contextvars.copy_context(), fn, args))

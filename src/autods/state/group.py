@@ -2,8 +2,9 @@
 
 Opened by :meth:`Store.group <autods.state.store.Store.group>`; the server's write lane runs
 each batch of queued write requests in one. A write that raises is rolled back to its
-savepoint alone (on SQLite the audit tip it moved goes back with it; on PostgreSQL the
-events it parked vanish with the savepoint).
+savepoint alone. Its audit events go with it: ``Store.write`` links them (SQLite, moving
+``tip``) or parks them (PostgreSQL) as the savepoint's last statements, so a write that
+raises has moved neither.
 """
 
 from __future__ import annotations
@@ -40,11 +41,9 @@ class WriteGroup:
                 yield self.conn
             return
         self.driver.execute("SAVEPOINT autods_write")
-        tip = self.tip
         try:
             yield self.conn
         except BaseException:
-            self.tip = tip
             if self.driver.in_transaction:
                 self.driver.execute("ROLLBACK TO autods_write")
                 self.driver.execute("RELEASE autods_write")
