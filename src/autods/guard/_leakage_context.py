@@ -17,8 +17,20 @@ import numpy as np
 import pandas as pd
 
 from autods.guard._stats import as_numeric, oof_target_encode
-from autods.guard.profile import DataProfile, profile_frame
+from autods.guard.profile import (
+    MIN_SHAPE_ROWS, DataProfile, id_name_strength, integer_id_shape, name_tokens, profile_frame,
+)
 from autods.tasks.load import Task
+
+# Header words of bookkeeping columns (whole tokens; see profile.name_tokens). A column named
+# only `index` or `seq` is a row counter; `batch`, `version`, `export` anywhere mark the data
+# pipeline, not the patient. Clinical indices (`body_mass_index`) are not matched.
+ADMIN_SOLE = {"index", "idx", "row", "rownum", "seq", "sequence", "serial", "order", "line", "obs", "n", "year", "date",
+              "batch", "source", "file", "page", "form", "version"}
+ADMIN_ANY = {"unnamed", "rownum", "rowid", "batch", "plate", "version", "created", "updated", "modified", "timestamp",
+             "filename", "extraction", "export", "operator", "clerk", "site", "center", "centre", "hospital",
+             "institution", "clinic", "facility", "enrolment", "enrollment", "registration", "year"}
+NEAR_UNIQUE_FEATURE = 0.95
 
 
 @dataclass
@@ -87,3 +99,38 @@ def build_context(task: Task, frame: pd.DataFrame) -> LeakageContext:
     features = [c for c in frame.columns if c not in skip]
     return LeakageContext(task=task, frame=frame, profile=profile, outcome_kind=kind, y=y, time=time,
                           features=features, unit_id=unit_id)
+
+
+def identifier_reason(column: str, s: pd.Series, profile: DataProfile) -> str | None:
+    """Why ``column`` is an identifier rather than a measurement, or ``None``.
+
+    Looser than the profile's kind test: it only decides what happens to a feature that
+    already separates the outcome on its own, where near-unique integers are a row label.
+    """
+    if profile.kind(column) == "identifier":
+        return "it is a record identifier"
+    if id_name_strength(column) == 2:
+        return "its name marks an identifier"
+    if pd.api.types.is_bool_dtype(s) or not pd.api.types.is_numeric_dtype(s):
+        return None
+    x = pd.to_numeric(s, errors="coerce").dropna().astype(float).to_numpy()
+    if len(x) < MIN_SHAPE_ROWS or not np.all(np.mod(x, 1) == 0):
+        return None
+    shape = integer_id_shape(x)
+    if shape:
+        return f"it is identifier-shaped ({shape})"
+    if len(np.unique(x)) >= NEAR_UNIQUE_FEATURE * len(x):
+        return "it is identifier-shaped (near-unique integers)"
+    return None
+
+
+def administrative_reason(column: str, profile: DataProfile) -> str | None:
+    """Why ``column`` records the data's bookkeeping (dates, sites, row counters), or ``None``."""
+    if profile.kind(column) == "datetime":
+        return "it is a calendar date (enrolment or follow-up time, not patient state)"
+    if column in profile.site_columns:
+        return "it is a site or batch column"
+    tokens = name_tokens(column)
+    if (len(tokens) == 1 and tokens[0] in ADMIN_SOLE) or any(t in ADMIN_ANY for t in tokens):
+        return "its name marks an administrative column"
+    return None

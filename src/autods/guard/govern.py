@@ -19,6 +19,7 @@ from autods.guard.profile import DataProfile, profile_findings, profile_frame
 from autods.tasks.load import Task
 
 DECLARED_PROXY = "declared proxy (TASK.md exclude)"
+UNIT_ID = "unit-of-analysis id (used for grouping, never a feature)"
 
 
 @dataclass(frozen=True)
@@ -53,8 +54,13 @@ class Governance:
         return [c for c in self.frame.columns if c not in drop]
 
 
-def _exclusions(findings: list[Finding], task: Task) -> list[tuple[str, str]]:
+def _exclusions(findings: list[Finding], task: Task, unit_id: str | None = None) -> list[tuple[str, str]]:
+    """Every feature kept out of modelling, with its reasons: blocking findings, declared
+    proxies, and a detected unit id TASK.md did not declare (a declared ``id_column`` is
+    dropped by ``Task.feature_columns`` already, so it needs no entry)."""
     reasons: dict[str, list[str]] = {}
+    if unit_id and unit_id != task.spec.id_column and unit_id not in task.endpoint_columns:
+        reasons[unit_id] = [UNIT_ID]
     for f in findings:
         if f.blocking and f.feature:
             reasons.setdefault(f.feature, [])
@@ -90,5 +96,6 @@ def govern(task: Task, *, salt: str = "autods") -> Governance:
     redact = {f.feature for f in phi if f.feature}
     return Governance(
         profile=profile.redacted(redact), findings=findings, phi_columns=flagged,
-        excluded=_exclusions(findings, task), frame=frame, actions=actions,
+        excluded=_exclusions(findings, task, profile.unit_id if profile.unit_id in profile.id_columns else None),
+        frame=frame, actions=actions,
     )

@@ -15,8 +15,11 @@ Checks (``LEAKAGE_CHECKS``) and thresholds:
     (Spearman; Cramér's V between two categorical columns). Blocking.
 ``single_feature_discrimination``
     One feature alone separates the outcome: AUROC > 0.95 or < 0.05 (binary, survival
-    event, one-vs-rest per class for multiclass) or |Spearman| > 0.90 (continuous). Warning
-    for review; blocking beyond 0.99 (AUROC > 0.99 / < 0.01, |Spearman| > 0.99).
+    event, one-vs-rest per class for multiclass) or |Spearman| > 0.90 (continuous), on its values
+    or with its missing rows ranked at either end. Warning for review; blocking beyond 0.99
+    (AUROC > 0.99 / < 0.01, |Spearman| > 0.99), and blocking above the warning level when the
+    feature is identifier-shaped or named (near-unique integers, a counter in row order),
+    administrative (a date, a site, a bookkeeping header) or separates through its missingness.
 ``repeated_units``
     The unit id (declared, or detected by the profile) repeats: CV must be grouped.
 ``duplicate_rows``
@@ -26,7 +29,8 @@ Checks (``LEAKAGE_CHECKS``) and thresholds:
     of rows with both dates is blocking.
 
 Categorical features are scored through out-of-fold target-mean encoding (see
-``_leakage_context``); identifier and free-text columns enter only ``post_outcome``.
+``_leakage_context``); free-text columns enter only ``post_outcome``, identifiers also the
+single-feature check on their raw numbers (to report an order leak; they are excluded anyway).
 Every blocking finding names its ``feature`` so the caller excludes it with the message.
 """
 
@@ -34,12 +38,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from autods.errors import TaskSpecError
-from autods.guard._leakage_context import LeakageContext, build_context
+from autods.guard._leakage_context import LeakageContext, administrative_reason, build_context, identifier_reason
 from autods.guard._stats import as_numeric, auroc, cramers_v, oof_target_encode, parse_dates, spearman
 from autods.guard.findings import Finding, Severity
 from autods.tasks.load import Task
@@ -140,31 +145,81 @@ def _target_proxy(ctx: LeakageContext) -> list[Finding]:
     return out
 
 
+def _filled(x: np.ndarray, missing: np.ndarray) -> list[np.ndarray]:
+    """``x`` with its missing rows ranked below, then above, every value: how a model can see them."""
+    present = x[~missing & ~np.isnan(x)]
+    if not missing.any() or not len(present):
+        return []
+    lo, hi = float(present.min()) - 1.0, float(present.max()) + 1.0
+    return [np.where(missing, lo, x), np.where(missing, hi, x)]
+
+
+@dataclass
+class _Separation:
+    stat: float  # AUROC (binary targets) or Spearman (continuous) of the strongest view
+    strength: float  # max(AUROC, 1 - AUROC) or |Spearman|
+    target: str
+    by: str  # "values" or "with missingness"
+    values_strength: float = 0.0  # the strongest on present values alone
+    missingness_strength: float = 0.0  # the missingness indicator alone (binary targets)
+
+
+def _separation(ctx: LeakageContext, col: str) -> _Separation | None:
+    """The strongest single-feature separation of ``col``: on its values, and with its missingness."""
+    continuous = ctx.outcome_kind == "continuous"
+    s = ctx.frame[col]
+    missing = s.isna().to_numpy()
+    # Identifiers get no view (a target-encoded id memorises); their raw numbers still show an order leak.
+    raw = as_numeric(s) if ctx.profile.kind(col) == "identifier" and pd.api.types.is_numeric_dtype(s) else None
+    best: _Separation | None = None
+    values, by_missing = 0.0, 0.0
+    for name, y in ({"continuous": ctx.y} if continuous else ctx.binary_targets()).items():
+        x = raw if ctx.profile.kind(col) == "identifier" else ctx.view(col, name, y)
+        if x is None:
+            continue
+        for by, v in [("values", x), *(("with missingness", f) for f in _filled(x, missing))]:
+            stat = spearman(v, y) if continuous else auroc(v, y)
+            if stat is None:
+                continue
+            strength = abs(stat) if continuous else max(stat, 1 - stat)
+            values = max(values, strength) if by == "values" else values
+            if best is None or strength > best.strength:
+                best = _Separation(stat, strength, name, by)
+        ind = auroc(missing.astype(float), y) if missing.any() and not continuous else None
+        by_missing = max(by_missing, ind, 1 - ind) if ind is not None else by_missing
+    if best is not None:
+        best.values_strength, best.missingness_strength = values, by_missing
+    return best
+
+
 def _single_feature(ctx: LeakageContext) -> list[Finding]:
+    continuous = ctx.outcome_kind == "continuous"
+    warn, block = (RHO_WARN, RHO_BLOCK) if continuous else (DISCRIM_WARN, DISCRIM_BLOCK)
     out: list[Finding] = []
     for col in ctx.features:
-        if ctx.outcome_kind == "continuous":
-            x = ctx.view(col, "continuous", ctx.y)
-            rho = spearman(x, ctx.y) if x is not None else None
-            if rho is not None and abs(rho) > RHO_WARN:
-                out.append(Finding(
-                    check="single_feature_discrimination", severity=_sev(abs(rho) > RHO_BLOCK), feature=col,
-                    message=f"single feature '{col}' alone tracks the {ctx.endpoint_label} (Spearman {rho:.3f})",
-                    advice="review how it is measured; " + EXCLUDE_ADVICE, evidence={"spearman": round(rho, 4)}))
+        sep = _separation(ctx, col)
+        if sep is None or sep.strength <= warn:
             continue
-        best: tuple[float, str] | None = None
-        for name, yb in ctx.binary_targets().items():
-            x = ctx.view(col, name, yb)
-            auc = auroc(x, yb) if x is not None else None
-            if auc is not None and (best is None or abs(auc - 0.5) > abs(best[0] - 0.5)):
-                best = (auc, name)
-        if best and max(best[0], 1 - best[0]) > DISCRIM_WARN:
-            auc, name = best
-            out.append(Finding(
-                check="single_feature_discrimination", severity=_sev(max(auc, 1 - auc) > DISCRIM_BLOCK), feature=col,
-                message=f"single feature '{col}' alone separates the {ctx.endpoint_label} (AUROC {auc:.3f}, {name})",
-                advice="near-perfect discrimination from one variable is rarely biology; review it. " + EXCLUDE_ADVICE,
-                evidence={"auroc": round(auc, 4), "target": name, "warn_above": DISCRIM_WARN, "block_above": DISCRIM_BLOCK}))
+        # What the feature *is* decides exclusion below the block threshold; a strong
+        # measurement (Wisconsin cell nuclei reach AUROC 0.97 honestly) stays, for review.
+        why = identifier_reason(col, ctx.frame[col], ctx.profile) or administrative_reason(col, ctx.profile)
+        if why is None and (sep.values_strength <= warn or sep.missingness_strength > warn):
+            why = "its signal lies in its missingness (whether it is recorded, not its value)"
+        label = f"Spearman {sep.stat:.3f}" if continuous else f"AUROC {sep.stat:.3f}, {sep.target}"
+        evidence: dict[str, object] = {
+            "spearman" if continuous else "auroc": round(sep.stat, 4), "target": sep.target, "by": sep.by,
+            "values_strength": round(sep.values_strength, 4), "warn_above": warn, "block_above": block}
+        if sep.missingness_strength:
+            evidence["missingness_strength"] = round(sep.missingness_strength, 4)
+        if why:
+            evidence["excluded_because"] = why
+        out.append(Finding(
+            check="single_feature_discrimination", severity=_sev(sep.strength > block or why is not None), feature=col,
+            message=f"single feature '{col}' alone {'tracks' if continuous else 'separates'} the {ctx.endpoint_label} "
+                    f"({label})" + (f"; excluded: {why}" if why else ""),
+            advice=("it separates the outcome by what it is, not by what it measures. " if why else
+                    "near-perfect discrimination from one variable is rarely biology; review it. ") + EXCLUDE_ADVICE,
+            evidence=evidence))
     return out
 
 

@@ -22,7 +22,20 @@ from autods.tasks.spec import TaskSpec
 
 Kind = Literal["numeric", "categorical", "boolean", "datetime", "text", "identifier"]
 
-ID_NAME = re.compile(r"(^|[_\s.-])(id|ids|mrn|key|number|no|nr|code)$|^(id|mrn)[_\s.-]|identifier|uuid|guid", re.I)
+# Identifier names are matched on whole tokens of the header (split at spaces, dots,
+# underscores, hyphens and camelCase), so `pid` and `PatientID` match but `pidx_score`,
+# `covid` or `patient_age` do not. ID_TOKENS name an id wherever they stand; UNIT_NOUNS only
+# alone (`patient`, `case`) or before a number word (`case_number`, `study no`); `study` only
+# before one, since a pooled analysis's bare `study` column is site-like, not a record id.
+ID_TOKENS = {"id", "ids", "pid", "mrn", "uuid", "guid", "identifier", "usubjid", "subjid", "patid", "ptid"}
+UNIT_NOUNS = {"subject", "subj", "patient", "case", "record", "participant", "person", "study", "encounter",
+              "sample", "specimen", "accession", "serial"}
+NUMBER_WORDS = {"no", "nr", "num", "number"}
+# Trailing words the old header rule took as an id suffix (`icd_code`): weaker, the shape must be id-like.
+WEAK_SUFFIXES = {"key", "code"}
+FUSED_ID = re.compile(r"^(pat|pt|patient|subj|subject|case|rec|record|participant|person|study|sample|row|seq|obs)"
+                      r"(id|no|nr|num|number|key)$")
+ID_SUBSTRING = re.compile(r"identifier|uuid|guid", re.I)
 SITE_NAME = re.compile(r"site|hosp|center|centre|institution|batch|clinic|facility|plate|study_?arm_?site", re.I)
 ID_SHAPE = re.compile(r"^[A-Za-z]{0,6}[-_]?\d{2,}[A-Za-z0-9-_]*$|^[0-9a-fA-F-]{16,}$")
 BOOL_LEVELS = {"0", "1", "true", "false", "yes", "no", "y", "n", "t", "f", "0.0", "1.0"}
@@ -30,6 +43,8 @@ MAX_SITES = 30
 MAX_TOP_LEVELS = 20
 MAX_ROWS_PER_UNIT = 200
 SHAPE_SAMPLE = 2000
+MIN_SHAPE_ROWS = 30  # fewer rows than this cannot show an id's shape (uniqueness, a counter) convincingly
+NEAR_UNIQUE = 0.98
 
 
 class ColumnProfile(BaseModel):
@@ -78,6 +93,53 @@ def _is_text_like(s: pd.Series) -> bool:
     return pd.api.types.is_object_dtype(s) or pd.api.types.is_string_dtype(s) or isinstance(s.dtype, pd.CategoricalDtype)
 
 
+def name_tokens(name: str) -> list[str]:
+    """Lower-case word tokens of a header: ``'PatientID'`` -> ``['patient', 'id']``, ``'study no'``
+    -> ``['study', 'no']``; letters and digits stay together (``'PID1'``, a gene, is one token)."""
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", str(name))
+    spaced = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1 \2", spaced)  # 'IDNumber' -> 'ID Number'
+    return [t for t in re.split(r"[^0-9a-z]+", spaced.lower()) if t]
+
+
+def id_name_strength(name: str) -> int:
+    """2: the header names a record or unit id; 1: only an id-like suffix (``_code``, ``_number``); 0: neither."""
+    tokens = name_tokens(name)
+    if not tokens:
+        return 0
+    if ID_SUBSTRING.search(str(name)) or any(t in ID_TOKENS or FUSED_ID.match(t) for t in tokens):
+        return 2
+    if len(tokens) == 1 and tokens[0] in UNIT_NOUNS - {"study"}:
+        return 2
+    if tokens[-1] in NUMBER_WORDS and (len(tokens) == 1 or tokens[-2] in UNIT_NOUNS):
+        return 2
+    if tokens[0] == "unnamed" and len(tokens) == 2 and tokens[1].isdigit():
+        return 2  # a pandas index written into the CSV
+    return 1 if tokens[-1] in NUMBER_WORDS | WEAK_SUFFIXES else 0
+
+
+def integer_id_shape(values: np.ndarray) -> str | None:
+    """Why integer ``values`` (row order, NaN allowed) look like an id, or ``None``.
+
+    A counter (near-unique and monotone in row order) or near-unique integers filling a
+    contiguous range. Measurements almost never do either: n random draws from a range
+    only 1.5 n wide collide; a frame sorted by a measurement repeats a value within 30 rows.
+    """
+    x = np.asarray(values, dtype=float)
+    x = x[~np.isnan(x)]
+    n = len(x)
+    if n < MIN_SHAPE_ROWS:
+        return None
+    n_unique = len(np.unique(x))
+    if n_unique < NEAR_UNIQUE * n:
+        return None
+    step = np.diff(x)
+    if bool((step >= 0).all() or (step <= 0).all()):
+        return "a near-unique integer sequence monotone in row order"
+    if n >= 2 * MIN_SHAPE_ROWS and x.max() - x.min() + 1 <= 1.5 * n_unique:
+        return "near-unique integers filling a contiguous range"
+    return None
+
+
 def _kind(name: str, s: pd.Series) -> tuple[Kind, pd.Series | None]:
     """Column kind, plus the parsed dates when the column is a date column."""
     present = s.dropna()
@@ -89,10 +151,13 @@ def _kind(name: str, s: pd.Series) -> tuple[Kind, pd.Series | None]:
     if pd.api.types.is_numeric_dtype(s):
         if n_unique <= 2 and set(present.astype(float).unique()) <= {0.0, 1.0}:
             return "boolean", None
-        integral = bool(np.all(np.mod(present.astype(float), 1) == 0)) if len(present) else False
-        if integral and ID_NAME.search(name) and n_unique >= 0.1 * max(len(present), 1):
+        x = present.astype(float).to_numpy()
+        if not len(x) or not np.all(np.mod(x, 1) == 0):
+            return "numeric", None
+        strength = id_name_strength(name)
+        if strength and (n_unique >= 0.1 * len(x) or (strength == 2 and n_unique > MAX_SITES)):
             return "identifier", None
-        return "numeric", None
+        return ("identifier" if integer_id_shape(x) else "numeric"), None
     if not _is_text_like(s) or present.empty:
         return "categorical", None
     # Shape tests on a seeded sample: they decide a column's kind, not count its rows.
@@ -107,9 +172,9 @@ def _kind(name: str, s: pd.Series) -> tuple[Kind, pd.Series | None]:
         spaced = text.str.contains(r"\s").mean()
         if spaced >= 0.5 and text.str.len().median() >= 25:
             return "text", None
-        if text.map(lambda v: bool(ID_SHAPE.match(v))).mean() >= 0.9 or ID_NAME.search(name) or spaced >= 0.5:
+        if text.map(lambda v: bool(ID_SHAPE.match(v))).mean() >= 0.9 or id_name_strength(name) or spaced >= 0.5:
             return "identifier", None
-    if ID_NAME.search(name) and text.map(lambda v: bool(ID_SHAPE.match(v))).mean() >= 0.9 and n_unique > MAX_SITES:
+    if id_name_strength(name) and text.map(lambda v: bool(ID_SHAPE.match(v))).mean() >= 0.9 and n_unique > MAX_SITES:
         return "identifier", None
     return "categorical", None
 
@@ -144,7 +209,8 @@ def _n_duplicates(frame: pd.DataFrame) -> int:
 
 def _unit_id_score(name: str, col: ColumnProfile, n_rows: int) -> float:
     """Higher is more id-like: an id name, then many distinct values that still repeat."""
-    return (2.0 if ID_NAME.search(name) or "patient" in name.lower() or "subject" in name.lower() else 0.0) + col.n_unique / max(n_rows, 1)
+    named = id_name_strength(name) or "patient" in name.lower() or "subject" in name.lower()
+    return (2.0 if named else 0.0) + col.n_unique / max(n_rows, 1)
 
 
 def profile_frame(frame: pd.DataFrame, spec: TaskSpec | None = None, *, site_shift: bool = True) -> DataProfile:
@@ -155,12 +221,15 @@ def profile_frame(frame: pd.DataFrame, spec: TaskSpec | None = None, *, site_shi
     """
     n_rows = int(len(frame))
     endpoint = set(spec.endpoint.columns) if spec else set()
+    # Declared outcome, time and site columns keep their measured kind even when id-shaped
+    # (a survival time sorted ascending, an integer day counter declared as time_column).
+    structural = endpoint | ({c for c in (spec.time_column, spec.site_column) if c} if spec else set())
     columns: dict[str, ColumnProfile] = {}
     dates_of: dict[str, pd.Series] = {}
     for name in frame.columns:
         s = frame[name]
         kind, dates = _kind(str(name), s)
-        if name in endpoint and kind == "identifier":
+        if name in structural and kind == "identifier":
             kind = "numeric" if pd.api.types.is_numeric_dtype(s) else "categorical"
         if dates is not None:
             dates_of[name] = dates
