@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from autods.errors import RecipeError
+from autods.errors import RecipeError, UserInputError
 from autods.runners import EvaluationRecord, Recipe, evaluate
 from autods.tasks import load_task
 
@@ -108,9 +108,17 @@ def test_strategy_precedence(tmp_path: Path) -> None:
 
     frame = _grouped_frame()
     task = load_task(_write_task(tmp_path, frame, "name: g\ntask_type: binary\nendpoint: y\nid_column: pid\nvalidation: stratified-cv"))
-    # declared stratified-cv, but pids repeat: the design forces grouped CV
-    assert choose_strategy(task) == "patient-grouped-cv"
+    # declared stratified-cv, but pids repeat: refused with the fix, never silently switched
+    with pytest.raises(UserInputError, match="row_level_cv"):
+        choose_strategy(task)
     assert choose_strategy(task, "stratified-cv") == "stratified-cv"  # an explicit argument wins
+    (tmp_path / "a").mkdir()
+    allowed = load_task(_write_task(tmp_path / "a", frame, "name: g\ntask_type: binary\nendpoint: y\nid_column: pid\n"
+                                    "validation: stratified-cv\nallow: {row_level_cv: visits are independent draws}"))
+    assert choose_strategy(allowed) == "stratified-cv"
+    (tmp_path / "g").mkdir()
+    undeclared = load_task(_write_task(tmp_path / "g", frame, "name: g\ntask_type: binary\nendpoint: y\nid_column: pid"))
+    assert choose_strategy(undeclared) == "patient-grouped-cv"
     (tmp_path / "u").mkdir()
     one_row_per_unit = load_task(_write_task(tmp_path / "u", frame.drop_duplicates("pid"),
                                              "name: u\ntask_type: binary\nendpoint: y\nid_column: pid\nvalidation: stratified-cv"))

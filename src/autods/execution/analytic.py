@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from autods.judge.design import Design, make_design
+from autods.judge.plan import planned_task
 from autods.runfolder import RunFolder, read_json, write_analytic
 from autods.tasks.load import Task, load_task
 from autods.tasks.spec import read_specs
@@ -38,6 +39,9 @@ def prepare_analytic(task_dir: Path, folder: RunFolder, *, salt: str) -> tuple[A
     task = load_task(task_dir)
     gov = govern(task, salt=salt)
     design = make_design(task, excluded=gov.excluded_features, detected_unit=gov.profile.unit_id)
+    # From here on the unit of analysis (declared or detected) is the spec's id_column, so every
+    # path groups by it and none uses it as a feature.
+    task = planned_task(task, gov.profile.unit_id)
     governance = {
         "phi_columns": list(gov.phi_columns),
         "excluded_features": [{"name": n, "reason": r} for n, r in gov.excluded],
@@ -60,10 +64,13 @@ def load_analytic(folder: RunFolder) -> AnalyticTask:
     spec, launch = read_specs(folder.root / "task")
     cfg = folder.config()
     spec = spec.model_copy(update={"root": Path(cfg.task_dir)})
+    design = read_json(folder.analytic / "design.json")
+    if spec.id_column is None and design.get("unit_column"):
+        spec = spec.model_copy(update={"id_column": design["unit_column"]})  # the detected unit the plan executes
     governance = read_json(folder.analytic / "governance.json")
     frame = pd.read_parquet(folder.analytic / "frame.parquet")
     task = Task(spec=spec, launch=launch, frame=frame, external=None, data_hashes=governance["data_hashes"],
                 dropped_missing_endpoint=governance["n_rows_missing_endpoint"],
                 provenance=governance.get("provenance", []))
     exclude = tuple((e["name"], e["reason"]) for e in governance["excluded_features"])
-    return AnalyticTask(task, exclude, read_json(folder.analytic / "design.json"))
+    return AnalyticTask(task, exclude, design)

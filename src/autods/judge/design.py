@@ -42,6 +42,8 @@ class Design:
     confounders: tuple[str, ...]
     reasons: tuple[str, ...] = ()
     findings: tuple[Finding, ...] = field(default=())
+    unit_column: str | None = None
+    plan: dict[str, object] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
         out = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "findings"}
@@ -57,24 +59,30 @@ def choose_cv(task: Task, detected_unit: str | None = None) -> tuple[str, str | 
     """Return (strategy, group column, reasons, findings)."""
     reasons: list[str] = []
     findings: list[Finding] = []
-    unit = task.spec.id_column or detected_unit
+    from autods.judge.plan import ROW_LEVEL_CV, check_declared_cv, unit_of_analysis
+
+    unit, _ = unit_of_analysis(task, detected_unit)
     requested = task.cv_strategy
     repeated = _repeats(task, unit)
+    check_declared_cv(task, unit)
     if requested == "site-grouped-cv":
         reasons.append(f"site-grouped CV on '{task.spec.site_column}' as requested: tests transport to unseen sites")
         return requested, task.spec.site_column, reasons, findings
     if requested == "temporal-split":
         reasons.append(f"temporal split on '{task.spec.time_column}' as requested: trains on the past, tests on the future")
         return requested, unit if repeated else None, reasons, findings
+    if repeated and requested == "stratified-cv":  # check_declared_cv let it through: allow names a reason
+        why = task.spec.allow[ROW_LEVEL_CV]
+        findings.append(Finding(
+            check="design.cv",
+            severity=Severity.warning,
+            message=f"row-level stratified CV over repeated units in '{unit}', allowed in TASK.md: {why}",
+            advice="row-level folds put one unit's rows on both sides; metrics are optimistic unless rows are independent",
+            evidence={"unit_column": unit, "n_rows": int(len(task.frame)), "n_units": int(task.frame[unit].nunique())},
+        ))
+        reasons.append(f"stratified CV over rows as allowed in TASK.md (allow: row_level_cv: {why})")
+        return requested, None, reasons, findings
     if repeated:
-        if requested == "stratified-cv":
-            findings.append(Finding(
-                check="design.cv",
-                severity=Severity.warning,
-                message=f"stratified-cv was requested but units in '{unit}' repeat across rows; using patient-grouped-cv",
-                advice="keep grouped CV: rows of one patient in both train and test folds inflate every metric",
-                evidence={"unit_column": unit, "n_rows": int(len(task.frame)), "n_units": int(task.frame[unit].nunique())},
-            ))
         reasons.append(f"patient-grouped CV on '{unit}': units repeat across rows, so whole units stay in one fold")
         return "patient-grouped-cv", unit, reasons, findings
     strategy = requested or "stratified-cv"
@@ -94,6 +102,10 @@ def _events(task: Task) -> int | None:
 
 def make_design(task: Task, excluded: tuple[str, ...] | list[str] = (), detected_unit: str | None = None) -> Design:
     """Lock the design from the task and the steward's exclusions."""
+    from autods.judge.plan import make_plan, planned_task, unit_of_analysis
+
+    unit_col, unit_source = unit_of_analysis(task, detected_unit)
+    task = planned_task(task, detected_unit)
     strategy, group_col, reasons, findings = choose_cv(task, detected_unit)
     metric = PRIMARY_METRIC[task.task_type]
     features = task.feature_columns(exclude=tuple(excluded))
@@ -109,8 +121,11 @@ def make_design(task: Task, excluded: tuple[str, ...] | list[str] = (), detected
             evidence={"events": n_events, "features": n_features},
         ))
     reasons.append(f"primary metric {metric} ({'higher' if METRICS[metric] else 'lower'} is better) for a {task.task_type} task")
-    unit_col = task.spec.id_column or detected_unit
+    if unit_source == "detected":
+        reasons.insert(0, f"unit of analysis '{unit_col}' detected (not declared): folds and the held-out split "
+                          "keep each unit's rows on one side, and it is never a feature")
     n_units = int(task.frame[unit_col].nunique()) if unit_col else len(task.frame)
+    plan = make_plan(task, strategy, group_col, unit_col, unit_source, tuple(reasons))
     confounders = tuple(task.spec.covariates) or tuple(c for c in ("age", "sex") if c in task.frame.columns)
     return Design(
         task_type=task.task_type,
@@ -131,4 +146,6 @@ def make_design(task: Task, excluded: tuple[str, ...] | list[str] = (), detected
         confounders=confounders,
         reasons=tuple(reasons),
         findings=tuple(findings),
+        unit_column=unit_col,
+        plan=plan.as_dict(),
     )

@@ -55,8 +55,24 @@ def unit_codes(groups: Any) -> tuple[np.ndarray, int]:
     return rank[inverse.ravel()], int(order.size)
 
 
+#: a numeric target with more distinct values than this is continuous, whatever its values look like
+MAX_CLASSES = 20
+#: quantile bins a continuous target is stratified on
+N_QUANTILE_BINS = 5
+
+
+def quantile_bins(values: np.ndarray, n_bins: int = N_QUANTILE_BINS) -> np.ndarray:
+    """Bin codes 0..n_bins-1 by rank, so ties and skew never leave a bin empty."""
+    ranks = np.argsort(np.argsort(values, kind="stable"), kind="stable")
+    return (ranks * n_bins // max(len(values), 1)).astype(int)
+
+
 def strata(y: Any) -> np.ndarray | None:
-    """Labels to stratify on: classes, the survival event flag, or None for continuous y."""
+    """Labels to stratify on: classes, the survival event flag, or quantile bins of a continuous y.
+
+    An integer-valued numeric target with many levels (a score, a count, days) is continuous:
+    treating its values as classes would leave most "classes" with one row.
+    """
     if y is None:
         return None
     arr = np.asarray(y)
@@ -64,6 +80,9 @@ def strata(y: Any) -> np.ndarray | None:
         return arr["event"].astype(int)
     if arr.ndim != 1:
         return None
+    numeric = arr.dtype.kind in "iuf"
+    if numeric and (len(np.unique(arr)) > MAX_CLASSES or type_of_target(arr) == "continuous"):
+        return quantile_bins(arr.astype(float)) if len(arr) >= 2 * N_QUANTILE_BINS else None
     kind = type_of_target(arr)
     return arr if kind in ("binary", "multiclass") else None
 

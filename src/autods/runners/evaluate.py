@@ -55,17 +55,20 @@ SECONDARY_METRICS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _governed(task: Task) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
+def _governed(task: Task) -> tuple[Task, pd.DataFrame, list[tuple[str, str]]]:
     try:
         from autods.guard.govern import govern
     except ModuleNotFoundError as err:
         if err.name != "autods.guard.govern":
             raise
-        return task.frame, []  # guardrails not installed: the raw frame, nothing excluded
+        return task, task.frame, []  # guardrails not installed: the raw frame, nothing excluded
     governance = govern(task)
+    from autods.judge.plan import planned_task
+
+    task = planned_task(task, governance.profile.unit_id)
     if len(governance.frame) != len(task.frame):
         raise JudgeError("governance changed the number of rows; evaluate needs the rows aligned with the task")
-    return governance.frame, [(str(f), str(r)) for f, r in governance.excluded]
+    return task, governance.frame, [(str(f), str(r)) for f, r in governance.excluded]
 
 
 def choose_strategy(task: Task, explicit: str | None = None) -> str:
@@ -140,7 +143,7 @@ def evaluate(
     excluded: list[tuple[str, str]] = []
     if isinstance(task, (str, Path)):
         task = load_task(task)
-        frame, excluded = _governed(task)
+        task, frame, excluded = _governed(task)
     else:
         frame = task.frame
     recipe = default_recipe(task.task_type) if recipe is None else recipe

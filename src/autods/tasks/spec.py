@@ -35,6 +35,8 @@ TASK_KEYS: dict[str, str] = {
     "exclude": "known proxies of the endpoint, removed before modelling",
     "covariates": "demographic covariates (e.g. age, sex) for confounding checks",
     "external": "path of an external validation dataset with the same columns",
+    "allow": "{name: reason}: keep a column governance excluded, or row_level_cv to permit stratified-cv over "
+             "repeated units; every entry needs a reason, and the report shows it",
     "description": "free-text summary (the body of TASK.md is used when absent)",
     "format": "table | fhir | omop | anndata | cdisc | wearable: how data is read (default: table; .h5ad -> anndata)",
     "cohort": "loader settings as a mapping: OMOP cohort definition, FHIR index/outcome rules, CDISC endpoint, "
@@ -107,6 +109,7 @@ class TaskSpec(BaseModel):
     description: str = ""
     format: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]*$")
     cohort: dict[str, Any] | None = None
+    allow: dict[str, str] = Field(default_factory=dict)
     root: Path = Field(default=Path("."), exclude=True)
 
     @field_validator("data", "fairness_subgroups", "exclude", "covariates", mode="before")
@@ -115,6 +118,18 @@ class TaskSpec(BaseModel):
         if v is None:
             return ()
         return (v,) if isinstance(v, str) else v
+
+    @field_validator("allow", mode="before")
+    @classmethod
+    def _reasons(cls, v: Any) -> Any:
+        if v is None:
+            return {}
+        if not isinstance(v, dict):
+            raise ValueError("allow must be a mapping {column or row_level_cv: reason}")
+        for name, reason in v.items():
+            if not isinstance(reason, str) or not reason.strip():
+                raise ValueError(f"allow: {name} needs a reason (allow: {{{name}: why it is safe to keep}})")
+        return {str(k): str(r).strip() for k, r in v.items()}
 
     @model_validator(mode="after")
     def _survival_consistency(self) -> TaskSpec:

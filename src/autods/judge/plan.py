@@ -1,0 +1,119 @@
+"""The one ``ValidationPlan`` a run executes.
+
+The biostatistician's design chooses the plan once, from the task, the steward's profile
+and LAUNCH.md; every path that splits rows (experiments, the held-out lock, champion
+validation, the biomarker track, ``autods check``) executes this object. The unit of
+analysis is the declared ``id_column`` or, when none is declared, the repeating identifier
+the steward detected: :func:`planned_task` writes it into the task's spec, so code that
+reads ``spec.id_column`` groups folds and the held-out split by the same unit the design
+names, and never uses the unit as a feature.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from autods.errors import UserInputError
+
+if TYPE_CHECKING:
+    from autods.tasks.load import Task
+
+__all__ = ["ROW_LEVEL_CV", "ValidationPlan", "check_declared_cv", "planned_task", "unit_of_analysis"]
+
+#: the ``allow:`` entry that permits row-level (stratified) CV over repeated units
+ROW_LEVEL_CV = "row_level_cv"
+
+
+@dataclass(frozen=True)
+class ValidationPlan:
+    """What the judge executes: the fact sheet records it under ``guardrails.cv``."""
+
+    strategy: str
+    unit_column: str | None
+    unit_source: str  # "declared" | "detected" | "none"
+    group_column: str | None
+    time_column: str | None
+    n_splits: int
+    repeats: int
+    seed: int
+    test_fraction: float
+    holdout_kind: str  # "unit-grouped" | "temporal" | "random" | "none"
+    stratify: str  # "classes" | "event" | "target quantile bins" | "none"
+    reasons: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["reasons"] = list(self.reasons)
+        return out
+
+
+def _repeats(task: Task, column: str | None) -> bool:
+    return column is not None and column in task.frame.columns and bool(task.frame[column].duplicated().any())
+
+
+def unit_of_analysis(task: Task, detected_unit: str | None) -> tuple[str | None, str]:
+    """The unit column and where it came from: declared wins; a detected one counts only when it repeats."""
+    if task.spec.id_column:
+        return task.spec.id_column, "declared"
+    if detected_unit and _repeats(task, detected_unit):
+        return detected_unit, "detected"
+    return None, "none"
+
+
+def planned_task(task: Task, detected_unit: str | None) -> Task:
+    """``task`` with its unit of analysis written into ``spec.id_column``.
+
+    Every judge path reads the unit from the spec; filling it here is what makes a detected
+    but undeclared patient id group the folds and the held-out split, and leave the features.
+    """
+    unit, source = unit_of_analysis(task, detected_unit)
+    if source != "detected":
+        return task
+    return replace(task, spec=task.spec.model_copy(update={"id_column": unit}))
+
+
+def check_declared_cv(task: Task, unit: str | None) -> None:
+    """Refuse a declared row-level CV over repeated units, unless ``allow: row_level_cv`` says why."""
+    if task.cv_strategy != "stratified-cv" or not _repeats(task, unit):
+        return
+    if ROW_LEVEL_CV in task.spec.allow:
+        return
+    n_units = int(task.frame[unit].nunique())
+    raise UserInputError(
+        f"validation: stratified-cv was declared but units in '{unit}' repeat ({n_units} units over "
+        f"{len(task.frame)} rows): rows of one patient would sit on both sides of every fold",
+        "use validation: patient-grouped-cv, or add allow: {row_level_cv: <reason>} to TASK.md",
+    )
+
+
+def stratification(task_type: str) -> str:
+    if task_type == "survival":
+        return "event"
+    if task_type in ("regression", "biomarker"):
+        return "target quantile bins"
+    return "classes"
+
+
+def holdout_kind(strategy: str, unit: str | None, test_fraction: float) -> str:
+    if test_fraction <= 0:
+        return "none"
+    if strategy == "temporal-split":
+        return "temporal"
+    return "unit-grouped" if unit else "random"
+
+
+def make_plan(task: Task, strategy: str, group_column: str | None, unit: str | None, source: str,
+              reasons: tuple[str, ...] = ()) -> ValidationPlan:
+    grouped_unit = unit if _repeats(task, unit) else None
+    return ValidationPlan(
+        strategy=strategy, unit_column=unit, unit_source=source, group_column=group_column,
+        time_column=task.spec.time_column, n_splits=task.launch.n_splits, repeats=1, seed=task.launch.seed,
+        test_fraction=task.launch.test_fraction,
+        holdout_kind=holdout_kind(strategy, grouped_unit, task.launch.test_fraction),
+        stratify=stratification(task.task_type), reasons=reasons,
+    )
+
+
+def with_reasons(plan: ValidationPlan, *more: str) -> ValidationPlan:
+    return replace(plan, reasons=plan.reasons + tuple(more))
