@@ -161,7 +161,13 @@ def run_battery(inp: BatteryInput, config: BatteryConfig | None = None) -> Batte
 
 
 def run_battery_isolated(inp: BatteryInput, config: BatteryConfig | None = None, timeout: float = 600.0) -> BatteryResult:
-    """Run :func:`run_battery` in a fresh ``spawn`` subprocess and return its result."""
+    """Run :func:`run_battery` in a fresh ``spawn`` subprocess and return its result.
+
+    Inside an executor worker (a daemonic process, which may not have children) the battery
+    runs in that worker: it is already a spawned interpreter isolated from the run's process.
+    """
+    if multiprocessing.current_process().daemon:
+        return run_battery(inp, config)
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(processes=1) as pool:
         return pool.apply_async(run_battery, (inp, config)).get(timeout=timeout)
