@@ -158,7 +158,7 @@ def test_kill_9_at_random_points_leaves_no_gap_and_no_duplicate(examples_dir: Pa
         "opts = RunOptions(n_resamples=0, floor_seeds=2, finish=())\n"
         "if sys.argv[1] == 'run':\n"
         f"    start_run({str(examples_dir / 'task-breast-cancer')!r}, run_name='k', runs_dir={str(tmp_path)!r},"
-        " budget=16, executor='inline', display=False, options=opts)\n"
+        " budget=40, executor='inline', display=False, options=opts)\n"
         "else:\n"
         f"    resume_run({str(tmp_path / 'k')!r}, display=False)\n"
     )
