@@ -50,7 +50,7 @@ def test_detected_unit_groups_folds_and_holdout_in_evaluate(tmp_path: Path, recu
     assert record.n_holdout == len(holdout) > 0
     assert _no_unit_on_both_sides(units, rows, holdout)
     assert record.n_units == len(np.unique(units[rows]))
-    assert "ID" not in record.recipe.features if record.recipe.features else True
+    assert "ID" in dict(record.excluded)  # the unit groups the folds and is never a feature
 
 
 def test_detected_unit_is_never_a_feature(tmp_path: Path, recur: pd.DataFrame) -> None:
@@ -101,6 +101,13 @@ def test_allow_without_reason_exits_2(tmp_path: Path, capsys: pytest.CaptureFixt
     assert len(err.splitlines()) == 1 and "needs a reason" in err
 
 
+def test_allow_names_only_what_it_implements(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                             recur: pd.DataFrame) -> None:
+    task = _task(tmp_path / "t", recur, "name: recur\ntask_type: binary\nendpoint: CENSOR\nallow: {AGE: clinically needed}")
+    assert run(["check", str(task), "--no-baseline"]) == 2
+    assert "allow: AGE is not supported" in capsys.readouterr().err
+
+
 def test_allowed_row_cv_runs_rows_and_says_so(tmp_path: Path, recur: pd.DataFrame) -> None:
     task = _task(tmp_path / "t", recur, "name: recur\ntask_type: binary\nendpoint: CENSOR\nvalidation: stratified-cv\n"
                                         "allow: {row_level_cv: intervals are analysed as independent}")
@@ -132,5 +139,9 @@ def test_regression_with_integer_target_evaluates(tmp_path: Path) -> None:
     record = evaluate(_task(tmp_path / "d", frame, "name: diabetes\ntask_type: regression\nendpoint: progression"),
                       {"family": "ridge"}, n_resamples=50)
     assert record.metric == "r2" and all(s is not None for s in record.fold_scores)
+    from autods.judge.plan import make_plan
+    from autods.tasks import load_task
+
+    assert make_plan(load_task(tmp_path / "d"), "stratified-cv", None, None, "none").stratify == "target quantile bins"
     # a plain ridge on these ten inputs reaches R2 ~0.45-0.5 (scikit-learn's own example); bins kept folds balanced
     assert 0.35 < record.value < 0.6

@@ -76,9 +76,9 @@ def _baseline_screen(task: Any, gov: Any, design: Design, result: Checkup) -> No
     from autods.runners import default_recipe
     from autods.runners import evaluate as run_evaluate
 
-    # the governed frame and exclusions are already here: evaluate takes a Task as governed
     from autods.judge.plan import planned_task
 
+    # the governed frame and exclusions are already here (evaluate takes a Task as governed);
     # the detected unit joins the spec, so the baseline runs the design's grouped plan
     governed = planned_task(replace(task, frame=gov.frame.reset_index(drop=True)), gov.profile.unit_id)
     record = run_evaluate(governed, default_recipe(task.task_type), exclude=gov.excluded_features, n_resamples=300)

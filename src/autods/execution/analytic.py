@@ -65,8 +65,9 @@ def load_analytic(folder: RunFolder) -> AnalyticTask:
     cfg = folder.config()
     spec = spec.model_copy(update={"root": Path(cfg.task_dir)})
     design = read_json(folder.analytic / "design.json")
-    if spec.id_column is None and design.get("unit_column"):
-        spec = spec.model_copy(update={"id_column": design["unit_column"]})  # the detected unit the plan executes
+    plan = design.get("plan") or {}
+    if spec.id_column is None and plan.get("unit_source") == "detected":
+        spec = spec.model_copy(update={"id_column": plan["unit_column"]})  # the detected unit the plan executes
     governance = read_json(folder.analytic / "governance.json")
     frame = pd.read_parquet(folder.analytic / "frame.parquet")
     task = Task(spec=spec, launch=launch, frame=frame, external=None, data_hashes=governance["data_hashes"],

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from autods.guard.findings import Finding, Severity
+from autods.judge.plan import ROW_LEVEL_CV, check_declared_cv, make_plan, planned_task, unit_of_analysis, units_repeat
 from autods.judge.score import METRICS, PRIMARY_METRIC
 
 if TYPE_CHECKING:
@@ -42,7 +43,6 @@ class Design:
     confounders: tuple[str, ...]
     reasons: tuple[str, ...] = ()
     findings: tuple[Finding, ...] = field(default=())
-    unit_column: str | None = None
     plan: dict[str, object] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
@@ -51,19 +51,13 @@ class Design:
         return out
 
 
-def _repeats(task: Task, column: str | None) -> bool:
-    return column is not None and task.frame[column].duplicated().any()
-
-
 def choose_cv(task: Task, detected_unit: str | None = None) -> tuple[str, str | None, list[str], list[Finding]]:
     """Return (strategy, group column, reasons, findings)."""
     reasons: list[str] = []
     findings: list[Finding] = []
-    from autods.judge.plan import ROW_LEVEL_CV, check_declared_cv, unit_of_analysis
-
     unit, _ = unit_of_analysis(task, detected_unit)
     requested = task.cv_strategy
-    repeated = _repeats(task, unit)
+    repeated = units_repeat(task, unit)
     check_declared_cv(task, unit)
     if requested == "site-grouped-cv":
         reasons.append(f"site-grouped CV on '{task.spec.site_column}' as requested: tests transport to unseen sites")
@@ -102,8 +96,6 @@ def _events(task: Task) -> int | None:
 
 def make_design(task: Task, excluded: tuple[str, ...] | list[str] = (), detected_unit: str | None = None) -> Design:
     """Lock the design from the task and the steward's exclusions."""
-    from autods.judge.plan import make_plan, planned_task, unit_of_analysis
-
     unit_col, unit_source = unit_of_analysis(task, detected_unit)
     task = planned_task(task, detected_unit)
     strategy, group_col, reasons, findings = choose_cv(task, detected_unit)
@@ -146,6 +138,5 @@ def make_design(task: Task, excluded: tuple[str, ...] | list[str] = (), detected
         confounders=confounders,
         reasons=tuple(reasons),
         findings=tuple(findings),
-        unit_column=unit_col,
         plan=plan.as_dict(),
     )

@@ -15,11 +15,13 @@ from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from autods.errors import UserInputError
+from autods.judge.splits import strata_kind
 
 if TYPE_CHECKING:
     from autods.tasks.load import Task
 
-__all__ = ["ROW_LEVEL_CV", "ValidationPlan", "check_declared_cv", "planned_task", "unit_of_analysis"]
+__all__ = ["ROW_LEVEL_CV", "ValidationPlan", "check_declared_cv", "make_plan", "planned_task", "units_repeat",
+           "unit_of_analysis"]
 
 #: the ``allow:`` entry that permits row-level (stratified) CV over repeated units
 ROW_LEVEL_CV = "row_level_cv"
@@ -48,7 +50,8 @@ class ValidationPlan:
         return out
 
 
-def _repeats(task: Task, column: str | None) -> bool:
+def units_repeat(task: Task, column: str | None) -> bool:
+    """Whether ``column`` exists and a value of it appears on more than one row."""
     return column is not None and column in task.frame.columns and bool(task.frame[column].duplicated().any())
 
 
@@ -56,7 +59,7 @@ def unit_of_analysis(task: Task, detected_unit: str | None) -> tuple[str | None,
     """The unit column and where it came from: declared wins; a detected one counts only when it repeats."""
     if task.spec.id_column:
         return task.spec.id_column, "declared"
-    if detected_unit and _repeats(task, detected_unit):
+    if detected_unit and units_repeat(task, detected_unit):
         return detected_unit, "detected"
     return None, "none"
 
@@ -75,7 +78,7 @@ def planned_task(task: Task, detected_unit: str | None) -> Task:
 
 def check_declared_cv(task: Task, unit: str | None) -> None:
     """Refuse a declared row-level CV over repeated units, unless ``allow: row_level_cv`` says why."""
-    if task.cv_strategy != "stratified-cv" or not _repeats(task, unit):
+    if task.cv_strategy != "stratified-cv" or not units_repeat(task, unit):
         return
     if ROW_LEVEL_CV in task.spec.allow:
         return
@@ -87,15 +90,8 @@ def check_declared_cv(task: Task, unit: str | None) -> None:
     )
 
 
-def stratification(task_type: str) -> str:
-    if task_type == "survival":
-        return "event"
-    if task_type in ("regression", "biomarker"):
-        return "target quantile bins"
-    return "classes"
-
-
 def holdout_kind(strategy: str, unit: str | None, test_fraction: float) -> str:
+    """The branch :func:`autods.judge.holdout.lock_holdout` takes: whole units whenever a unit column is set."""
     if test_fraction <= 0:
         return "none"
     if strategy == "temporal-split":
@@ -105,15 +101,11 @@ def holdout_kind(strategy: str, unit: str | None, test_fraction: float) -> str:
 
 def make_plan(task: Task, strategy: str, group_column: str | None, unit: str | None, source: str,
               reasons: tuple[str, ...] = ()) -> ValidationPlan:
-    grouped_unit = unit if _repeats(task, unit) else None
     return ValidationPlan(
         strategy=strategy, unit_column=unit, unit_source=source, group_column=group_column,
         time_column=task.spec.time_column, n_splits=task.launch.n_splits, repeats=1, seed=task.launch.seed,
         test_fraction=task.launch.test_fraction,
-        holdout_kind=holdout_kind(strategy, grouped_unit, task.launch.test_fraction),
-        stratify=stratification(task.task_type), reasons=reasons,
+        holdout_kind=holdout_kind(strategy, unit, task.launch.test_fraction),
+        stratify=strata_kind(task.target()), reasons=reasons,
     )
 
-
-def with_reasons(plan: ValidationPlan, *more: str) -> ValidationPlan:
-    return replace(plan, reasons=plan.reasons + tuple(more))

@@ -73,18 +73,28 @@ def strata(y: Any) -> np.ndarray | None:
     An integer-valued numeric target with many levels (a score, a count, days) is continuous:
     treating its values as classes would leave most "classes" with one row.
     """
-    if y is None:
+    kind = strata_kind(y)
+    if kind == "none":
         return None
     arr = np.asarray(y)
-    if arr.dtype.names is not None and "event" in arr.dtype.names:
+    if kind == "event":
         return arr["event"].astype(int)
+    return quantile_bins(arr.astype(float)) if kind == "target quantile bins" else arr
+
+
+def strata_kind(y: Any) -> str:
+    """What :func:`strata` stratifies ``y`` on: "event", "target quantile bins", "classes" or "none"."""
+    if y is None:
+        return "none"
+    arr = np.asarray(y)
+    if arr.dtype.names is not None and "event" in arr.dtype.names:
+        return "event"
     if arr.ndim != 1:
-        return None
-    numeric = arr.dtype.kind in "iuf"
-    if numeric and (len(np.unique(arr)) > MAX_CLASSES or type_of_target(arr) == "continuous"):
-        return quantile_bins(arr.astype(float)) if len(arr) >= 2 * N_QUANTILE_BINS else None
+        return "none"
     kind = type_of_target(arr)
-    return arr if kind in ("binary", "multiclass") else None
+    if arr.dtype.kind in "iuf" and (kind == "continuous" or len(np.unique(arr)) > MAX_CLASSES):
+        return "target quantile bins" if len(arr) >= 2 * N_QUANTILE_BINS else "none"
+    return "classes" if kind in ("binary", "multiclass") else "none"
 
 
 def _n_rows(n_rows_or_X: Any) -> int:

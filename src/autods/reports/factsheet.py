@@ -150,8 +150,8 @@ def _guardrails(ctx: RunContext, v: dict[str, Any] | None) -> dict[str, Any]:
           "n_splits": int(used.get("n_splits") or design.get("n_splits") or ctx.task.launch.n_splits)}
     plan = design.get("plan") or {}
     # the rest of the executed plan: which unit kept rows together, and how the held-out rows were drawn
-    cv |= {"unit_column": ctx.task.spec.id_column, "unit_source": plan.get("unit_source", "declared"
-                                                                         if ctx.task.spec.id_column else "none"),
+    declared = "declared" if ctx.task.spec.id_column else "none"  # run folders from before the plan existed
+    cv |= {"unit_column": ctx.task.spec.id_column, "unit_source": plan.get("unit_source", declared),
            "repeats": int(plan.get("repeats") or 1), "holdout_kind": plan.get("holdout_kind"),
            "stratify": plan.get("stratify"), "allow": dict(ctx.task.spec.allow)}
     return {"phi_columns": list(gov.get("phi_columns", [])),

@@ -35,8 +35,8 @@ TASK_KEYS: dict[str, str] = {
     "exclude": "known proxies of the endpoint, removed before modelling",
     "covariates": "demographic covariates (e.g. age, sex) for confounding checks",
     "external": "path of an external validation dataset with the same columns",
-    "allow": "{name: reason}: keep a column governance excluded, or row_level_cv to permit stratified-cv over "
-             "repeated units; every entry needs a reason, and the report shows it",
+    "allow": "{row_level_cv: reason}: permit stratified-cv over repeated units; the reason is required and "
+             "recorded in the design and the fact sheet",
     "description": "free-text summary (the body of TASK.md is used when absent)",
     "format": "table | fhir | omop | anndata | cdisc | wearable: how data is read (default: table; .h5ad -> anndata)",
     "cohort": "loader settings as a mapping: OMOP cohort definition, FHIR index/outcome rules, CDISC endpoint, "
@@ -125,8 +125,11 @@ class TaskSpec(BaseModel):
         if v is None:
             return {}
         if not isinstance(v, dict):
-            raise ValueError("allow must be a mapping {column or row_level_cv: reason}")
+            raise ValueError("allow must be a mapping {row_level_cv: reason}")
         for name, reason in v.items():
+            # Keeping a column governance excluded is not implemented: an entry for it must not be ignored.
+            if name != "row_level_cv":
+                raise ValueError(f"allow: {name} is not supported; the only entry is row_level_cv")
             if not isinstance(reason, str) or not reason.strip():
                 raise ValueError(f"allow: {name} needs a reason (allow: {{{name}: why it is safe to keep}})")
         return {str(k): str(r).strip() for k, r in v.items()}
