@@ -101,11 +101,13 @@ def test_allow_without_reason_exits_2(tmp_path: Path, capsys: pytest.CaptureFixt
     assert len(err.splitlines()) == 1 and "needs a reason" in err
 
 
-def test_allow_names_only_what_it_implements(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                             recur: pd.DataFrame) -> None:
-    task = _task(tmp_path / "t", recur, "name: recur\ntask_type: binary\nendpoint: CENSOR\nallow: {AGE: clinically needed}")
-    assert run(["check", str(task), "--no-baseline"]) == 2
-    assert "allow: AGE is not supported" in capsys.readouterr().err
+def test_the_report_states_the_plan_that_ran(tmp_path: Path, recur: pd.DataFrame) -> None:
+    task = _task(tmp_path / "t", recur, "name: recur\ntask_type: binary\nendpoint: CENSOR")
+    assert run(["run", str(task), "--budget", "1", "--runs-dir", str(tmp_path / "runs")]) == 0
+    html = next((tmp_path / "runs").rglob("report.html")).read_text()
+    prose = html[html.index("The validation plan that ran"):].split("</p>")[0]
+    assert "patient-grouped-cv" in prose and "detected from its repeated values, not declared" in prose
+    assert "and of the held-out split" in prose and "never a feature" in prose and "stratified on" in prose
 
 
 def test_allowed_row_cv_runs_rows_and_says_so(tmp_path: Path, recur: pd.DataFrame) -> None:

@@ -45,6 +45,7 @@ def prepare_analytic(task_dir: Path, folder: RunFolder, *, salt: str) -> tuple[A
     governance = {
         "phi_columns": list(gov.phi_columns),
         "excluded_features": [{"name": n, "reason": r} for n, r in gov.excluded],
+        "allowed_features": [{"name": n, "reason": r} for n, r in gov.allowed],
         "findings": [f.model_dump(mode="json") for f in list(gov.findings) + list(design.findings)],
         "actions": [a.model_dump(mode="json") if hasattr(a, "model_dump") else vars(a) for a in gov.actions],
         "profile": gov.profile.model_dump(mode="json"),

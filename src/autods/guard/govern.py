@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from autods.guard.allow import allowance_findings, allowed_columns
 from autods.guard.deident import DeidentAction, deidentify
 from autods.guard.findings import Finding
 from autods.guard.leakage import audit_leakage
@@ -28,7 +29,8 @@ class Governance:
 
     ``profile`` is redacted for PHI columns (no level names or date ranges), so it can be
     shown to a brain. ``frame`` is the de-identified frame every later step must use.
-    ``excluded`` pairs each feature removed from modelling with the reason to report.
+    ``excluded`` pairs each feature removed from modelling with the reason to report;
+    ``allowed`` pairs each column TASK.md's ``allow:`` kept with the user's reason.
     """
 
     profile: DataProfile
@@ -37,6 +39,7 @@ class Governance:
     excluded: list[tuple[str, str]]
     frame: pd.DataFrame
     actions: list[DeidentAction] = field(default_factory=list)
+    allowed: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def blocking(self) -> list[Finding]:
@@ -54,10 +57,12 @@ class Governance:
         return [c for c in self.frame.columns if c not in drop]
 
 
-def _exclusions(findings: list[Finding], task: Task, unit_id: str | None = None) -> list[tuple[str, str]]:
+def _exclusions(findings: list[Finding], task: Task, unit_id: str | None = None,
+                allowed: dict[str, str] | None = None) -> tuple[list[tuple[str, str]], dict[str, list[str]]]:
     """Every feature kept out of modelling, with its reasons: blocking findings, declared
     proxies, and a detected unit id TASK.md did not declare (a declared ``id_column`` is
-    dropped by ``Task.feature_columns`` already, so it needs no entry)."""
+    dropped by ``Task.feature_columns`` already, so it needs no entry). Columns in ``allowed``
+    stay in; the reasons they would have been excluded for are returned beside the list."""
     reasons: dict[str, list[str]] = {}
     if unit_id and unit_id != task.spec.id_column and unit_id not in task.endpoint_columns:
         reasons[unit_id] = [UNIT_ID]
@@ -70,7 +75,9 @@ def _exclusions(findings: list[Finding], task: Task, unit_id: str | None = None)
         reasons.setdefault(col, [])
         if DECLARED_PROXY not in reasons[col]:
             reasons[col].insert(0, DECLARED_PROXY)
-    return [(col, "; ".join(why)) for col, why in reasons.items()]
+    allowed = allowed or {}
+    overridden = {col: why for col, why in reasons.items() if col in allowed}
+    return [(col, "; ".join(why)) for col, why in reasons.items() if col not in allowed], overridden
 
 
 def govern(task: Task, *, salt: str = "autods") -> Governance:
@@ -94,8 +101,12 @@ def govern(task: Task, *, salt: str = "autods") -> Governance:
     )
     findings.extend(audit_leakage(task, frame, task.launch.leakage_checks))
     redact = {f.feature for f in phi if f.feature}
+    unit = profile.unit_id if profile.unit_id in profile.id_columns else None
+    allowed = allowed_columns(task, flagged, unit)
+    excluded, overridden = _exclusions(findings, task, unit, allowed)
+    findings.extend(allowance_findings(allowed, overridden))
     return Governance(
         profile=profile.redacted(redact), findings=findings, phi_columns=flagged,
-        excluded=_exclusions(findings, task, profile.unit_id if profile.unit_id in profile.id_columns else None),
-        frame=frame, actions=actions,
+        excluded=excluded, frame=frame, actions=actions,
+        allowed=[(col, why) for col, why in allowed.items() if overridden.get(col)],
     )

@@ -156,6 +156,9 @@ def _guardrails(ctx: RunContext, v: dict[str, Any] | None) -> dict[str, Any]:
            "stratify": plan.get("stratify"), "allow": dict(ctx.task.spec.allow)}
     return {"phi_columns": list(gov.get("phi_columns", [])),
             "excluded_features": [{"name": n, "reason": r} for n, r in ctx.excluded],
+            # columns TASK.md's allow: kept against a check that would have excluded them
+            "allowed_features": [{"name": str(e["name"]), "reason": str(e["reason"])}
+                                 for e in gov.get("allowed_features", [])],
             "findings": findings, "cv": cv, "deident_policy": ctx.task.launch.deident_policy,
             "actions": [{"column": a["column"], "action": a["action"], "reason": a["reason"]}
                         for a in gov.get("actions", [])]}

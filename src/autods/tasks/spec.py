@@ -35,8 +35,10 @@ TASK_KEYS: dict[str, str] = {
     "exclude": "known proxies of the endpoint, removed before modelling",
     "covariates": "demographic covariates (e.g. age, sex) for confounding checks",
     "external": "path of an external validation dataset with the same columns",
-    "allow": "{row_level_cv: reason}: permit stratified-cv over repeated units; the reason is required and "
-             "recorded in the design and the fact sheet",
+    "join": "how several data files combine, only needed when the layout is ambiguous: the key column(s) "
+            "([participant_id] or [participant_id, day]) or {on: [...], how: one_to_many | one_to_one}",
+    "allow": "{row_level_cv: reason} permits stratified-cv over repeated units; {column: reason} keeps a column "
+             "the leakage audit excluded; every entry needs a reason, recorded in the fact sheet and the report",
     "description": "free-text summary (the body of TASK.md is used when absent)",
     "format": "table | fhir | omop | anndata | cdisc | wearable: how data is read (default: table; .h5ad -> anndata)",
     "cohort": "loader settings as a mapping: OMOP cohort definition, FHIR index/outcome rules, CDISC endpoint, "
@@ -89,6 +91,33 @@ class Endpoint(BaseModel):
         return (self.time, self.event) if self.is_survival else (self.column,)  # type: ignore[return-value]
 
 
+JoinHow = Literal["one_to_many", "one_to_one"]
+
+
+class JoinSpec(BaseModel):
+    """``join:`` in TASK.md: the key several data files are joined on (autods.tasks.join).
+
+    Each pair of tables is joined on the ``on`` columns both have (a unit table without the
+    time column joins on the unit alone). ``how`` is an assertion checked on the data:
+    ``one_to_many`` needs one side unique on the key, ``one_to_one`` both.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    on: tuple[str, ...]
+    how: JoinHow | None = None
+
+    @field_validator("on", mode="before")
+    @classmethod
+    def _key_list(cls, v: Any) -> Any:
+        cols = (v,) if isinstance(v, str) else tuple(v or ())
+        if not cols or not all(isinstance(c, str) and c.strip() for c in cols):
+            raise ValueError("join: on must name one or more columns, e.g. join: [participant_id, day]")
+        if len(set(cols)) != len(cols):
+            raise ValueError("join: on names a column twice")
+        return cols
+
+
 class TaskSpec(BaseModel):
     """What ``TASK.md`` declares. ``root`` is the task folder the paths are relative to."""
 
@@ -110,6 +139,7 @@ class TaskSpec(BaseModel):
     format: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]*$")
     cohort: dict[str, Any] | None = None
     allow: dict[str, str] = Field(default_factory=dict)
+    join: JoinSpec | None = None
     root: Path = Field(default=Path("."), exclude=True)
 
     @field_validator("data", "fairness_subgroups", "exclude", "covariates", mode="before")
@@ -119,17 +149,21 @@ class TaskSpec(BaseModel):
             return ()
         return (v,) if isinstance(v, str) else v
 
+    @field_validator("join", mode="before")
+    @classmethod
+    def _join_shorthand(cls, v: Any) -> Any:
+        # join: participant_id  /  join: [participant_id, day]  are short for {on: ...}
+        return {"on": v} if isinstance(v, (str, list, tuple)) else v
+
     @field_validator("allow", mode="before")
     @classmethod
     def _reasons(cls, v: Any) -> Any:
         if v is None:
             return {}
         if not isinstance(v, dict):
-            raise ValueError("allow must be a mapping {row_level_cv: reason}")
+            raise ValueError("allow must be a mapping {row_level_cv: reason} or {column: reason}")
         for name, reason in v.items():
-            # Keeping a column governance excluded is not implemented: an entry for it must not be ignored.
-            if name != "row_level_cv":
-                raise ValueError(f"allow: {name} is not supported; the only entry is row_level_cv")
+            # A column entry is checked against the data by governance (autods.guard.govern).
             if not isinstance(reason, str) or not reason.strip():
                 raise ValueError(f"allow: {name} needs a reason (allow: {{{name}: why it is safe to keep}})")
         return {str(k): str(r).strip() for k, r in v.items()}
@@ -142,6 +176,8 @@ class TaskSpec(BaseModel):
             raise ValueError(f"a {self.task_type} task needs endpoint: <column>, not a time/event pair")
         if not self.data:
             raise ValueError("data must name at least one file")
+        if self.join is not None and len(self.data) < 2:
+            raise ValueError("join: combines several data files, but data names one")
         return self
 
     @property
