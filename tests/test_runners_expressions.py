@@ -53,19 +53,27 @@ def test_functions(frame: pd.DataFrame) -> None:
     np.testing.assert_allclose(ev("log1p(b)", frame), np.log1p(frame.b))
 
 
-def test_unit_aggregates_use_only_the_given_rows(frame: pd.DataFrame) -> None:
-    np.testing.assert_allclose(ev("unit_mean(a)", frame), [2.5, 2.5, -1, -1])
-    np.testing.assert_allclose(ev("unit_sd(a)", frame), [np.std([1, 4], ddof=1)] * 2 + [np.std([0, -2], ddof=1)] * 2)
-    np.testing.assert_allclose(ev("unit_cv(a)", frame)[:2], np.std([1, 4], ddof=1) / 2.5)
+def test_unit_aggregates_use_only_earlier_rows_of_the_given_frame() -> None:
+    # Rows out of time order on purpose: history follows the times, not the row order.
+    frame = pd.DataFrame({"a": [4.0, 1.0, 7.0, 0.0, -2.0], "t": [2, 1, 3, 1, 2], "pid": ["p1", "p1", "p1", "p2", "p2"]})
+
+    def hist(expr: str, f: pd.DataFrame) -> np.ndarray:
+        return evaluate_expr(parse(expr), f, f["pid"].to_numpy(), f["t"].to_numpy(dtype=float))
+
+    np.testing.assert_allclose(hist("unit_mean(a)", frame), [1, np.nan, 2.5, np.nan, 0])
+    np.testing.assert_allclose(hist("unit_sd(a)", frame), [np.nan, np.nan, np.std([1, 4], ddof=1), np.nan, np.nan])
+    np.testing.assert_allclose(hist("unit_cv(a)", frame)[2], np.std([1, 4], ddof=1) / 2.5)
     # Evaluated on a subset (a fold), the aggregate changes: it sees only those rows.
-    sub = frame.iloc[[0, 2, 3]]
-    assert np.isnan(ev("unit_sd(a)", sub)[0])
+    sub = frame.iloc[[0, 2]]
+    np.testing.assert_allclose(hist("unit_mean(a)", sub), [np.nan, 4.0])
     assert uses_units(parse("a + unit_sd(b)")) and not uses_units(parse("a + b"))
 
 
-def test_unit_aggregate_without_units_is_recipe_error(frame: pd.DataFrame) -> None:
+def test_unit_aggregate_without_units_or_times_is_recipe_error(frame: pd.DataFrame) -> None:
     with pytest.raises(RecipeError, match="no unit id"):
         evaluate_expr(parse("unit_sd(a)"), frame, None)
+    with pytest.raises(RecipeError, match="no time_column"):
+        evaluate_expr(parse("unit_sd(a)"), frame, frame["pid"].to_numpy())
 
 
 def test_unknown_column_is_named(frame: pd.DataFrame) -> None:

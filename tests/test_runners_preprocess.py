@@ -111,14 +111,22 @@ def test_composites_step_computes_unit_aggregates_per_frame() -> None:
     y = (np.arange(len(frame)) % 2).astype(int)
     recipe = Recipe(family="ridge", preprocess={"scale": False, "composites": [
         {"name": "crp_sd", "expr": "unit_sd(crp)"}, {"name": "ratio", "expr": "crp / age"}]}, features=["age"])
-    runner = RecipeRunner().fit(TrainingData(frame, y.astype(float), "regression", ("age", "crp"), "pid"), recipe)
+    data = TrainingData(frame, y.astype(float), "regression", ("age", "crp"), "pid", "admitted")
+    runner = RecipeRunner().fit(data, recipe)
     step = runner.pipeline_.named_steps["prep"].named_steps["composites"]
-    out = step.transform(frame[["age", "crp", "pid"]])
-    assert "pid" not in out.columns  # the unit id is used for grouping, never modelled
-    np.testing.assert_allclose(out["crp_sd"].iloc[0], frame["crp"].iloc[:3].std())
-    one_row = step.transform(frame[["age", "crp", "pid"]].iloc[:1])
+    out = step.transform(frame[["age", "crp", "pid", "admitted"]])
+    assert "pid" not in out.columns and "admitted" not in out.columns  # read to group and order, never modelled
+    # Reference: the sd of the same patient's strictly earlier admissions (NaN with fewer than two).
+    for i in range(9):
+        same = frame[(frame["pid"] == frame["pid"].iloc[i]) & (frame["admitted"] < frame["admitted"].iloc[i])]
+        expected = same["crp"].std() if len(same) >= 2 else np.nan
+        np.testing.assert_allclose(out["crp_sd"].iloc[i], expected)
+    one_row = step.transform(frame[["age", "crp", "pid", "admitted"]].iloc[:1])
     assert np.isnan(one_row["crp_sd"].iloc[0])  # only the rows of the frame given
     assert list(runner.feature_names_in_) == ["age", "crp"]  # crp is read for the composite
+    assert runner.order_columns_ == ["pid", "admitted"]
+    with pytest.raises(RecipeError, match="needs the task's time_column"):
+        RecipeRunner().fit(TrainingData(frame, y.astype(float), "regression", ("age", "crp"), "pid"), recipe)
 
 
 def test_composite_may_not_read_an_excluded_feature() -> None:

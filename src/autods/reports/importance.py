@@ -71,8 +71,8 @@ def permutation_importances(runner: Any, frame: pd.DataFrame, y: Any, metric: st
     kw = kw or {}
     features = [str(c) for c in runner.feature_names_in_]
     chosen = _shortlist(runner, frame, features, max_features)
-    unit = runner.unit_column_
-    fixed = [c for c in features if c not in chosen] + ([unit] if unit and unit in frame.columns and unit not in features else [])
+    order = [c for c in getattr(runner, "order_columns_", [runner.unit_column_]) if c and c in frame.columns]
+    fixed = [c for c in features if c not in chosen] + [c for c in order if c not in features]
     extra = frame[fixed] if fixed else pd.DataFrame(index=frame.index)
 
     def scorer(est: _Facade, X: pd.DataFrame, yy: Any) -> float:
@@ -108,7 +108,8 @@ def shap_importances(runner: Any, frame: pd.DataFrame, *, seed: int, max_rows: i
 
     prep, model = runner.pipeline_[:-1], runner.pipeline_[-1]
     rows = frame.sample(n=min(max_rows, len(frame)), random_state=seed)
-    X = np.asarray(prep.transform(runner._inputs(rows, list(runner.feature_names_in_), runner.unit_column_)), dtype=float)
+    X = np.asarray(prep.transform(runner._inputs(rows, list(runner.feature_names_in_), runner.unit_column_,
+                                                 getattr(runner, "time_column_", None))), dtype=float)
     names = list(runner.pipeline_.named_steps["prep"].named_steps["columns"].get_feature_names_out())
     if runner.kind_ == "binary":
         def f(m: np.ndarray) -> np.ndarray:

@@ -60,10 +60,14 @@ class ChampionModel:
 
     # -- raw rows -> the governed inputs the pipeline was fitted on ---------------------------
 
-    def _needs_units(self) -> bool:
-        # Per-unit composite features group rows by the unit id; nothing else reads it.
+    def _order_columns(self) -> list[str]:
+        # Per-unit history composites group rows by the unit id and order them by the time
+        # column; nothing else reads them (older pickles know no time column).
         composites = self.runner_.pipeline_.named_steps["prep"].named_steps["composites"]
-        return self.unit_column_ is not None and composites.unit_column is not None
+        if self.unit_column_ is None or composites.unit_column is None:
+            return []
+        cols = [str(self.unit_column_), getattr(composites, "time_column", None)]
+        return [c for c in dict.fromkeys(cols) if c is not None and c not in self.feature_names_in_]
 
     def _shifted(self) -> set[str]:
         return {a["column"] for a in self.governance_.get("actions", []) if a.get("action") == "date_shifted"}
@@ -73,9 +77,7 @@ class ChampionModel:
         if not isinstance(frame, pd.DataFrame):
             raise UserInputError(f"expected a pandas DataFrame, got {type(frame).__name__}",
                                  "pass the rows as a DataFrame with the task's raw columns")
-        needed = list(self.feature_names_in_)
-        if self._needs_units() and self.unit_column_ not in needed:
-            needed.append(str(self.unit_column_))
+        needed = list(self.feature_names_in_) + self._order_columns()
         missing = [c for c in needed if c not in frame.columns]
         if missing:
             raise UserInputError(f"the rows lack the model input column(s): {', '.join(missing[:10])}",
@@ -87,7 +89,8 @@ class ChampionModel:
         dropped = {a["column"] for a in self.governance_.get("actions", []) if a.get("action") == "dropped"}
         out = frame.drop(columns=[c for c in frame.columns if c in dropped and c not in needed])
         # The unit id is hashed in the governed data, but the pipeline only groups rows by it
-        # (per-unit composites), so raw ids group identically.
+        # (per-unit composites), so raw ids group identically; a per-patient date shift keeps
+        # the order of a patient's rows, so raw times order them identically too.
         return out[needed].reset_index(drop=True)
 
     # -- predictions ----------------------------------------------------------------------------

@@ -7,19 +7,28 @@ Grammar (recursive descent; ``*`` = repetition)::
     unary   := "-" unary | atom
     atom    := NUMBER | column | call | "(" expr ")"
     call    := NAME "(" expr ("," expr)* ")"
-    column  := NAME | `any name with spaces`
+    column  := NAME | `any column name`        (a backtick inside is doubled: `a``b`)
+
+``NAME`` is a letter or ``_`` followed by letters, digits or ``_`` (Unicode letters count:
+``Größe``, ``âge``). Any other column name is written between backticks, exactly as it is
+in the data: `` `Clump Thickness` ``, `` `Weight [kg]` ``, `` `6MWT (m)` ``, `` `a.b` ``.
+:func:`quote_name` does this, and every generated expression must use it.
 
 Functions: ``log``, ``log1p``, ``sqrt``, ``abs``, ``exp`` (argument clipped to +/-50 so it
 cannot overflow), ``min``/``max`` (elementwise, two or more arguments), and the per-unit
-aggregates ``unit_mean``, ``unit_sd``, ``unit_cv`` (sd / |mean|).
+history aggregates ``unit_mean``, ``unit_sd``, ``unit_cv`` (sd / |mean|).
 
 Undefined results are NaN, never an error or an infinity: division by zero, log of a
 non-positive value, sqrt of a negative one. The model's imputer then handles them.
 
-Per-unit aggregates are computed over the rows of the frame they are evaluated on, grouped
-by the unit-of-analysis id. They are evaluated inside each fold (on the training rows when
-fitting, on the scored rows when predicting), so nothing crosses a fold boundary; and
-they only see feature columns, never the endpoint, which the runner does not pass in.
+Per-unit aggregates are a unit's *history*: for each row, the mean (sd, cv) of the argument
+over the rows of the same unit dated **strictly before** it by the task's ``time_column``
+(an expanding window; NaN for a unit's first visit, and for rows with no time). A later
+encounter never feeds an earlier row, and rows on the same date do not see each other.
+Without a time column there is no "before", so they are refused. They are evaluated on
+the frame the pipeline is given (the training rows when fitting, the scored rows when
+predicting), so nothing crosses a fold boundary, and they only see feature columns, never
+the endpoint, which the runner does not pass in.
 
 Anything else (strings, attribute access, subscripts, lambdas, unknown names, nesting
 deeper than :data:`MAX_DEPTH`) is a :class:`~autods.errors.RecipeError`.
@@ -36,14 +45,28 @@ import pandas as pd
 
 from autods.errors import RecipeError
 
-__all__ = ["FUNCTIONS", "UNIT_FUNCTIONS", "Node", "columns_of", "evaluate_expr", "parse", "uses_units"]
+__all__ = ["FUNCTIONS", "NEEDS_TIME", "UNIT_FUNCTIONS", "Node", "columns_of", "evaluate_expr", "parse", "quote_name",
+           "unit_order", "uses_units"]
 
 MAX_DEPTH = 40
 MAX_LENGTH = 1000
-_TOKEN = re.compile(r"\s*(?:(?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)|(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
-                    r"|`(?P<quoted>[^`]+)`|(?P<op>[-+*/(),]))")
-_FIX = "write composites with column names, numbers, + - * /, parentheses and " \
-       "log, log1p, sqrt, abs, exp, min, max, unit_mean, unit_sd, unit_cv"
+_NAME = r"[^\W\d]\w*"  # a letter (any script) or "_", then letters, digits, "_"
+_TOKEN = re.compile(r"\s*(?:(?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)|(?P<name>" + _NAME + r")"
+                    r"|`(?P<quoted>(?:[^`]|``)+)`|(?P<op>[-+*/(),]))")
+_PLAIN = re.compile(_NAME)
+_FIX = "write composites with column names (in backticks when not a plain name: `Clump Thickness`), numbers, " \
+       "+ - * /, parentheses and log, log1p, sqrt, abs, exp, min, max, unit_mean, unit_sd, unit_cv"
+NEEDS_TIME = "set time_column in TASK.md (unit history uses only rows dated strictly before each row) or drop the per-unit aggregate"
+
+
+def quote_name(name: str) -> str:
+    """``name`` as the grammar reads it back: bare when it is a plain name, else in backticks."""
+    name = str(name)
+    if not name:
+        raise RecipeError("a column with an empty name cannot be used in a composite", "give the column a name")
+    if _PLAIN.fullmatch(name) and name not in FUNCTIONS and name not in UNIT_FUNCTIONS:
+        return name
+    return "`" + name.replace("`", "``") + "`"
 
 
 def _nan_inf(x: np.ndarray) -> np.ndarray:
@@ -170,7 +193,7 @@ class _Parser:
             self.take(")")
             return node
         if kind == "quoted":  # a backticked name is always a column, even before "("
-            return Col(value)
+            return Col(value.replace("``", "`"))
         if kind != "name":
             raise RecipeError(f"composite expression {self.text!r}: unexpected {value!r}", _FIX)
         if self.peek() == ("op", "("):
@@ -227,41 +250,81 @@ def uses_units(node: Node) -> bool:
     return False
 
 
-def evaluate_expr(node: Node, frame: pd.DataFrame, units: np.ndarray | None = None) -> np.ndarray:
-    """Evaluate ``node`` on ``frame`` (one float per row); ``units`` are the unit ids per row."""
+def evaluate_expr(node: Node, frame: pd.DataFrame, units: np.ndarray | None = None,
+                  times: np.ndarray | None = None) -> np.ndarray:
+    """Evaluate ``node`` on ``frame`` (one float per row).
+
+    ``units`` are the unit ids per row and ``times`` their order (see :func:`unit_order`);
+    both are needed only by the per-unit history aggregates.
+    """
     with np.errstate(all="ignore"):  # undefined values become NaN by design (module docstring)
-        return _nan_inf(_eval(node, frame, units))
+        return _nan_inf(_eval(node, frame, units, times))
 
 
-def _eval(node: Node, frame: pd.DataFrame, units: np.ndarray | None) -> np.ndarray:
+def unit_order(values: pd.Series | np.ndarray, column: str = "time_column") -> np.ndarray:
+    """The time column as floats that order rows (numbers, datetimes or ISO date strings); NaN = unknown."""
+    s = pd.Series(values)
+    if pd.api.types.is_bool_dtype(s) or not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_datetime64_any_dtype(s)):
+        try:
+            s = pd.to_datetime(s, format="ISO8601")
+        except (ValueError, TypeError):
+            raise RecipeError(f"time column '{column}' holds values that are neither numbers nor ISO dates",
+                              "give time_column as numbers (e.g. days) or ISO dates (YYYY-MM-DD)") from None
+    if pd.api.types.is_datetime64_any_dtype(s):
+        ns = s.dt.tz_convert("UTC").dt.tz_localize(None) if getattr(s.dt, "tz", None) is not None else s
+        return np.where(ns.isna(), np.nan, ns.astype("datetime64[ns]").to_numpy().astype("int64").astype(float))
+    return s.to_numpy(dtype=float, na_value=np.nan)
+
+
+def _eval(node: Node, frame: pd.DataFrame, units: np.ndarray | None, times: np.ndarray | None) -> np.ndarray:
     if isinstance(node, Num):
         return np.full(len(frame), node.value)
     if isinstance(node, Col):
         if node.name not in frame.columns:
-            raise RecipeError(f"composite uses unknown column '{node.name}'", "use a feature column of the task (backtick names with spaces)")
+            raise RecipeError(f"composite uses unknown column '{node.name}'", "use a feature column of the task (backtick names that are not plain: `Clump Thickness`)")
         col = frame[node.name]
+        if isinstance(col, pd.DataFrame):
+            raise RecipeError(f"composite uses column '{node.name}', which the data holds twice", "give every column a distinct name")
         if not (pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)):
             raise RecipeError(f"composite uses column '{node.name}', which is not numeric", "use numeric columns in composites")
         return col.to_numpy(dtype=float, na_value=np.nan)
     if isinstance(node, Neg):
-        return -_eval(node.operand, frame, units)
+        return -_eval(node.operand, frame, units, times)
     if isinstance(node, BinOp):
-        a, b = _eval(node.left, frame, units), _eval(node.right, frame, units)
+        a, b = _eval(node.left, frame, units, times), _eval(node.right, frame, units, times)
         if node.op == "/":
             return np.where(b == 0, np.nan, a / np.where(b == 0, 1.0, b))
         return {"+": np.add, "-": np.subtract, "*": np.multiply}[node.op](a, b)
-    args = [_nan_inf(_eval(a, frame, units)) for a in node.args]
+    args = [_nan_inf(_eval(a, frame, units, times)) for a in node.args]
     if node.func in UNIT_FUNCTIONS:
-        return _unit_aggregate(node.func, args[0], units)
+        return _unit_aggregate(node.func, args[0], units, times)
     return _nan_inf(FUNCTIONS[node.func][1](*args))
 
 
-def _unit_aggregate(func: str, values: np.ndarray, units: np.ndarray | None) -> np.ndarray:
+def _unit_aggregate(func: str, values: np.ndarray, units: np.ndarray | None, times: np.ndarray | None) -> np.ndarray:
+    """Expanding mean / sd / cv over each row's strictly earlier rows of the same unit."""
     if units is None:
         raise RecipeError(f"composite uses {func}() but the task has no unit id", "set id_column in TASK.md or drop the per-unit aggregate")
-    grouped = pd.Series(values).groupby(pd.Series(units), sort=False)
-    mean = grouped.transform("mean").to_numpy()
+    if times is None:
+        raise RecipeError(f"composite uses {func}(), a unit's history, but the task has no time_column to order it", NEEDS_TIME)
+    t = np.asarray(times, dtype=float)
+    v = np.asarray(values, dtype=float)
+    # A frame-wide shift keeps the running sums of squares well conditioned; it cancels exactly.
+    shift = float(np.nanmean(v)) if np.isfinite(v).any() else 0.0
+    dated = np.isfinite(t) & ~pd.isna(pd.Series(units)).to_numpy()  # no time or no unit: no history
+    ok = dated & np.isfinite(v)  # a row contributes to later rows only with a time and a value
+    d = pd.DataFrame({"u": pd.Series(units).astype(str).to_numpy(), "t": np.where(dated, t, np.inf),
+                      "n": ok.astype(float), "s": np.where(ok, v - shift, 0.0)})
+    d["q"] = d["s"] ** 2
+    # Rows sharing (unit, time) are one step: none of them is before the others.
+    step = d.groupby(["u", "t"], sort=True)[["n", "s", "q"]].sum()
+    before = step.groupby(level="u").cumsum() - step  # sums over strictly earlier times
+    hist = before.reindex(pd.MultiIndex.from_arrays([d["u"], d["t"]])).to_numpy()
+    n, s, q = hist[:, 0], hist[:, 1], hist[:, 2]
+    with np.errstate(all="ignore"):
+        mean = np.where(n > 0, s / n, np.nan) + shift
+        var = np.where(n > 1, np.maximum(q - s * s / np.where(n > 0, n, 1.0), 0.0) / (n - 1), np.nan)  # ddof=1
+    mean, sd = np.where(dated, mean, np.nan), np.where(dated, np.sqrt(var), np.nan)
     if func == "unit_mean":
         return mean
-    sd = grouped.transform("std").to_numpy()  # ddof=1: NaN for units seen once
     return sd if func == "unit_sd" else np.where(mean == 0, np.nan, sd / np.abs(np.where(mean == 0, 1.0, mean)))

@@ -34,21 +34,25 @@ __all__ = ["RecipeRunner", "TrainingData"]
 
 @dataclass(frozen=True)
 class TrainingData:
-    """Rows to fit on: a frame, its target, the task type, allowed features, the unit id column."""
+    """Rows to fit on: a frame, its target, the task type, allowed features, the unit id column,
+    and the time column that orders a unit's rows (per-unit history composites need both)."""
 
     frame: pd.DataFrame
     y: Any
     task_type: str
     features: tuple[str, ...]
     unit_column: str | None = None
+    time_column: str | None = None
 
     @classmethod
     def from_task(cls, task: Task, frame: pd.DataFrame | None = None, exclude: tuple[str, ...] = ()) -> TrainingData:
         frame = task.frame if frame is None else frame
-        return cls(frame, task.target(frame), task.task_type, tuple(task.feature_columns(exclude)), task.spec.id_column)
+        return cls(frame, task.target(frame), task.task_type, tuple(task.feature_columns(exclude)), task.spec.id_column,
+                   task.spec.time_column)
 
     def subset(self, rows: np.ndarray) -> TrainingData:
-        return TrainingData(self.frame.iloc[rows], self.y[rows], self.task_type, self.features, self.unit_column)
+        return TrainingData(self.frame.iloc[rows], self.y[rows], self.task_type, self.features, self.unit_column,
+                            self.time_column)
 
 
 def select_features(recipe: Recipe, allowed: tuple[str, ...]) -> list[str]:
@@ -76,7 +80,7 @@ class RecipeRunner:
 
     Fitted attributes: ``pipeline_`` (sklearn ``Pipeline`` of ``prep`` and ``model``),
     ``feature_names_in_`` (input columns), ``classes_`` (classification only, else None),
-    ``recipe_``, ``kind_``, ``unit_column_``.
+    ``recipe_``, ``kind_``, ``unit_column_``, ``time_column_`` (set only when unit history reads it).
     """
 
     def fit(self, data: Task | TrainingData, recipe: Recipe | dict[str, Any]) -> RecipeRunner:
@@ -91,10 +95,12 @@ class RecipeRunner:
         inputs = sorted(_composite_inputs(recipe) - set(features))
         features = features + inputs  # composite inputs are read even when not modelled directly
         model = get_family(recipe.family).estimator(kind, recipe.params, recipe.seed)
-        prep = build_preprocessor(recipe.preprocess, data.frame, features, data.unit_column)
+        prep = build_preprocessor(recipe.preprocess, data.frame, features, data.unit_column, data.time_column)
         pipeline = Pipeline([("prep", prep), ("model", model)])
+        # The time column is carried only when unit history reads it (not modelled unless a feature).
+        self.time_column_ = prep.named_steps["composites"].time_column
         try:
-            pipeline.fit(self._inputs(data.frame, features, data.unit_column), data.y)
+            pipeline.fit(self._inputs(data.frame, features, data.unit_column, self.time_column_), data.y)
         except InvalidParameterError as err:
             raise RecipeError(f"family '{recipe.family}' rejected its parameters ({str(err).splitlines()[0]})", "correct the named parameter") from None
         self.pipeline_ = pipeline
@@ -104,9 +110,16 @@ class RecipeRunner:
         return self
 
     @staticmethod
-    def _inputs(frame: pd.DataFrame, features: list[str], unit_column: str | None) -> pd.DataFrame:
-        cols = features + ([unit_column] if unit_column and unit_column in frame.columns and unit_column not in features else [])
-        return frame[cols]
+    def _inputs(frame: pd.DataFrame, features: list[str], unit_column: str | None, time_column: str | None = None) -> pd.DataFrame:
+        extra = [c for c in (unit_column, time_column) if c and c in frame.columns and c not in features]
+        return frame[features + list(dict.fromkeys(extra))]
+
+    @property
+    def order_columns_(self) -> list[str]:
+        """Columns read only to group and order rows (unit id, time), beyond ``feature_names_in_``."""
+        self._check_fitted()
+        return [c for c in (self.unit_column_, getattr(self, "time_column_", None))
+                if c is not None and c not in set(self.feature_names_in_)]
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "pipeline_"):
@@ -115,7 +128,7 @@ class RecipeRunner:
     def predict_score(self, frame: pd.DataFrame) -> np.ndarray:
         """Scores per row under the module's conventions (P(1), proba matrix, value or risk)."""
         self._check_fitted()
-        X = self._inputs(frame, list(self.feature_names_in_), self.unit_column_)
+        X = self._inputs(frame, list(self.feature_names_in_), self.unit_column_, getattr(self, "time_column_", None))
         with warnings.catch_warnings():
             # A level unseen in training is encoded as all zeros by design (preprocess docstring).
             warnings.filterwarnings("ignore", message="Found unknown categories", category=UserWarning)
@@ -135,7 +148,8 @@ class RecipeRunner:
         self._check_fitted()
         if not self.supports_survival_function:
             raise RecipeError(f"family '{self.recipe_.family}' gives no survival function", "use cox, coxnet, rsf or gb_survival")
-        X = self.pipeline_[:-1].transform(self._inputs(frame, list(self.feature_names_in_), self.unit_column_))
+        X = self.pipeline_[:-1].transform(self._inputs(frame, list(self.feature_names_in_), self.unit_column_,
+                                                       getattr(self, "time_column_", None)))
         fns = self.pipeline_[-1].predict_survival_function(X)
         times = np.asarray(times, dtype=float)
         return np.vstack([fn(np.clip(times, fn.domain[0], fn.domain[1])) for fn in fns])

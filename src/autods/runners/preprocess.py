@@ -34,7 +34,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 from autods.errors import RecipeError
-from autods.runners.expressions import columns_of, evaluate_expr, parse, uses_units
+from autods.runners.expressions import NEEDS_TIME, columns_of, evaluate_expr, parse, unit_order, uses_units
 from autods.runners.harmonize import SiteHarmonizer
 from autods.runners.recipe import Composite, Preprocess
 
@@ -107,15 +107,19 @@ def _to_str(x: Any) -> np.ndarray:
 
 
 class CompositeFeatures(TransformerMixin, BaseEstimator):
-    """Append composite columns computed by the safe grammar; optionally drop the unit id.
+    """Append composite columns computed by the safe grammar; drop the unit id (and a time
+    column that is read only to order unit history).
 
     ``fit`` only checks and remembers columns. ``transform`` evaluates every expression on
-    the frame it is given, so per-unit aggregates use only that frame's rows.
+    the frame it is given, so per-unit history uses only that frame's (earlier) rows.
     """
 
-    def __init__(self, composites: tuple[Composite, ...] = (), unit_column: str | None = None) -> None:
+    def __init__(self, composites: tuple[Composite, ...] = (), unit_column: str | None = None,
+                 time_column: str | None = None, drop_time: bool = False) -> None:
         self.composites = composites
         self.unit_column = unit_column
+        self.time_column = time_column
+        self.drop_time = drop_time
 
     def fit(self, X: pd.DataFrame, y: Any = None) -> CompositeFeatures:
         self.trees_ = [(c.name, parse(c.expr)) for c in self.composites]
@@ -127,21 +131,28 @@ class CompositeFeatures(TransformerMixin, BaseEstimator):
                 raise RecipeError(f"composite '{name}' uses unknown column '{missing[0]}'", "use feature columns the recipe may see")
             if uses_units(tree) and self.unit_column is None:
                 raise RecipeError(f"composite '{name}' uses a per-unit aggregate but the task has no unit id", "set id_column in TASK.md")
+            if uses_units(tree) and self.time_column is None:
+                raise RecipeError(f"composite '{name}' uses a per-unit aggregate (a unit's history), "
+                                  "which needs the task's time_column to order rows", NEEDS_TIME)
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         return self
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
         out = X.copy()
-        units = None if self.unit_column is None else out[self.unit_column].astype(str).to_numpy()
+        units = None if self.unit_column is None else out[self.unit_column].to_numpy()
+        times = None if self.time_column is None else unit_order(out[self.time_column], self.time_column)
         for name, tree in self.trees_:
-            out[name] = evaluate_expr(tree, out, units)  # later composites may use earlier ones
-        if self.unit_column is not None:
-            out = out.drop(columns=[self.unit_column])
-        return out
+            out[name] = evaluate_expr(tree, out, units, times)  # later composites may use earlier ones
+        drop = [c for c in (self.unit_column, self.time_column if self.drop_time else None) if c is not None]
+        return out.drop(columns=list(dict.fromkeys(drop)))
 
 
-def build_preprocessor(pp: Preprocess, frame: pd.DataFrame, features: list[str], unit_column: str | None = None) -> Pipeline:
-    """Unfitted pipeline ``composites -> columns`` for the training ``frame`` restricted to ``features``."""
+def build_preprocessor(pp: Preprocess, frame: pd.DataFrame, features: list[str], unit_column: str | None = None,
+                       time_column: str | None = None) -> Pipeline:
+    """Unfitted pipeline ``composites -> columns`` for the training ``frame`` restricted to ``features``.
+
+    ``unit_column`` and ``time_column`` are read only by per-unit history composites.
+    """
     missing_logs = sorted(set(pp.log_transform) - set(features) - {c.name for c in pp.composites})
     if missing_logs:
         raise RecipeError(f"log_transform names '{missing_logs[0]}', which is not an allowed feature", "list feature columns only")
@@ -176,7 +187,10 @@ def build_preprocessor(pp: Preprocess, frame: pd.DataFrame, features: list[str],
     if not blocks:
         raise RecipeError("no usable feature columns remain after preprocessing", "check the feature subset and column types")
     columns = ColumnTransformer(blocks, remainder="drop", sparse_threshold=0.0)
-    composites = CompositeFeatures(tuple(pp.composites), unit_column if _needs_units(pp) else None)
+    units = _needs_units(pp)
+    time = time_column if units and time_column is not None and time_column in frame.columns else None
+    composites = CompositeFeatures(tuple(pp.composites), unit_column if units else None, time,
+                                   drop_time=time is not None and time not in features)
     steps: list[tuple[str, Any]] = [("composites", composites)]
     if pp.harmonize != "none":
         if pp.harmonize_site not in features:

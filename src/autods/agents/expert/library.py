@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from autods.runners.expressions import quote_name
 from autods.runners.families import FAMILIES, Param, task_kind
 
 #: kind -> families in the order an expert tries them
@@ -149,6 +150,28 @@ def skewed(features: list[dict[str, Any]]) -> list[str]:
     return out
 
 
+def unit_history(summary: dict[str, Any], feats: list[dict[str, Any]],
+                 base: tuple[str, ...] | None = None) -> Representation | None:
+    """Each row's mean of a unit's *earlier* visits of the most complete numerics. Offered only
+    when units repeat and the task has a time column: without time order, history is look-ahead."""
+    time = summary.get("time_column")
+    structural = {time, summary.get("unit_column")}
+    numeric = [c for c in feats if c.get("kind") == "numeric" and c["name"] not in structural]
+    if not (summary.get("units_repeat") and time and numeric):
+        return None
+    taken = {str(c["name"]) for c in summary.get("features", [])} | {str(e.get("name")) for e in summary.get("excluded", [])}
+    picks = [str(c["name"]) for c in sorted(numeric, key=lambda c: c.get("missing_fraction", 0.0))[:3]]
+    comps = []
+    for n in picks:
+        name = f"{n}__unit_mean"
+        while name in taken:  # never shadow a column (or another composite) of the same name
+            name += "_"
+        taken.add(name)
+        comps.append({"name": name, "expr": f"unit_mean({quote_name(n)})"})
+    return Representation("unit-history", {"composites": comps}, base,
+                          f"per-unit means over earlier visits (ordered by '{time}') carry each unit's history")
+
+
 def representations(summary: dict[str, Any], design: dict[str, Any]) -> list[Representation]:
     """The representation variants worth trying for this task, the safe default first."""
     feats = [c for c in summary.get("features", []) if c["name"] not in set(design.get("unsafe_features", []))]
@@ -159,12 +182,9 @@ def representations(summary: dict[str, Any], design: dict[str, Any]) -> list[Rep
     if logs:
         out.append(Representation("log-skewed", {"log_transform": logs}, base,
                                   f"log1p of right-skewed features ({', '.join(logs[:4])}) linearises their effect"))
-    numeric = [c["name"] for c in feats if c.get("kind") == "numeric"]
-    if summary.get("units_repeat") and numeric:
-        picks = sorted(numeric, key=lambda n: next(c.get("missing_fraction", 0.0) for c in feats if c["name"] == n))[:3]
-        comps = [{"name": f"{n}__unit_mean", "expr": f"unit_mean({n})"} for n in picks]
-        out.append(Representation("unit-history", {"composites": comps}, base,
-                                  "per-unit means of the most complete numerics carry each unit's history"))
+    history = unit_history(summary, feats, base)
+    if history is not None:
+        out.append(history)
     flagged = [n for n in flagged_features(summary) if n in names]
     if flagged:
         kept = tuple(n for n in names if n not in flagged)
@@ -188,4 +208,4 @@ def representations(summary: dict[str, Any], design: dict[str, Any]) -> list[Rep
 
 __all__ = ["EPV_LIMIT", "FAMILY_ORDER", "FLEXIBLE", "LEAKAGE_CHECKS", "PENALISED", "PENALTY_BOUND", "Representation",
            "families_for", "flagged_features", "representations", "search_space", "site_shifted", "skewed", "starting_params",
-           "warned_features"]
+           "unit_history", "warned_features"]
