@@ -1,8 +1,10 @@
 """Load a task folder into a :class:`Task`: specs plus validated data frames.
 
 Every problem a user can fix (missing file, unreadable file, empty data, endpoint absent,
-constant or all-missing endpoint, non-positive survival time, wrong positive class) is a
-:class:`~autods.errors.DataError` with one line naming the problem and the fix.
+constant or all-missing endpoint, negative or non-numeric survival time, an event without a
+time, wrong positive class, an ambiguous several-file layout) is a
+:class:`~autods.errors.DataError` with one line naming the problem and the fix. Zero follow-up
+times are dropped with a cohort-flow step and a warning record (:attr:`Task.loader_warnings`).
 """
 
 from __future__ import annotations
@@ -55,20 +57,7 @@ def _check_endpoint(frame: pd.DataFrame, spec: TaskSpec, role: str) -> None:
                 f"set endpoint in TASK.md to one of the columns: {', '.join(map(str, frame.columns[:12]))}",
             )
     if ep.is_survival:
-        time = pd.to_numeric(frame[ep.time], errors="coerce")
-        if time.isna().all():
-            raise DataError(f"survival time column '{ep.time}' has no numeric values", "point endpoint.time at a numeric follow-up time")
-        if (time.dropna() <= 0).any():
-            n_bad = int((time.dropna() <= 0).sum())
-            raise DataError(
-                f"survival time '{ep.time}' has {n_bad} value(s) <= 0",
-                "follow-up times must be positive: fix or drop those rows",
-            )
-        events = frame[ep.event].dropna()
-        if events.empty or events.nunique() < 2 and not bool(events.astype(bool).any()):
-            raise DataError(f"event column '{ep.event}' has no events", "a survival task needs at least some observed events (1 = event)")
-        if not set(pd.unique(events)).issubset({0, 1, True, False, 0.0, 1.0}):
-            raise DataError(f"event column '{ep.event}' is not 0/1", "code the event indicator as 1 = event, 0 = censored")
+        _check_survival(frame, spec, role)
         return
     y = frame[ep.column]
     if y.isna().all():
@@ -94,6 +83,60 @@ def _check_endpoint(frame: pd.DataFrame, spec: TaskSpec, role: str) -> None:
         raise DataError(f"{spec.task_type} endpoint '{ep.column}' is not numeric", "use a numeric endpoint or task_type: binary/multiclass")
 
 
+def _check_survival(frame: pd.DataFrame, spec: TaskSpec, role: str) -> None:
+    """Refuse what no estimator can use: negative times, events without a time, text times.
+
+    Zero times are not refused here (``_drop_zero_times`` drops them with a step and a warning);
+    a censored row without a time is dropped with the rows whose endpoint is missing.
+    """
+    ep = spec.endpoint
+    raw = frame[ep.time]
+    time = pd.to_numeric(raw, errors="coerce")
+    where = "" if role == "data" else f" of the {role}"
+    if time.isna().all():
+        raise DataError(f"survival time column '{ep.time}'{where} has no numeric values", "point endpoint.time at a numeric follow-up time")
+    n_text = int((raw.notna() & time.isna()).sum())
+    if n_text:
+        raise DataError(f"survival time '{ep.time}'{where} has {n_text} non-numeric value(s)",
+                        "record follow-up times as numbers (days, months or years), or leave them empty")
+    n_neg = int((time < 0).sum())
+    if n_neg:
+        raise DataError(f"survival time '{ep.time}'{where} is negative in {n_neg} row(s)",
+                        "a follow-up time runs forward from the index date: correct or drop those rows")
+    event = frame[ep.event]
+    events = event.dropna()
+    if events.empty or events.nunique() < 2 and not bool(events.astype(bool).any()):
+        raise DataError(f"event column '{ep.event}'{where} has no events", "a survival task needs at least some observed events (1 = event)")
+    if not set(pd.unique(events)).issubset({0, 1, True, False, 0.0, 1.0}):
+        raise DataError(f"event column '{ep.event}'{where} is not 0/1", "code the event indicator as 1 = event, 0 = censored")
+    n_untimed = int((event.astype(object).isin([1, True]) & time.isna()).sum())
+    if n_untimed:
+        raise DataError(f"{n_untimed} event(s) in '{ep.event}'{where} have no time in '{ep.time}'",
+                        "record when each event happened, or drop those rows: an event without a time has no place in the risk set")
+
+
+def _drop_zero_times(frame: pd.DataFrame, spec: TaskSpec, prov: Provenance, role: str = "data") -> pd.DataFrame:
+    """Drop rows with follow-up time 0 (Cox partial likelihood, AFT and log-time models need time > 0),
+    recording a cohort-flow step and a warning with the count, instead of refusing the cohort."""
+    ep = spec.endpoint
+    zero = (pd.to_numeric(frame[ep.time], errors="coerce") == 0).to_numpy()
+    n_zero = int(zero.sum())
+    if not n_zero:
+        return frame
+    n_events = int(frame.loc[zero, ep.event].astype(float).sum())
+    kept = frame.loc[~zero].reset_index(drop=True)
+    if kept.empty or not bool(kept[ep.event].astype(float).sum()):
+        raise DataError(f"survival time '{ep.time}' of the {role} is 0 in {n_zero} row(s), leaving no events",
+                        "follow-up times must be positive: check the time column")
+    message = (f"{n_zero} row(s) of the {role} with follow-up time {ep.time} == 0 ({n_events} of them events) were "
+               f"dropped: survival estimators need a positive time; {len(kept)} rows remain")
+    prov.step(f"follow-up time {ep.time} > 0", len(kept), removed=n_zero,
+              detail=f"rows with zero follow-up dropped ({n_events} events, {n_zero - n_events} censored)")
+    prov.warning("survival_time", message, "if a zero time is a same-day event, record it as a small positive time "
+                 "(e.g. 0.5 day) to keep it", evidence={"n_rows": n_zero, "n_events": n_events, "column": ep.time})
+    return kept
+
+
 def _same(a: object, b: object) -> bool:
     """Class labels match by text, or numerically when both are numbers (pandas reads an
     integer column with missing values as float: ``1`` must still match ``1.0``)."""
@@ -117,6 +160,11 @@ class Task:
     dropped_missing_endpoint: int = 0
     #: Loader provenance: source files with sha256, queries, row counts per step (see autods.tasks.provenance).
     provenance: list[dict] = field(default_factory=list)
+
+    @property
+    def loader_warnings(self) -> list[dict]:
+        """Provenance ``warning`` records (e.g. zero follow-up times dropped): ``check``, ``message``, ``advice``, ``evidence``."""
+        return [r for r in self.provenance if r.get("kind") == "warning"]
 
     @property
     def task_type(self) -> str:
@@ -196,7 +244,10 @@ def load_task(task_dir: str | Path) -> Task:
     dropped = int((~keep).sum())
     frame = frame.loc[keep].reset_index(drop=True)
     prov.step("endpoint recorded", len(frame), removed=dropped,
-              detail=f"rows whose endpoint ({', '.join(spec.endpoint.columns)}) is missing are dropped")
+              detail=f"rows whose endpoint ({', '.join(spec.endpoint.columns)}) is missing are dropped"
+              + (" (a censored row without a follow-up time adds nothing to any risk set)" if spec.endpoint.is_survival else ""))
+    if spec.endpoint.is_survival:
+        frame = _drop_zero_times(frame, spec, prov)
     external = None
     if spec.external_path is not None:
         ext_prov = Provenance()
@@ -207,6 +258,8 @@ def load_task(task_dir: str | Path) -> Task:
             external = _load_frame(spec.model_copy(update={"data": (spec.external,)}), ext_prov)
         _check_endpoint(external, spec, "external data")
         external = external.dropna(subset=list(spec.endpoint.columns)).reset_index(drop=True)
+        if spec.endpoint.is_survival:
+            external = _drop_zero_times(external, spec, ext_prov, role="external data")
         prov.records.extend({**r, "name": f"external: {r['name']}"} for r in ext_prov.records)
         prov.step("external validation data", len(external), detail="rows with a recorded endpoint")
         prov.hashes[spec.external or "external"] = next(iter(ext_prov.hashes.values()))
@@ -223,15 +276,14 @@ def _load_frame(spec: TaskSpec, prov: Provenance) -> pd.DataFrame:
         if frame.shape[0] == 0:
             raise DataError(f"the {fmt} loader produced no rows", "check the cohort definition in TASK.md (see the provenance row counts)")
         return frame
-    frames = []
+    from autods.tasks.join import Table, combine
+
+    tables = []
     for rel, path in zip(spec.data, spec.data_paths):
-        frames.append(read_table(path))
+        tables.append(Table(rel, read_table(path)))
         prov.source(rel, path)
-        prov.step(f"read {rel}", len(frames[-1]), detail=f"{frames[-1].shape[1]} columns")
-    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
-    if len(frames) > 1:
-        prov.step("concatenate data files", len(frame))
-    return frame
+        prov.step(f"read {rel}", len(tables[-1].frame), detail=f"{tables[-1].frame.shape[1]} columns")
+    return tables[0].frame if len(tables) == 1 else combine(tables, spec, prov)
 
 
 def _check_columns(frame: pd.DataFrame, spec: TaskSpec) -> None:

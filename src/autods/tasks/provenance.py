@@ -16,6 +16,11 @@ units       ``analyte``, ``from``, ``to``, ``factor``, ``offset``, ``rows``, ``s
             conversion's documented basis): one record per conversion actually applied
 codebook    ``columns``: ``{column: {system, code, display}}`` for coded features
 drop        ``columns`` (names), ``reason``
+join        ``how`` (``stack``, ``one_to_many``, ``one_to_one``); for a stack ``files``, ``rows_in``, ``rows``;
+            for a join ``on``, ``many``, ``one`` (file labels), ``rows_many``, ``rows_one``, ``rows``,
+            ``unmatched_many`` (long rows with no unit row), ``unmatched_one`` (unit keys with no long row)
+warning     ``check``, ``message``, ``advice``, ``evidence`` (counts): a loader decision the user must
+            hear about, e.g. zero follow-up times dropped; governance reports it as a warning finding
 mapping     identifier mapping summary, e.g. HGNC symbols: ``n_genes``, ``renamed`` ({previous: approved}),
             ``n_not_symbols``, ``applied``
 ==========  =================================================================================
@@ -69,6 +74,10 @@ class Provenance:
             rec["removed"] = int(removed)
         rec["detail"] = detail
         self.records.append(rec)
+
+    def warning(self, check: str, message: str, advice: str, evidence: dict[str, Any] | None = None) -> None:
+        self.records.append({"kind": "warning", "name": check, "check": check, "message": message, "advice": advice,
+                             "evidence": dict(evidence or {})})
 
     def query(self, name: str, sql: str, dialect: str) -> None:
         self.records.append({"kind": "query", "name": name, "sql": sql, "dialect": dialect})

@@ -153,7 +153,11 @@ class TaskSpec(BaseModel):
     @classmethod
     def _join_shorthand(cls, v: Any) -> Any:
         # join: participant_id  /  join: [participant_id, day]  are short for {on: ...}
-        return {"on": v} if isinstance(v, (str, list, tuple)) else v
+        if isinstance(v, (str, list, tuple)):
+            return {"on": v}
+        if isinstance(v, dict) and True in v and "on" not in v:  # YAML 1.1 reads a bare `on` key as True
+            return {("on" if k is True else k): x for k, x in v.items()}
+        return v
 
     @field_validator("allow", mode="before")
     @classmethod
