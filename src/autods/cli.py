@@ -1,7 +1,19 @@
 """The ``autods`` command line.
 
-Exit codes: 0 success; 2 bad input (one line on stderr naming the problem and the fix);
-1 an unexpected failure. A user error never prints a traceback.
+Exit codes (``run``, ``resume`` and ``demo``; the other commands use 0, 1 and 2):
+
+- 0: success.
+- 1: an internal error, i.e. a bug in autods: one line on stderr saying so and naming the file
+  the traceback was written to (``runs/NAME/errors/traceback-*.txt``, or a temp file when no
+  run folder exists yet). No traceback is printed on the terminal.
+- 2: bad input (TASK.md, LAUNCH.md, the data, a flag): one line on stderr naming the problem
+  and the fix. A proposal an agent's brain got wrong is never this: it goes back to that brain.
+- 3: the run finished with failures (every experiment failed, no champion was validated, or a
+  track failed: biomarkers, validation, report): one line on stderr per failed part with its
+  cause and the fix; ``run_summary.json`` records each part's status, ``autods status`` shows
+  it, the report's summary leads with it, and ``autods resume`` re-runs the failed tracks.
+
+Library warnings of a run go to ``runs/NAME/run.log``, not the terminal.
 """
 
 from __future__ import annotations
@@ -15,6 +27,11 @@ import typer
 
 from autods import __version__
 from autods.errors import GuardrailBlocked, UserInputError
+
+#: the run finished, but a part of it failed (see the module docstring)
+EXIT_FAILURES = 3
+EXIT_BUG = 1
+EXIT_INPUT = 2
 
 app = typer.Typer(
     name="autods",
@@ -112,6 +129,17 @@ def demo(
     report = outcome.folder.root / "report.html"
     if report.is_file():
         typer.echo(f"report: {report}  (open it in a browser; it works offline)")
+    _exit_on_failures(outcome)
+
+
+def _exit_on_failures(outcome: object) -> None:
+    """One stderr line per failed part (cause and fix), then exit 3; nothing for a run without failures."""
+    failures = getattr(outcome, "failures", [])
+    if not failures:
+        return
+    for f in failures:
+        typer.echo(f"autods: failed: {f['part']}: {f['cause'].rstrip('.')}. Fix: {f['fix']}", err=True)
+    raise typer.Exit(EXIT_FAILURES)
 
 
 @app.command("run")
@@ -140,6 +168,7 @@ def run_command(
                         workers=workers, brain=brain, executor=executor, ray_address=ray_address, state_url=state,
                         seed=seed, display=progress, command=sys.argv)
     typer.echo(f"run folder: {outcome.folder.root}")
+    _exit_on_failures(outcome)
 
 
 RunDir = Annotated[Path, typer.Argument(help="A run folder created by autods run (runs/NAME).")]
@@ -150,11 +179,13 @@ def resume(
     run_dir: RunDir,
     progress: Annotated[Optional[bool], typer.Option("--progress/--quiet", help="Live progress (default: when stdout is a terminal).")] = None,
 ) -> None:
-    """Continue a run after a crash or kill: nothing recorded is redone, nothing is lost."""
+    """Continue a run after a crash or kill (nothing recorded is redone, nothing is lost), or
+    re-run the failed tracks (biomarkers, validation, report) of a run that exited 3."""
     from autods.agents.run import resume_run
 
     outcome = resume_run(run_dir, display=progress)
     typer.echo(f"run folder: {outcome.folder.root} ({outcome.summary.get('exit_reason') or 'finished'})")
+    _exit_on_failures(outcome)
 
 
 @app.command()
@@ -259,8 +290,11 @@ def run(argv: list[str] | None = None) -> int:
     """Run the CLI and return the exit code (used by tests and by :func:`main`).
 
     Typer handles its own usage errors (exit 2); our user errors are caught here so they
-    print one line instead of a traceback.
+    print one line instead of a traceback (exit 2). Anything else is a bug (exit 1): one line
+    naming the file its traceback was written to, inside the run folder when there is one.
     """
+    from autods.agents.run import InternalError, write_traceback
+
     try:
         app(args=argv, prog_name="autods")
     except SystemExit as exc:
@@ -268,8 +302,20 @@ def run(argv: list[str] | None = None) -> int:
         return code if isinstance(code, int) else (0 if code is None else 1)
     except (UserInputError, GuardrailBlocked) as exc:
         typer.echo(f"autods: error: {exc}", err=True)
-        return 2
+        return EXIT_INPUT
+    except InternalError as exc:
+        _bug(exc, exc.traceback_path)
+        return EXIT_BUG
+    except Exception as exc:  # noqa: BLE001 - the CLI's boundary: a bug gets one line, never a raw traceback
+        _bug(InternalError(exc, Path()), write_traceback(exc, None))
+        return EXIT_BUG
     return 0
+
+
+def _bug(exc: BaseException, path: Path) -> None:
+    first = (str(exc).splitlines() or [""])[0][:300]
+    typer.echo(f"autods: internal error (a bug in autods, not your input): {first or type(exc).__name__}; "
+               f"traceback written to {path}. Please report it with that file.", err=True)
 
 
 def main() -> None:

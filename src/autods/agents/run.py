@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import tempfile
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,8 +27,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from autods.agents.brain import Brain
 from autods.agents.roles import TeamSpec
-from autods.errors import UserInputError
-from autods.runfolder import RunConfig, RunFolder, atomic_write_text
+from autods.errors import GuardrailBlocked, UserInputError
+from autods.runfolder import RunConfig, RunFolder, atomic_write_json, atomic_write_text
 
 OPTIONS_FILE = "run_options.json"
 SUMMARY_FILE = "run_summary.json"
@@ -63,6 +64,39 @@ class RunOptions(BaseModel):
 class RunOutcome:
     folder: RunFolder
     summary: dict[str, Any]
+
+    @property
+    def failures(self) -> list[dict[str, str]]:
+        """The failed parts of the run, ``[{part, cause, fix}]``; empty for a run that succeeded."""
+        return list(self.summary.get("failures") or [])
+
+
+class InternalError(Exception):
+    """An unexpected exception inside a run (a bug, not the user's input): the traceback was
+    written to ``traceback_path`` and the CLI exits 1 with one line naming it."""
+
+    def __init__(self, exc: BaseException, traceback_path: Path) -> None:
+        super().__init__(f"{type(exc).__name__}: {exc}")
+        self.traceback_path = traceback_path
+
+
+def write_traceback(exc: BaseException, folder: Path | None) -> Path:
+    """Write ``exc``'s traceback to ``folder/errors/traceback-<time>.txt`` (a temp file when
+    there is no run folder yet) and return the path."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-%f")
+    text = "".join(traceback.format_exception(exc))
+    if folder is not None:
+        try:
+            path = folder / "errors" / f"traceback-{stamp}.txt"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            return path
+        except OSError:
+            pass  # a run folder that cannot be written: the temp folder still can
+    fd, name = tempfile.mkstemp(prefix=f"autods-traceback-{stamp}-", suffix=".txt")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    return Path(name)
 
 
 def _default_name(task_name: str) -> str:
@@ -159,7 +193,8 @@ def start_run(task_dir: str | Path, *, run_name: str | None = None, runs_dir: st
 
 def resume_run(run_dir: str | Path, *, display: bool | None = None,
                brain_factory: BrainFactory | None = None) -> RunOutcome:
-    """Continue a run after a crash or ``kill -9``; a finished run is left as it is."""
+    """Continue a run after a crash or ``kill -9``, or re-run the failed tracks of a run that
+    finished with failures; a run that finished without failures is left as it is."""
     folder = RunFolder(Path(run_dir))
     cfg = folder.config()
     if cfg.status == "done":
@@ -170,13 +205,43 @@ def resume_run(run_dir: str | Path, *, display: bool | None = None,
 
 
 def execute(folder: RunFolder, *, display: bool | None = None, brain_factory: BrainFactory | None = None) -> RunOutcome:
-    from autods.agents.session import Session
+    """Run (or continue) the team in ``folder``; the summary records each part's status.
 
-    with run_lock(folder):
-        with Session(folder, display=display, brain_factory=brain_factory) as session:
-            summary = session.run()
+    Library warnings go to ``run.log`` in the run folder, not the terminal. An exception
+    that is not the user's input is a bug: its traceback is written to ``errors/`` in the
+    run folder and :class:`InternalError` names the file.
+    """
+    from autods.agents.session import Session
+    from autods.execution._worker import RUN_LOG, capture_warnings
+
+    try:
+        with run_lock(folder), capture_warnings(folder.root / RUN_LOG):
+            with Session(folder, display=display, brain_factory=brain_factory) as session:
+                summary = session.run()
+            summary = _record_parts(folder, summary)
+    except (UserInputError, GuardrailBlocked):
+        raise
+    except Exception as exc:  # noqa: BLE001 - the run's isolation boundary: any other exception is a bug
+        raise InternalError(exc, write_traceback(exc, folder.root)) from exc
     return RunOutcome(folder, summary)
 
 
-__all__ = ["FINISH_STEPS", "OPTIONS_FILE", "SUMMARY_FILE", "RunOptions", "RunOutcome", "execute", "materialise", "read_options",
-           "resume_run", "run_lock", "start_run"]
+def _record_parts(folder: RunFolder, summary: dict[str, Any]) -> dict[str, Any]:
+    """Add each part's status (experiments, biomarkers, validation, report) and the failures
+    to ``run_summary.json``; a run with a failure gets status ``failed``, so ``resume`` re-runs
+    its failed tracks instead of treating it as done."""
+    from autods.reports.runstate import run_failures, run_parts
+
+    parts = run_parts(folder, final=True)
+    failures = run_failures(parts)
+    summary = {**summary, "status": "failed" if failures else "ok", "parts": parts, "failures": failures}
+    atomic_write_json(folder.root / SUMMARY_FILE, summary)
+    cfg = folder.config()
+    status = "failed" if failures else "done"
+    if cfg.status != status:
+        folder.save_config(cfg.model_copy(update={"status": status}))
+    return summary
+
+
+__all__ = ["FINISH_STEPS", "OPTIONS_FILE", "SUMMARY_FILE", "InternalError", "RunOptions", "RunOutcome", "execute", "materialise", "read_options",
+           "resume_run", "run_lock", "start_run", "write_traceback"]

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from autods.runfolder import RunFolder
@@ -58,13 +59,36 @@ def run_status(run_dir: str | Path) -> dict[str, Any]:
         store.close()
     for name in ("fact_sheet.json", "report.html", "validation.json", "run_summary.json"):
         out.setdefault("files", {})[name] = (folder.root / name).is_file()
+    out.update(_outcome(folder))
+    return out
+
+
+def _outcome(folder: RunFolder) -> dict[str, Any]:
+    """The finished run's per-part status and failures (``run_summary.json``), and the newest
+    traceback of a crash (``errors/``), which ``resume`` continues after."""
+    from autods.runfolder import read_json
+
+    out: dict[str, Any] = {"parts": {}, "failures": [], "traceback": None}
+    path = folder.root / "run_summary.json"
+    if path.is_file():
+        summary = read_json(path)
+        out["parts"], out["failures"] = summary.get("parts") or {}, summary.get("failures") or []
+    errors = sorted((folder.root / "errors").glob("traceback-*.txt")) if (folder.root / "errors").is_dir() else []
+    if errors:
+        out["traceback"] = str(errors[-1])
     return out
 
 
 def print_status(status: dict[str, Any]) -> None:
-    console = Console(width=120)
+    console = Console(width=160)
     table = Table(title=f"run {status['name']}", show_header=False, box=None)
-    table.add_row("status", f"[bold]{status['status']}[/bold]")
+    failures = status.get("failures") or []
+    table.add_row("status", f"[bold red]{status['status']}: finished with failures[/bold red]" if failures
+                  else f"[bold]{status['status']}[/bold]")
+    for f in failures:
+        table.add_row("[red]failed[/red]", escape(f"{f['part']}: {f['cause'].rstrip('.')}. Fix: {f['fix']}"))
+    if status.get("traceback"):
+        table.add_row("[red]crash[/red]", escape(f"an internal error stopped the run; traceback: {status['traceback']}"))
     exp = status.get("experiments") or {}
     table.add_row("experiments", f"{exp.get('committed', 0)} of {status['budget']} committed · "
                   f"{exp.get('results', 0)} results · {exp.get('failed', 0)} failed · {exp.get('pending', 0)} pending")

@@ -110,6 +110,25 @@ def render_html(sheet: dict[str, Any]) -> str:
                            css=Markup(css))
 
 
+def _with_failures(root: Path, sheet: dict[str, Any]) -> dict[str, Any]:
+    """``run.failures`` in the fact sheet (and its file): the parts of the run that failed, which
+    the report's summary leads with. Read from the run's state and audit log; the report track
+    runs last, so a part not finished yet (only the report itself) is not a failure here."""
+    from autods.reports.factsheet import FACT_SHEET
+    from autods.reports.runstate import run_failures, run_parts
+    from autods.runfolder import RunFolder, atomic_write_json
+
+    if not (root / "run.json").is_file():
+        return sheet  # a bare fact sheet (tests, a copied folder): nothing to assess
+    failures = run_failures(run_parts(RunFolder(root), final=False))
+    run = dict(sheet.get("run") or {})
+    if run.get("failures") == failures:
+        return sheet
+    sheet = {**sheet, "run": {**run, "failures": failures}}
+    atomic_write_json(root / FACT_SHEET, sheet)
+    return sheet
+
+
 def render_report(run_dir: str | Path) -> Path:
     """Write ``report.html``, ``model_card.md`` and ``manifest.json`` from ``fact_sheet.json``.
 
@@ -122,6 +141,7 @@ def render_report(run_dir: str | Path) -> Path:
 
     root = Path(run_dir)
     sheet = read_json(root / FACT_SHEET) if (root / FACT_SHEET).is_file() else build_fact_sheet(root)
+    sheet = _with_failures(root, sheet)
     path = root / REPORT_FILE
     atomic_write_text(path, render_html(sheet))
     write_model_card(root, sheet)

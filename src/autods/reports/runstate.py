@@ -14,9 +14,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from autods.errors import UserInputError
 from autods.runfolder import RunFolder
 
-__all__ = ["empty_state", "experiment_dir", "read_state"]
+__all__ = ["PARTS", "empty_state", "experiment_dir", "read_state", "run_failures", "run_parts"]
 
 
 def empty_state() -> dict[str, Any]:
@@ -130,3 +131,103 @@ def _assemble(service: Any, viewer: Any, run_id: int) -> dict[str, Any]:
                    "dead_ends": len(dead_ends), "aborted": sum(1 for i in items.values() if i.status == "aborted")},
         "chain_verified": bool(service.verify_audit_chain(viewer)),
     }
+
+
+# -- which parts of a run failed (issue 11 §6): read by run_summary, autods status and the report -----
+
+PARTS = ("experiments", "biomarkers", "validation", "report")
+_FINISH = ("biomarkers", "validation", "report")
+
+
+def _tracks(folder: RunFolder) -> dict[str, dict[str, Any]]:
+    """The last ``track`` line of ``audit.jsonl`` per track (biomarkers, validate, report):
+    a resumed run re-runs a failed track, and its new outcome is the one that counts."""
+    out: dict[str, dict[str, Any]] = {}
+    if not folder.audit_log.is_file():
+        return out
+    with open(folder.audit_log, encoding="utf-8") as fh:
+        for line in fh:
+            if '"track"' not in line:
+                continue
+            try:
+                entry = json.loads(line)
+            except ValueError:  # a line torn by a crash: the track it named re-runs on resume
+                continue
+            if entry.get("type") == "track":
+                name = str(entry.get("job_id", "")).removeprefix("track:").partition(":")[0]
+                out[name] = entry
+    return out
+
+
+def _failed(cause: str, fix: str) -> dict[str, str]:
+    return {"status": "failed", "cause": " ".join(cause.split())[:400], "fix": fix}
+
+
+def _track_part(entry: dict[str, Any] | None, what: str, resume: str, *, final: bool) -> dict[str, str]:
+    if entry is None:
+        return _failed(f"the {what} did not run", resume) if final else {"status": "pending"}
+    record = entry.get("record") or {}
+    if not entry.get("ok"):
+        return _failed(f"the {what} failed: {entry.get('error') or 'no reason recorded'}", resume)
+    if record.get("status") in ("skipped", "not applicable"):
+        return _failed(f"the {what} was {record['status']}: {record.get('reason') or 'no reason recorded'}", resume)
+    return {"status": "ok"}
+
+
+def run_parts(folder: RunFolder, *, final: bool = True, state: dict[str, Any] | None = None) -> dict[str, dict[str, str]]:
+    """Status of each part of the run: ``{"experiments"|"biomarkers"|"validation"|"report":
+    {"status": "ok"|"failed"|"pending"|"not run", "cause", "fix"}}``.
+
+    A run fails when every experiment failed, when no champion was validated, or when a
+    track failed. ``final`` is False while the run is still finishing (the report track
+    reads it before it has itself finished): a track not run yet is then ``pending``.
+    """
+    from autods.runfolder import read_json
+    from autods.tasks.spec import read_specs
+
+    state = read_state(folder) if state is None else state
+    root = folder.root
+    resume = f"fix the cause, then: autods resume {root}"
+    options = read_json(root / "run_options.json") if (root / "run_options.json").is_file() else {}
+    finish = tuple(options.get("finish", _FINISH))
+    try:
+        task_type = read_specs(root / "task")[0].task_type
+    except (OSError, UserInputError):  # a run folder without a readable task copy: judged on what it holds
+        task_type = ""
+    counts, tracks = state["counts"], _tracks(folder)
+    results = counts["total"] - counts["failed"]
+    parts: dict[str, dict[str, str]] = {}
+    if results > 0:
+        parts["experiments"] = {"status": "ok"}
+    else:
+        reasons = Counter(r["reason"] for r in state["log"] if r["status"] == "failed" and r["reason"])
+        why = f"; most common reason: {reasons.most_common(1)[0][0]}" if reasons else ""
+        cause = (f"every experiment failed ({counts['failed']} of {counts['total']}){why}" if counts["total"]
+                 else "no experiment produced a result")
+        parts["experiments"] = _failed(cause, f"read the reasons with: autods status {root} (and audit.jsonl); "
+                                              "correct the data or the task, then start a new run")
+    if "biomarkers" in finish and task_type == "biomarker":
+        parts["biomarkers"] = _track_part(tracks.get("biomarkers"), "biomarker track", resume, final=final)
+    if "validation" in finish:
+        champion = bool(state["history"])
+        if (root / "validation.json").is_file():
+            parts["validation"] = {"status": "ok"}
+        elif "validate" in tracks or (champion and final):
+            parts["validation"] = _track_part(tracks.get("validate"), "champion validation", resume, final=final)
+        elif not champion and (final or state["available"]):
+            parts["validation"] = _failed("no champion was validated: no experiment result was promoted",
+                                          "see the experiments' failures; a run needs one result to promote")
+        else:
+            parts["validation"] = {"status": "pending"}
+    if "report" in finish:
+        report = _track_part(tracks.get("report"), "report", resume, final=final)
+        if final and report["status"] == "ok" and not (root / "report.html").is_file():
+            report = _failed("the report track wrote no report.html", resume)
+        parts["report"] = report
+    return parts
+
+
+def run_failures(parts: dict[str, dict[str, str]]) -> list[dict[str, str]]:
+    """The failed parts, in :data:`PARTS` order: ``[{part, cause, fix}]``."""
+    return [{"part": name, "cause": p["cause"], "fix": p["fix"]} for name in PARTS
+            if (p := parts.get(name)) and p["status"] == "failed"]
