@@ -27,9 +27,11 @@ from autods.agents.brain import Brain
 from autods.agents.client import AgentClient
 from autods.agents.roles import RoleSpec
 from autods.agents.snapshot import Snapshot
-from autods.errors import GuardrailBlocked, RetryableError
+from autods.errors import GuardrailBlocked, PermissionDenied, ProtocolViolation, RecipeError, RetryableError
+from autods.server.transport import ServerError
 
 Recorder = Callable[[dict[str, Any]], None]
+REFUSED = "proposal refused:"
 
 
 @dataclass
@@ -84,6 +86,10 @@ def _decide(agent: Agent, snap: Snapshot, ctx: RoundContext) -> tuple[Any, str |
         return Wait(), f"the model did not answer ({type(exc).__name__}); try again"
     except ValidationError as exc:
         return Wait(), f"your answer was not a valid action ({exc.errors()[0]['msg']})"
+    except RecipeError as exc:
+        # A recipe the brain built itself (the expert one included) is the brain's mistake, not
+        # the user's input: it goes back to the brain as a refused proposal; the run goes on.
+        return Wait(), f"{REFUSED} {exc}; propose a recipe its family accepts"
 
 
 def decide_all(agents: Sequence[Agent], snap: Snapshot, ctx: RoundContext) -> list[tuple[Any, str | None]]:
@@ -105,7 +111,10 @@ def act(agent: Agent, raw: Any, brain_error: str | None, ctx: RoundContext,
     agent.steps += 1
     action: Action | None
     if brain_error is not None:
-        action, outcome = Wait(), Outcome("wait", False, brain_error)
+        refused = brain_error.startswith(REFUSED)
+        action, outcome = Wait(), Outcome("propose" if refused else "wait", False, brain_error)
+        if refused and brain_error != agent.feedback:
+            _post_refusal(agent, brain_error)
     else:
         action, refusal = validate(raw, agent.role, ctx.gate)
         outcome = Outcome(getattr(raw, "kind", "invalid"), False, refusal) if action is None else \
@@ -119,6 +128,16 @@ def act(agent: Agent, raw: Any, brain_error: str | None, ctx: RoundContext,
     if record is not None and (outcome.kind != "wait" or not outcome.ok):
         record(entry)
     return outcome
+
+
+def _post_refusal(agent: Agent, reason: str) -> None:
+    """Tell the forum once that this agent's proposal was refused (the audit log has every step)."""
+    if not agent.role.may("post"):
+        return
+    try:
+        agent.client.post("note", f"{agent.name}: proposal refused", reason[:1000], {"refused": True})
+    except (ProtocolViolation, PermissionDenied, ServerError):
+        pass  # the refusal is still the brain's feedback and an audit line
 
 
 def _brief(action: Any) -> dict[str, Any]:

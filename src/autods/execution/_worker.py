@@ -17,13 +17,58 @@ import resource
 import signal
 import threading
 import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
                "NUMEXPR_NUM_THREADS", "BLIS_NUM_THREADS")
 # Imported before the worker says "ready" so the first job does not pay for them.
 PRELOAD = ("autods.runners.evaluate",)
+
+
+#: the run log next to ``audit.jsonl``: library warnings of the run and of every worker (issue 11)
+RUN_LOG = "run.log"
+
+
+@contextmanager
+def capture_warnings(log: str | Path) -> Iterator[None]:
+    """Write warnings (sklearn ConvergenceWarning, numpy overflow, lifelines, ...) to ``log``
+    instead of the terminal, one appended record each, for as long as the block runs.
+
+    The filters are reset to Python's default (each warning once per code location), so a
+    caller that turned warnings into errors (pytest does) does not crash the run on a
+    library's warning; the run log is where they are read. Appends are single writes to a
+    file opened in append mode, so workers sharing one log do not interleave records.
+    """
+    path = Path(log)
+
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+             file: Any = None, line: str | None = None) -> None:
+        stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        text = warnings.formatwarning(message, category, filename, lineno, line)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "a", encoding="utf-8") as fh:
+                fh.write(f"{stamp} pid={os.getpid()} {text}")
+        except OSError:
+            pass  # a log that cannot be written must not fail the experiment that warned
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = show
+        yield
+
+
+def job_log(run_dir: str) -> Path:
+    """Where a job's warnings go: the run folder's log, or the temp folder's for a job without one."""
+    import tempfile
+
+    return Path(run_dir) / RUN_LOG if run_dir and Path(run_dir).is_dir() else Path(tempfile.gettempdir()) / f"autods-{RUN_LOG}"
 
 
 def _watch_parent(parent_pid: int) -> None:
@@ -87,7 +132,8 @@ def worker_main(conn: Connection, target: str, threads: int, parent_pid: int, pr
         job = Job.model_validate(msg["job"])
         _limit_memory(msg.get("memory_mb"))
         try:
-            result = call_target(fn, job)
+            with capture_warnings(job_log(job.run_dir)):
+                result = call_target(fn, job)
         finally:
             _limit_memory(None)
         conn.send(("result", result.model_dump(mode="json"), result.error_kind == "memory"))

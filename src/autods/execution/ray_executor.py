@@ -41,12 +41,14 @@ def _import_ray() -> Any:
 
 def run_on_ray(target: str, job: dict[str, Any], memory_mb: int | None) -> dict[str, Any]:
     """The Ray task body: the same isolation boundary as a local worker, returning plain JSON."""
-    from autods.execution._worker import _limit_memory
+    from autods.execution._worker import _limit_memory, capture_warnings, job_log
 
     fn = resolve_target(target)
     _limit_memory(memory_mb)
     try:
-        result = call_target(fn, Job.model_validate(job))
+        parsed = Job.model_validate(job)
+        with capture_warnings(job_log(parsed.run_dir)):  # Ray workers' stderr is a terminal too
+            result = call_target(fn, parsed)
     finally:
         _limit_memory(None)
     return result.model_dump(mode="json")
