@@ -82,15 +82,16 @@ def test_bad_recipe_is_recipe_error(breast_cancer_dir: Path) -> None:
 def _grouped_frame(n_units: int = 60, per_unit: int = 4) -> pd.DataFrame:
     rng = np.random.default_rng(3)
     pid = np.repeat([f"p{i:03d}" for i in range(n_units)], per_unit)
+    visit = np.tile(np.arange(per_unit), n_units)
     frailty = np.repeat(rng.normal(size=n_units), per_unit)
     x = rng.normal(size=len(pid))
     y = (frailty + x + rng.normal(size=len(pid)) > 0).astype(int)
-    return pd.DataFrame({"pid": pid, "x": x, "lab": rng.normal(size=len(pid)), "y": y})
+    return pd.DataFrame({"pid": pid, "visit": visit, "x": x, "lab": rng.normal(size=len(pid)), "y": y})
 
 
 def test_grouped_cv_never_splits_a_unit(tmp_path: Path) -> None:
     frame = _grouped_frame()
-    task_dir = _write_task(tmp_path, frame, "name: g\ntask_type: binary\nendpoint: y\nid_column: pid")
+    task_dir = _write_task(tmp_path, frame, "name: g\ntask_type: binary\nendpoint: y\nid_column: pid\ntime_column: visit")
     r = evaluate(task_dir, Recipe(family="logistic", preprocess={"composites": [{"name": "x_sd", "expr": "unit_sd(x)"}]}),
                  n_resamples=100)
     assert r.cv.strategy == "patient-grouped-cv" and r.cv.group_column == "pid"
@@ -100,7 +101,7 @@ def test_grouped_cv_never_splits_a_unit(tmp_path: Path) -> None:
     dev_units = set(frame["pid"].to_numpy()[r.oof.row])
     held_units = set(frame["pid"]) - dev_units
     assert r.n_holdout == 4 * len(held_units) and r.n_units == len(dev_units)
-    assert r.n_features == 3  # x, lab and the composite; pid is never a feature
+    assert r.n_features == 4  # visit, x, lab and the composite; pid is never a feature
 
 
 def test_strategy_precedence(tmp_path: Path) -> None:

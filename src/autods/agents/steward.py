@@ -65,6 +65,8 @@ def summarise(analytic: Any, governance: dict[str, Any], design: dict[str, Any])
         "n_units": int(design["n_units"]), "n_events": design.get("n_events"),
         "events_per_variable": design.get("events_per_variable"),
         "units_repeat": int(design["n_units"]) < int(design["n_rows"]),
+        # unit history (unit_mean & co.) is ordered by this column and is not offered without it
+        "time_column": task.spec.time_column,
         "features": cols, "excluded": governance.get("excluded_features", []),
         "phi_columns": list(governance.get("phi_columns", [])),
         "findings": [{k: f.get(k) for k in ("check", "severity", "message", "feature")}

@@ -181,7 +181,8 @@ def validate_champion(run_dir: str | Path, recipe: dict[str, Any] | Recipe, *, s
         raise JudgeError("the champion's CV ran on another held-out split than the one locked for this run")
     dev = np.arange(len(task.frame)) if split is None else np.asarray(split.train_idx)
 
-    data = TrainingData(task.frame, ctx.y, task.task_type, ctx.features, task.spec.id_column)
+    data = TrainingData(task.frame, ctx.y, task.task_type, ctx.features, task.spec.id_column,
+                        time_column=task.spec.time_column)
     runner = RecipeRunner().fit(data.subset(dev), recipe)
     classes = _classes(ctx, kind, runner)
     event_times = None

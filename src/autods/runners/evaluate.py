@@ -163,7 +163,7 @@ def evaluate(
     times = _times(task.frame, task.spec.time_column)
     # Features come from the governed frame: a column governance dropped or excluded is gone.
     features = tuple(c for c in task.feature_columns([c for c, _ in excluded]) if c in frame.columns)
-    data = TrainingData(frame, y, task.task_type, features, task.spec.id_column)
+    data = TrainingData(frame, y, task.task_type, features, task.spec.id_column, time_column=task.spec.time_column)
 
     dev, holdout_hash, n_holdout = np.arange(len(frame)), None, 0
     if use_holdout and task.launch.test_fraction > 0:
