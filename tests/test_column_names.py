@@ -140,3 +140,18 @@ def test_cli_run_and_load_model_on_untidy_breast_cancer(tmp_path: Path) -> None:
     y = (governed["diagnosis"] == "malignant").astype(int).to_numpy()
     data = TrainingData(governed, y, "binary", tuple(numeric), "Sample code number", "Visit (day)")
     assert np.isfinite(RecipeRunner().fit(data, rep.recipe("logistic", {})).predict_score(governed)).all()
+
+
+def test_transformed_names_map_back_to_the_right_raw_column() -> None:
+    """SHAP sums over transformed columns; 'categorical__a_b' is level 'b' of 'a', not the numeric 'a_b'."""
+    from autods.reports.importance import _blocks, _raw_feature
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.choice(["b", "c"], 50), "a_b": rng.normal(size=50), "x__y": rng.normal(size=50),
+                          "missingindicator_q": rng.normal(size=50)})
+    frame.loc[0, "a_b"] = np.nan
+    runner = RecipeRunner().fit(TrainingData(frame, rng.integers(0, 2, 50), "binary", tuple(frame.columns)), {"family": "logistic"})
+    columns = runner.pipeline_.named_steps["prep"].named_steps["columns"]
+    mapped = {n: _raw_feature(n, list(frame.columns), _blocks(columns)) for n in columns.get_feature_names_out()}
+    assert mapped == {"numeric__a_b": "a_b", "numeric__x__y": "x__y", "numeric__missingindicator_q": "missingindicator_q",
+                      "numeric__missingindicator_a_b": "a_b", "categorical__a_b": "a", "categorical__a_c": "a"}

@@ -90,11 +90,26 @@ def permutation_importances(runner: Any, frame: pd.DataFrame, y: Any, metric: st
             "n_features_total": len(features), "n_features_permuted": len(chosen), "features": rows}
 
 
-def _raw_feature(name: str, features: list[str]) -> str | None:
-    """'categorical__sex_F' or 'numeric__missingindicator_age' -> the raw column it came from."""
-    rest = name.split("__", 1)[-1].removeprefix("missingindicator_")
-    matches = [f for f in features if rest == f or rest.startswith(f + "_")]
+def _raw_feature(name: str, features: list[str], blocks: dict[str, list[str]] | None = None) -> str | None:
+    """'categorical__sex_F' or 'numeric__missingindicator_age' -> the raw column it came from.
+
+    Names are the user's own and may contain '_' or '__' ('a_b' next to a categorical 'a'
+    with level 'b'), so the candidates are the columns of the output's own block, and the
+    exact name wins over the longest prefix.
+    """
+    block, _, rest = name.partition("__")
+    candidates = (blocks or {}).get(block, features)
+    for text in (rest, rest.removeprefix("missingindicator_")):
+        if text in candidates:
+            return text
+    rest = rest.removeprefix("missingindicator_")
+    matches = [f for f in candidates if rest.startswith(f + "_")]
     return max(matches, key=len) if matches else None
+
+
+def _blocks(columns: Any) -> dict[str, list[str]]:
+    """ColumnTransformer block name -> the raw columns it reads (fitted ``transformers_``)."""
+    return {str(b): [str(c) for c in cols] for b, _, cols in getattr(columns, "transformers_", []) if isinstance(cols, list)}
 
 
 def shap_importances(runner: Any, frame: pd.DataFrame, *, seed: int, max_rows: int = 200) -> dict[str, Any] | None:
@@ -110,7 +125,8 @@ def shap_importances(runner: Any, frame: pd.DataFrame, *, seed: int, max_rows: i
     rows = frame.sample(n=min(max_rows, len(frame)), random_state=seed)
     X = np.asarray(prep.transform(runner._inputs(rows, list(runner.feature_names_in_), runner.unit_column_,
                                                  getattr(runner, "time_column_", None))), dtype=float)
-    names = list(runner.pipeline_.named_steps["prep"].named_steps["columns"].get_feature_names_out())
+    columns = runner.pipeline_.named_steps["prep"].named_steps["columns"]
+    names, blocks = list(columns.get_feature_names_out()), _blocks(columns)
     if runner.kind_ == "binary":
         def f(m: np.ndarray) -> np.ndarray:
             return model.predict_proba(m)[:, list(model.classes_).index(1)]
@@ -124,7 +140,7 @@ def shap_importances(runner: Any, frame: pd.DataFrame, *, seed: int, max_rows: i
     features = [str(c) for c in runner.feature_names_in_]
     totals: dict[str, float] = {}
     for name, v in zip(names, values):
-        raw = _raw_feature(name, features) or name.split("__", 1)[-1]
+        raw = _raw_feature(name, features, blocks) or name.split("__", 1)[-1]
         totals[raw] = totals.get(raw, 0.0) + float(v)
     rows = sorted(({"feature": k, "mean_abs": v} for k, v in totals.items()), key=lambda r: -r["mean_abs"])
     return {"method": "shap-permutation", "n_rows": int(len(X)), "features": rows}
