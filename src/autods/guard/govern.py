@@ -13,7 +13,7 @@ import pandas as pd
 
 from autods.guard.allow import allowance_findings, allowed_columns
 from autods.guard.deident import DeidentAction, deidentify
-from autods.guard.findings import Finding
+from autods.guard.findings import Finding, Severity
 from autods.guard.leakage import audit_leakage
 from autods.guard.phi import phi_columns, scan_phi
 from autods.guard.profile import DataProfile, profile_findings, profile_frame
@@ -100,6 +100,9 @@ def govern(task: Task, *, salt: str = "autods") -> Governance:
         id_column=spec.id_column or profile.unit_id, time_columns=list(dict.fromkeys(time_columns)),
     )
     findings.extend(audit_leakage(task, frame, task.launch.leakage_checks))
+    # what the loader decided for the user (e.g. zero follow-up rows dropped) is said where findings are read
+    findings.extend(Finding(check=w["check"], severity=Severity.warning, message=w["message"], advice=w["advice"],
+                            evidence=w.get("evidence", {})) for w in task.loader_warnings)
     redact = {f.feature for f in phi if f.feature}
     unit = profile.unit_id if profile.unit_id in profile.id_columns else None
     allowed = allowed_columns(task, flagged, unit)
