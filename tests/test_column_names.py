@@ -155,3 +155,17 @@ def test_transformed_names_map_back_to_the_right_raw_column() -> None:
     mapped = {n: _raw_feature(n, list(frame.columns), _blocks(columns)) for n in columns.get_feature_names_out()}
     assert mapped == {"numeric__a_b": "a_b", "numeric__x__y": "x__y", "numeric__missingindicator_q": "missingindicator_q",
                       "numeric__missingindicator_a_b": "a_b", "categorical__a_b": "a", "categorical__a_c": "a"}
+
+
+def test_lightgbm_never_sees_the_names_even_with_pandas_output() -> None:
+    """A user's notebook may set sklearn's transform_output='pandas'; LightGBM would then get the
+    transformed names and refuse them ("Do not support special JSON characters in feature name")."""
+    import sklearn
+
+    frame, y = _untidy()
+    recipe = {"family": "lightgbm", "params": {"n_estimators": 30}}
+    with sklearn.config_context(transform_output="pandas"):
+        runner = RecipeRunner().fit(TrainingData(frame, y, "binary", tuple(NASTY)), recipe)
+        pred = runner.predict_score(frame)
+    assert np.isfinite(pred).all()
+    assert WEIRD in set(runner.pipeline_.named_steps["prep"].named_steps["columns"].feature_names_in_)

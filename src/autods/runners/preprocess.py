@@ -198,6 +198,10 @@ def build_preprocessor(pp: Preprocess, frame: pd.DataFrame, features: list[str],
                               "add the site column to the features (or set harmonize: none)")
         numeric = [c for c in kinds["numeric"] if c != pp.harmonize_site]
         steps.append(("harmonize", SiteHarmonizer(pp.harmonize, pp.harmonize_site, numeric)))
+    # Models get a plain matrix whatever sklearn's global transform_output says: the user's column
+    # names stay in get_feature_names_out() (importances map back through it), and an estimator
+    # never sees them (LightGBM refuses '"', ':', ',', '[', ']', '{', '}' in feature names).
+    columns.set_output(transform="default")
     return Pipeline([*steps, ("columns", columns)])
 
 
