@@ -6,6 +6,7 @@ count, endpoint missing on the unit rows, or no error raised)."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -184,3 +185,81 @@ def test_join_key_missing_from_a_file(tmp_path: Path) -> None:
     with pytest.raises(DataError) as exc:
         load_task(_task(tmp_path, {"u.csv": _units(), "d.csv": _daily()}, "join: [date]\n"))
     _one_line(exc, "join: on names 'date', which is not in u.csv")
+
+
+# --- through the CLI, on a real public cohort ------------------------------------------------
+# heartvalve (Lim et al. 1998, via SurvSet): 256 aortic-valve patients, 984 follow-up echo visits.
+# Split the way a hospital would export it: one row per patient (baseline, valve, outcome) and one
+# row per visit (gradient, LV mass index, ejection fraction); three patients' visits are missing.
+
+VISIT_COLUMNS = ["num_grad", "num_lvmi", "num_ef"]
+NO_VISITS = (5, 17, 250)
+
+
+def _heartvalve(out: Path, front: str | None = None) -> tuple[Path, pd.DataFrame, pd.DataFrame]:
+    from SurvSet.data import SurvLoader
+
+    with warnings.catch_warnings():
+        # SurvSet's pickles were written by numpy 1.x and unpickle through numpy.core (a deprecated alias)
+        warnings.filterwarnings("ignore", "numpy.core", DeprecationWarning)
+        raw = SurvLoader().load_dataset("heartvalve")["df"]
+    static = [c for c in raw.columns if c.startswith(("fac_", "num_")) and c not in VISIT_COLUMNS]
+    g = raw.groupby("pid", sort=True)
+    patients = g[static].first().assign(futime=g["time2"].max(), death=g["event"].max()).reset_index()
+    visits = raw[["pid", "time", *VISIT_COLUMNS]].rename(columns={"time": "visit_years"})
+    visits = visits[~visits["pid"].isin(NO_VISITS)]
+    out.mkdir(parents=True)
+    patients.to_csv(out / "patients.csv", index=False)
+    visits.to_csv(out / "visits.csv", index=False)
+    front = front or ("name: heartvalve\ntask_type: survival\nendpoint: {time: futime, event: death}\n"
+                      "data: [patients.csv, visits.csv]\ntime_column: visit_years\n")
+    (out / "TASK.md").write_text(f"---\n{front}---\nAortic valve replacement: death after surgery.\n")
+    return out, patients, visits
+
+
+def test_heartvalve_two_files_load_with_the_right_counts(tmp_path: Path) -> None:
+    task_dir, patients, visits = _heartvalve(tmp_path / "task")
+    assert (len(patients), len(visits), visits["pid"].nunique()) == (256, 964, 253)  # 20 visits of 3 patients left out
+    task = load_task(task_dir)
+    join = _steps(task, "join")[0]
+    assert join["on"] == ["pid"] and join["one"] == "patients.csv" and join["many"] == "visits.csv"
+    assert (join["rows_one"], join["rows_many"], join["rows"]) == (256, len(visits), len(visits))
+    assert (join["unmatched_one"], join["unmatched_many"]) == (3, 0)
+    assert len(task.frame) == len(visits) and task.frame["pid"].nunique() == 253
+
+
+@pytest.mark.slow
+def test_cli_runs_the_heartvalve_unit_and_visit_tables(tmp_path: Path) -> None:
+    import json
+
+    from autods.cli import run
+
+    task_dir, patients, visits = _heartvalve(tmp_path / "task")
+    code = run(["run", str(task_dir), "--budget", "2", "--runs-dir", str(tmp_path / "runs"), "--run-name", "hv", "--quiet"])
+    assert code == 0
+    fs = json.loads((tmp_path / "runs" / "hv" / "fact_sheet.json").read_text())
+    flow = {s["step"]: s for s in fs["cohort_flow"]}
+    assert flow["read patients.csv"]["n_rows"] == 256 and flow["read visits.csv"]["n_rows"] == len(visits)
+    join = flow["join patients.csv to visits.csv on pid"]
+    assert (join["n_rows"], join["n_units"]) == (len(visits), 253)
+    assert "3 keys of patients.csv have no visits.csv row" in join["note"]
+    assert fs["data"]["n_rows"] == len(visits) and fs["data"]["n_units"] == 253
+    assert fs["guardrails"]["cv"]["group_column"] == "pid"  # the unit the join found groups the folds
+
+
+def test_cli_ambiguous_layout_exits_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from autods.cli import run
+
+    task_dir, patients, visits = _heartvalve(tmp_path / "task")
+    visits.assign(num_age=1.0).to_csv(task_dir / "visits.csv", index=False)  # a column in both files
+    before = sorted(p.name for p in task_dir.iterdir())
+    runs = tmp_path / "runs"
+    assert run(["run", str(task_dir), "--budget", "2", "--runs-dir", str(runs), "--run-name", "amb", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert "data files visits.csv and patients.csv both have 'num_age' besides the key (pid)" in err
+    assert "join:" in err and "Fix:" in err
+    assert sorted(p.name for p in task_dir.iterdir()) == before
+    if (runs / "amb").exists():  # resume must refuse the same layout the same way, not crash
+        assert run(["resume", str(runs / "amb"), "--quiet"]) == 2
+        assert "both have 'num_age'" in capsys.readouterr().err
