@@ -89,6 +89,15 @@ def test_unit_table_listed_second_or_first_gives_the_same_frame(tmp_path: Path) 
     pd.testing.assert_frame_equal(a, b)
 
 
+def test_stacked_files_then_join_onto_the_unit_table(tmp_path: Path) -> None:
+    daily = _daily(40, 6)
+    files = {"jan_a.csv": daily.iloc[:120], "participants.csv": _units(), "jan_b.csv": daily.iloc[120:]}
+    task = load_task(_task(tmp_path, files))
+    names = [s["name"] for s in _steps(task)]
+    assert names[3:5] == ["stack jan_a.csv + jan_b.csv", "join participants.csv to jan_a.csv + jan_b.csv on participant_id"]
+    assert len(task.frame) == 240 and task.frame["y"].notna().all()
+
+
 def test_two_long_tables_join_on_unit_plus_time(tmp_path: Path) -> None:
     daily = _daily(40, 5)
     sleep = daily[["participant_id", "date"]].assign(sleep=np.linspace(5, 9, len(daily)))
