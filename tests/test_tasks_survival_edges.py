@@ -142,5 +142,7 @@ def test_cli_runs_flchain_with_its_three_zero_times(tmp_path: Path) -> None:
     assert flow["read d.csv"]["n_rows"] == 1000 and flow["follow-up time futime > 0"]["n_rows"] == 997
     assert flow["follow-up time futime > 0"]["note"].startswith("3 removed")
     assert fs["data"]["n_rows"] == 997
+    [warning] = [f for f in fs["guardrails"]["findings"] if f["check"] == "survival_time"]
+    assert warning["severity"] == "warning" and warning["message"].startswith("3 row(s) of the data with follow-up time")
     # age and the free light chains predict death well in this cohort (Dispenzieri 2012: C about 0.8)
     assert 0.72 <= fs["champion"]["cv"]["value"] <= 0.86
