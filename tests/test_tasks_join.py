@@ -190,6 +190,11 @@ def test_join_with_one_file_is_refused(tmp_path: Path) -> None:
         load_task(tmp_path)
 
 
+def test_join_with_a_non_table_format_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="join: combines table files, but this task's data is read by the wearable"):
+        load_task(_task(tmp_path, {"u.csv": _units(), "d.csv": _daily()}, "format: wearable\njoin: participant_id\n"))
+
+
 def test_join_key_missing_from_a_file(tmp_path: Path) -> None:
     with pytest.raises(DataError) as exc:
         load_task(_task(tmp_path, {"u.csv": _units(), "d.csv": _daily()}, "join: [date]\n"))

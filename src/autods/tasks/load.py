@@ -271,6 +271,9 @@ def _load_frame(spec: TaskSpec, prov: Provenance) -> pd.DataFrame:
     from autods.tasks.registry import get_loader, resolve_format
 
     fmt = resolve_format(spec)
+    if fmt != "table" and spec.join is not None:
+        raise DataError(f"join: combines table files, but this task's data is read by the {fmt} loader",
+                        "remove join: from TASK.md (the loader assembles its own tables)")
     if fmt != "table":
         frame = get_loader(fmt)(spec, prov)
         if frame.shape[0] == 0:
