@@ -91,16 +91,35 @@ def test_survival_risk_and_survival_functions(base: Path) -> None:
         model.predict_proba(raw)
 
 
-def test_per_unit_composites_accept_the_raw_unit_id(base: Path, tmp_path: Path) -> None:
-    """The unit id is hashed in the governed data; a per-unit aggregate only groups by it, so raw ids work."""
-    root = shutil.copytree(shared_synthetic("binary", base), tmp_path / "run")
-    recipe = {"family": "logistic", "preprocess": {"composites": [{"name": "u", "expr": "unit_mean(x_strong)"}]}}
-    validate_champion(root, recipe, seed=0, experiment_id="composite", n_resamples=50)
-    model, raw, governed = load_model(root), _raw(root), _governed(root)
+def test_per_unit_composites_accept_the_raw_unit_id(base: Path) -> None:
+    """The unit id is hashed in the governed data; unit history only groups by it (and orders by
+    the time column), so raw ids work, and both columns are required on raw rows."""
+    from autods.runners.pipeline import RecipeRunner, TrainingData
+
+    root = shared_synthetic("binary", base)
+    raw, governed = _raw(root), _governed(root)
+    assert len(raw) == len(governed)  # row for row, as in the tests above
+    # Pair the rows into two-visit patients (row 2k takes row 2k-1's id) with an order.
+    pos = np.arange(len(raw))
+
+    def paired(ids: pd.Series) -> np.ndarray:
+        return np.where(pos % 2, ids.to_numpy(), np.roll(ids.to_numpy(), 1))
+
+    raw = raw.assign(patient_id=paired(raw["patient_id"]), visit=pos % 3)
+    governed = governed.assign(patient_id=paired(governed["patient_id"]), visit=pos % 3)
+    recipe = {"family": "logistic", "features": ["x_strong"],
+              "preprocess": {"composites": [{"name": "u", "expr": "unit_mean(x_strong)"}]}}
+    data = TrainingData(governed, governed["y"].to_numpy(), "binary", ("x_strong", "x_weak"), "patient_id", "visit")
+    runner = RecipeRunner().fit(data, recipe)
+    model = ChampionModel(runner, task_type="binary", classes=[0, 1], experiment_id="composite", metric="auroc",
+                          governance={"actions": []}, unit_column="patient_id")
     assert governed["patient_id"].iloc[0] != raw["patient_id"].iloc[0]  # hashed vs raw
-    np.testing.assert_allclose(model.predict_proba(raw)[:, 1], model.runner_.predict_score(governed))
-    with pytest.raises(UserInputError, match="patient_id"):
-        model.predict(raw.drop(columns=["patient_id"]))
+    history = runner.pipeline_.named_steps["prep"].named_steps["composites"].transform(governed[["x_strong", "patient_id", "visit"]])
+    assert history["u"].notna().any() and history["u"].isna().any()  # some rows have earlier visits, some none
+    np.testing.assert_allclose(model.predict_proba(raw)[:, 1], runner.predict_score(governed))
+    for column in ("patient_id", "visit"):
+        with pytest.raises(UserInputError, match=column):
+            model.predict(raw.drop(columns=[column]))
 
 
 def test_no_champion_is_a_user_error(tmp_path: Path) -> None:
