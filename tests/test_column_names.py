@@ -130,15 +130,20 @@ def test_cli_run_and_load_model_on_untidy_breast_cancer(tmp_path: Path) -> None:
     assert "Größe [cm]" in report and "6MWT (m)" in report
     inputs = json.dumps(json.loads((folder / "fact_sheet.json").read_text(encoding="utf-8"))["champion"], ensure_ascii=False)
     assert "Größe [cm]" in inputs
-    # Unit-history composites the library writes for this cohort parse and evaluate on its governed rows.
+    # The steward's summary of this run (what the brain sees) makes the library write unit history
+    # with quoted names; those composites parse, and run on the run's governed rows.
+    from autods.agents.expert.library import representations
+    from autods.agents.steward import govern
+    from autods.runfolder import RunFolder
+
+    summary = govern(task, RunFolder(folder))
+    assert summary["time_column"] == "Visit (day)" and summary["units_repeat"]
+    rep = next(r for r in representations(summary, {}) if r.name == "unit-history")
+    assert all(c["expr"].startswith("unit_mean(`") for c in rep.preprocess["composites"])
     governed = pd.read_parquet(folder / "analytic" / "frame.parquet")
-    numeric = [c for c in governed.columns if c not in ("diagnosis", "Sample code number")]
-    summary = {"units_repeat": True, "time_column": "Visit (day)", "unit_column": "Sample code number",
-               "features": [{"name": c, "kind": "numeric", "missing_fraction": 0.0} for c in numeric], "findings": []}
-    rep = unit_history(summary, summary["features"])
-    assert rep is not None and all("`" in c["expr"] for c in rep.preprocess["composites"])
     y = (governed["diagnosis"] == "malignant").astype(int).to_numpy()
-    data = TrainingData(governed, y, "binary", tuple(numeric), "Sample code number", "Visit (day)")
+    names = tuple(c["name"] for c in summary["features"])
+    data = TrainingData(governed, y, "binary", names, "Sample code number", "Visit (day)")
     assert np.isfinite(RecipeRunner().fit(data, rep.recipe("logistic", {})).predict_score(governed)).all()
 
 
