@@ -38,8 +38,10 @@ def test_quote_name_round_trips_through_the_grammar(name: str) -> None:
 def test_plain_names_stay_bare_and_unquoted_spaces_point_to_backticks() -> None:
     assert [quote_name(n) for n in ("age", "Größe", "_x1")] == ["age", "Größe", "_x1"]
     assert quote_name("6MWT (m)") == "`6MWT (m)`" and quote_name("tick`name") == "`tick``name`"
-    with pytest.raises(RecipeError, match="backticks"):
+    with pytest.raises(RecipeError, match="in backticks, e.g. `Clump Thickness`"):
         parse("unit_mean(Clump Thickness)")
+    with pytest.raises(RecipeError, match="is a column name, write it in backticks"):
+        parse("unit_mean(Visit (day))")
 
 
 def _untidy(n: int = 160, seed: int = 2) -> tuple[pd.DataFrame, np.ndarray]:

@@ -150,6 +150,11 @@ class _Parser:
         if tok is None or (value is not None and tok[1] != value):
             want = f"'{value}'" if value else "a value"
             got = "the end" if tok is None else repr(tok[1])
+            prev = self.tokens[self.i - 1] if self.i > 0 else None
+            if tok is not None and tok[0] == "name" and prev is not None and prev[0] == "name":
+                # Two bare words in a row: a column name with a space, written without backticks.
+                fix = f"write column names that are not plain names in backticks, e.g. {quote_name(prev[1] + ' ' + tok[1])}"
+                raise RecipeError(f"composite expression {self.text!r}: expected {want} but found {got}", fix)
             raise RecipeError(f"composite expression {self.text!r}: expected {want} but found {got}", _FIX)
         self.i += 1
         return tok
@@ -202,7 +207,8 @@ class _Parser:
 
     def call(self, name: str) -> Node:
         if name not in FUNCTIONS and name not in UNIT_FUNCTIONS:
-            raise RecipeError(f"unknown function '{name}' in composite expression {self.text!r}", _FIX)
+            raise RecipeError(f"unknown function '{name}' in composite expression {self.text!r}",
+                              f"if '{name} (...)' is a column name, write it in backticks (`{name} (...)`); " + _FIX)
         self.take("(")
         args = [self.expr()]
         while self.peek() == ("op", ","):
