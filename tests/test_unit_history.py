@@ -119,3 +119,13 @@ def test_library_offers_history_only_with_a_time_column() -> None:
     runner = RecipeRunner().fit(TrainingData(frame, frame["y"].to_numpy(), "binary", ("x", "noise"), "unit", "visit day"),
                                 rep.recipe("logistic", {}))
     assert runner.time_column_ == "visit day" and np.isfinite(runner.predict_score(frame)).all()
+
+
+def test_a_time_column_governance_dropped_is_no_order() -> None:
+    summary = _summary("admission date")  # declared, but not among the governed columns (a dropped PHI date)
+    assert "unit-history" not in [r.name for r in representations(summary, {})]
+    frame = _future_leak(n_units=30)
+    recipe = Recipe(family="logistic", preprocess={"composites": [{"name": "h", "expr": "unit_mean(x)"}]})
+    data = TrainingData(frame, frame["y"].to_numpy(), "binary", ("x", "noise"), "unit", "admission date")
+    with pytest.raises(RecipeError, match="'admission date' is not in the governed data"):
+        RecipeRunner().fit(data, recipe)

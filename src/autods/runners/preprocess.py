@@ -188,7 +188,10 @@ def build_preprocessor(pp: Preprocess, frame: pd.DataFrame, features: list[str],
         raise RecipeError("no usable feature columns remain after preprocessing", "check the feature subset and column types")
     columns = ColumnTransformer(blocks, remainder="drop", sparse_threshold=0.0)
     units = _needs_units(pp)
-    time = time_column if units and time_column is not None and time_column in frame.columns else None
+    if units and time_column is not None and time_column not in frame.columns:
+        raise RecipeError(f"time_column '{time_column}' is not in the governed data (de-identification dropped it), "
+                          "so unit history has no order", "keep the time column (deident_policy) or drop the per-unit aggregate")
+    time = time_column if units else None
     composites = CompositeFeatures(tuple(pp.composites), unit_column if units else None, time,
                                    drop_time=time is not None and time not in features)
     steps: list[tuple[str, Any]] = [("composites", composites)]

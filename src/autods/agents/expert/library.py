@@ -157,8 +157,9 @@ def unit_history(summary: dict[str, Any], feats: list[dict[str, Any]],
     time = summary.get("time_column")
     structural = {time, summary.get("unit_column")}
     numeric = [c for c in feats if c.get("kind") == "numeric" and c["name"] not in structural]
-    if not (summary.get("units_repeat") and time and numeric):
-        return None
+    present = {c.get("name") for c in summary.get("features", [])} | {e.get("name") for e in summary.get("excluded", [])}
+    if not (summary.get("units_repeat") and time and time in present and numeric):
+        return None  # no time order (or governance dropped the time column): history would look ahead
     taken = {str(c["name"]) for c in summary.get("features", [])} | {str(e.get("name")) for e in summary.get("excluded", [])}
     picks = [str(c["name"]) for c in sorted(numeric, key=lambda c: c.get("missing_fraction", 0.0))[:3]]
     comps = []
