@@ -67,6 +67,8 @@ def test_families_and_quoted_composites_on_untidy_names(family: str) -> None:
     assert np.isfinite(pred).all() and float(np.mean((pred > 0.5) == y)) > 0.7
     names = runner.pipeline_.named_steps["prep"].named_steps["columns"].get_feature_names_out()
     assert "numeric__Weight [kg] / Größe" in names and f"numeric__{WEIRD}" in names  # originals, not aliases
+    if family != "lightgbm":
+        return  # importances are model-agnostic: one family (the one that refuses names) is enough
     imp = permutation_importances(runner, frame, y, "auroc", seed=0, n_repeats=2)
     assert {r["feature"] for r in imp["features"]} <= set(features)
     assert imp["features"][0]["feature"] in ("Weight [kg]", WEIRD)
