@@ -129,3 +129,12 @@ def test_a_time_column_governance_dropped_is_no_order() -> None:
     data = TrainingData(frame, frame["y"].to_numpy(), "binary", ("x", "noise"), "unit", "admission date")
     with pytest.raises(RecipeError, match="'admission date' is not in the governed data"):
         RecipeRunner().fit(data, recipe)
+
+
+def test_scoring_rows_without_the_order_columns_is_a_recipe_error() -> None:
+    frame = _future_leak(n_units=30)
+    recipe = Recipe(family="logistic", features=["noise"], preprocess={"composites": [{"name": "h", "expr": "unit_mean(x)"}]})
+    runner = RecipeRunner().fit(TrainingData(frame, frame["y"].to_numpy(), "binary", ("x", "noise"), "unit", "visit day"), recipe)
+    for column in ("unit", "visit day"):
+        with pytest.raises(RecipeError, match=f"needs column '{column}'"):
+            runner.predict_score(frame.drop(columns=[column]))

@@ -121,13 +121,19 @@ class RecipeRunner:
         return [c for c in (self.unit_column_, getattr(self, "time_column_", None))
                 if c is not None and c not in set(self.feature_names_in_)]
 
-    def _check_fitted(self) -> None:
+    def _check_fitted(self, frame: pd.DataFrame | None = None) -> None:
         if not hasattr(self, "pipeline_"):
             raise RecipeError("this RecipeRunner is not fitted", "call fit(task, recipe) first")
+        step = self.pipeline_.named_steps["prep"].named_steps["composites"]
+        missing = [c for c in (step.unit_column, getattr(step, "time_column", None))
+                   if frame is not None and c is not None and c not in frame.columns]
+        if missing:
+            raise RecipeError(f"unit history needs column '{missing[0]}' to group and order the rows",
+                              f"pass rows that include '{missing[0]}'")
 
     def predict_score(self, frame: pd.DataFrame) -> np.ndarray:
         """Scores per row under the module's conventions (P(1), proba matrix, value or risk)."""
-        self._check_fitted()
+        self._check_fitted(frame)
         X = self._inputs(frame, list(self.feature_names_in_), self.unit_column_, getattr(self, "time_column_", None))
         with warnings.catch_warnings():
             # A level unseen in training is encoded as all zeros by design (preprocess docstring).
@@ -145,7 +151,7 @@ class RecipeRunner:
 
     def predict_survival_function(self, frame: pd.DataFrame, times: Any) -> np.ndarray:
         """S(t) per row at ``times`` (``n x len(times)``); times past follow-up are clamped to it."""
-        self._check_fitted()
+        self._check_fitted(frame)
         if not self.supports_survival_function:
             raise RecipeError(f"family '{self.recipe_.family}' gives no survival function", "use cox, coxnet, rsf or gb_survival")
         X = self.pipeline_[:-1].transform(self._inputs(frame, list(self.feature_names_in_), self.unit_column_,
