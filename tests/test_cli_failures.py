@@ -33,7 +33,7 @@ from autods.agents import run as run_module
 from autods.agents.run import RunOptions
 from autods.cli import run as cli
 
-FAST = RunOptions(n_resamples=0, track_resamples=20, floor_seeds=2)
+FAST = RunOptions(n_resamples=0, track_resamples=20, floor_seeds=1)
 FAILED_LINE = re.compile(r"^autods: failed: (\w+): .+\. Fix: .+$")
 
 
@@ -211,7 +211,7 @@ def brain_and_warnings_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str
         mp.setattr(analyst, "_proposal", invalid)
         mp.setattr(run_module, "start_run", functools.partial(run_module.start_run, options=FAST))
         with _terminal() as term:
-            # budget 6: the baseline (trivial, default on two seeds, a confirmation) leaves room for the analysts
+            # budget 6: the baseline (trivial, default, its confirmation) leaves room for the analysts
             code = cli(["run", str(task), "--runs-dir", str(tmp / "runs"), "--run-name", "r", "--budget", "6", "--quiet"])
     return {"code": code, "root": tmp / "runs" / "r", **term}
 

@@ -74,7 +74,8 @@ def _outcome(folder: RunFolder) -> dict[str, Any]:
         summary = read_json(path)
         out["parts"], out["failures"] = summary.get("parts") or {}, summary.get("failures") or []
     errors = sorted((folder.root / "errors").glob("traceback-*.txt")) if (folder.root / "errors").is_dir() else []
-    if errors:
+    # a crash a later resume finished past is history, not the run's state
+    if errors and (not path.is_file() or errors[-1].stat().st_mtime > path.stat().st_mtime):
         out["traceback"] = str(errors[-1])
     return out
 
