@@ -293,8 +293,6 @@ def run(argv: list[str] | None = None) -> int:
     print one line instead of a traceback (exit 2). Anything else is a bug (exit 1): one line
     naming the file its traceback was written to, inside the run folder when there is one.
     """
-    from autods.agents.run import InternalError, write_traceback
-
     try:
         app(args=argv, prog_name="autods")
     except SystemExit as exc:
@@ -303,18 +301,21 @@ def run(argv: list[str] | None = None) -> int:
     except (UserInputError, GuardrailBlocked) as exc:
         typer.echo(f"autods: error: {exc}", err=True)
         return EXIT_INPUT
-    except InternalError as exc:
-        _bug(exc, exc.traceback_path)
-        return EXIT_BUG
     except Exception as exc:  # noqa: BLE001 - the CLI's boundary: a bug gets one line, never a raw traceback
-        _bug(InternalError(exc, Path()), write_traceback(exc, None))
+        _bug(exc)
         return EXIT_BUG
     return 0
 
 
-def _bug(exc: BaseException, path: Path) -> None:
-    first = (str(exc).splitlines() or [""])[0][:300]
-    typer.echo(f"autods: internal error (a bug in autods, not your input): {first or type(exc).__name__}; "
+def _bug(exc: Exception) -> None:
+    """One line for a bug: what it was and where its traceback is (the run folder's ``errors/``
+    for an exception inside a run, else a temp file)."""
+    from autods.agents.run import InternalError, write_traceback
+
+    path = exc.traceback_path if isinstance(exc, InternalError) else write_traceback(exc, None)
+    what = str(exc) if isinstance(exc, InternalError) else f"{type(exc).__name__}: {exc}"
+    first = (what.splitlines() or [""])[0][:300]
+    typer.echo(f"autods: internal error (a bug in autods, not your input): {first}; "
                f"traceback written to {path}. Please report it with that file.", err=True)
 
 
