@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gauntlet import Cohort, Expect, Reference
+from gauntlet import Cohort, Expect, Reference, bug
 from gauntlet.sources import package_file, survset
 
 ROW_CV = dict(strategy="stratified-cv", unit_column=None, unit_source="none", holdout_kind="random")
@@ -106,7 +106,9 @@ COHORTS = [
            "statsmodels dietox.csv split into two files", _dietox_two_files,
            Expect("r2", unit_column=("Pig", "Litter"), **GROUPED, removed=("Pig",)),
            Reference("ridge", ("Time", "Feed", "Evit", "Cu"), 0.10,
-                     "ridge on week, cumulative feed and diet, same pig-grouped split")),
+                     "ridge on week, cumulative feed and diet, same pig-grouped split"),
+           marks=(bug("tasks/join.py refuses the only shared column 'Pig' (pigs.csv unique on it) as 'no identifier "
+                      "column', exit 2; then guard/ does not detect 'Pig' as the unit (see statsmodels-dietox)"),)),
     Cohort("two-files-csl", "a patient table (survival endpoint) and a visit table of prothrombin values sharing 'pid'",
            "SurvSet csl (CSL-1 liver cirrhosis trial) split into two files", _csl_two_files,
            Expect("c_index", unit_column="pid", **GROUPED, removed=("pid",)),

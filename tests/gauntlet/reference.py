@@ -12,12 +12,14 @@ or rows of one patient on both sides of the split).
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import f1_score, r2_score, roc_auc_score
@@ -108,9 +110,19 @@ def _score(ref: Reference, endpoint: dict[str, Any], test: pd.DataFrame, pred: n
     return float(f1_score(y.astype(str), pred, average="macro"))
 
 
+def _quiet_predict(ref: Reference, endpoint: dict[str, Any], train: pd.DataFrame, test: pd.DataFrame) -> np.ndarray:
+    with warnings.catch_warnings():
+        # the reference is a plain model, not the subject under test: a slow convergence or an
+        # overflow in exp() on a wide panel must not fail the cohort (the product's own warnings still do)
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        warnings.filterwarnings("ignore", "Found unknown categories", UserWarning)  # a level seen only in test
+        return _predict(ref, endpoint, train, test)
+
+
 def reference_value(ref: Reference, endpoint: dict[str, Any], train: pd.DataFrame, test: pd.DataFrame) -> float:
     """Fit the reference on ``train`` and score ``test`` with the judge's metric."""
-    return _score(ref, endpoint, test, _predict(ref, endpoint, train, test))
+    return _score(ref, endpoint, test, _quiet_predict(ref, endpoint, train, test))
 
 
 def reference_cv(ref: Reference, endpoint: dict[str, Any], dev: pd.DataFrame, unit: str | None,
@@ -128,6 +140,6 @@ def reference_cv(ref: Reference, endpoint: dict[str, Any], dev: pd.DataFrame, un
     rows, preds = [], []
     for tr, te in folds:
         rows.append(te)
-        preds.append(_predict(ref, endpoint, dev.iloc[tr], dev.iloc[te]))
+        preds.append(_quiet_predict(ref, endpoint, dev.iloc[tr], dev.iloc[te]))
     order = np.concatenate(rows)
     return _score(ref, endpoint, dev.iloc[order], np.concatenate(preds))

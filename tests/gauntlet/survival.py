@@ -41,11 +41,6 @@ def _recur(d: Path) -> dict[str, Any]:
     return {"task_type": "survival", "endpoint": {"time": "TIME1", "event": "CENSOR"}, "data": name}
 
 
-def _flchain(d: Path) -> dict[str, Any]:
-    sksurv_frame("load_flchain").to_csv(d / "flchain.csv", index=False)
-    return {"task_type": "survival", "endpoint": {"time": "futime", "event": "death"}, "data": "flchain.csv"}
-
-
 def _gse7390(d: Path) -> dict[str, Any]:
     sksurv_frame("load_breast_cancer").to_csv(d / "gse7390.csv", index=False)
     return {"task_type": "survival", "endpoint": {"time": "t.tdm", "event": "e.tdm"}, "data": "gse7390.csv"}
@@ -94,12 +89,12 @@ COHORTS = [
            Expect("c_index", unit_column="pid", **GROUPED, removed=("pid",)),
            Reference("cox", _survset_features("diabetes"), 0.12,
                      "Cox on age at diagnosis, treated eye, treatment and type, same patient-grouped split")),
-    Cohort("sksurv-flchain-zero-times", "three zero follow-up times in 7,874 people; 'chapter' (cause of death) "
-           "is present only for the dead", "sksurv.datasets.load_flchain", _flchain,
-           Expect("c_index", **ROW_CV, removed=("chapter",)),
-           Reference("cox", ("age", "sex", "kappa", "lambda", "flc.grp", "creatinine", "mgus", "sample.yr"), 0.05,
-                     "Cox on age, sex, free light chains, creatinine and MGUS, same split (Dispenzieri 2012: "
-                     "FLC adds to age; C ~0.79)", categorical=("sex", "mgus"))),
+    # sksurv's flchain (7,874 people, 3 zero times: the issue's own example) is left out: one experiment
+    # there takes 400+ s (the judge's dense n x n Harrell kernel), more than the gauntlet's whole share.
+    Cohort("survset-prostate-zero-times", "16 zero follow-up times (Byar & Green prostate trial); string categories "
+           "('0.2 mg estrogen'), 'pid' in row order", "SurvSet prostate", _survset_task("prostate", "prostate.csv"),
+           Expect("c_index", **ROW_CV, removed=("pid",)),
+           Reference("cox", _survset_features("prostate"), 0.08, "Cox on the 15 trial covariates, same split")),
     Cohort("survset-acath-zero-times", "123 zero times in a cardiac catheterisation cohort",
            "SurvSet acath", _survset_task("acath", "acath.csv"),
            Expect("c_index", **ROW_CV, removed=("pid",)),
@@ -113,7 +108,7 @@ COHORTS = [
            Expect("c_index", **ROW_CV),
            Reference("cox", lambda: tuple(sksurv_frame("load_breast_cancer").columns[:-2]), 0.12,
                      "ridge Cox (alpha 10) on all 80 features, same split", categorical=("er", "grade"),
-                     cox_alpha=10.0)),
+                     cox_alpha=10.0), budget=4),
     Cohort("survset-nsbcd-p-gg-n", "549 expression features on 115 patients (p >> n)",
            "SurvSet NSBCD", _survset_task("NSBCD", "nsbcd.csv"),
            Expect("c_index", **ROW_CV, removed=("pid",)),
