@@ -102,7 +102,8 @@ def test_target_proxy_of_survival_time_among_events(cohort: pd.DataFrame) -> Non
     frame["days_to_last_contact"] = frame["days_to_last_contact"].fillna(float(frame["months"].median() * 30.4))
     task = make_task(frame, endpoint={"time": "months", "event": "died"}, task_type="survival", id_column="patient_id")
     (found,) = _of(audit_leakage(task, checks=["target_proxy"]), "target_proxy", "days_to_last_contact")
-    assert "spearman_time_among_events" in found.evidence
+    # a copy of the follow-up time among events (Spearman 1.0): past the continuous block threshold
+    assert "spearman time among events" in found.evidence and found.blocking
 
 
 def test_target_proxy_of_an_excluded_variable(cohort: pd.DataFrame) -> None:
@@ -186,7 +187,7 @@ def test_unknown_check_name_is_a_user_error(cohort: pd.DataFrame) -> None:
 def test_only_requested_checks_run(cohort: pd.DataFrame) -> None:
     frame = pd.concat([cohort, cohort.iloc[:3]], ignore_index=True)
     assert {f.check for f in audit_leakage(_binary(frame), checks=["duplicate_rows"])} == {"duplicate_rows"}
-    assert set(LEAKAGE_CHECKS) == {"post_outcome", "target_proxy", "single_feature_discrimination",
+    assert set(LEAKAGE_CHECKS) == {"post_outcome", "outcome_shadow", "target_proxy", "single_feature_discrimination",
                                    "repeated_units", "duplicate_rows", "dated_after_index"}
 
 

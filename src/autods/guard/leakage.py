@@ -45,6 +45,7 @@ import pandas as pd
 
 from autods.errors import TaskSpecError
 from autods.guard._leakage_context import LeakageContext, administrative_reason, build_context, identifier_reason
+from autods.guard._shadow import missingness_flags, outcome_shadows
 from autods.guard._stats import as_numeric, auroc, cramers_v, oof_target_encode, parse_dates, spearman
 from autods.guard.findings import Finding, Severity
 from autods.tasks.load import Task
@@ -62,8 +63,28 @@ def _sev(block: bool) -> Severity:
     return Severity.blocking if block else Severity.warning
 
 
+def _first_records(ctx: LeakageContext) -> np.ndarray | None:
+    """Each unit's first row (by ``time_column`` when declared, else row order), when units repeat."""
+    unit = ctx.unit_id
+    frame = ctx.frame
+    if unit is None or unit not in frame.columns or not frame[unit].duplicated().any():
+        return None
+    order = np.arange(len(frame))
+    time_col = ctx.task.spec.time_column
+    if time_col and time_col in frame.columns:
+        s = frame[time_col]
+        key = s if pd.api.types.is_numeric_dtype(s) else parse_dates(s)
+        if key is not None:
+            order = np.argsort(pd.Series(key).rank(method="first").fillna(np.inf).to_numpy(), kind="stable")
+    repeat = pd.Series(frame[unit].to_numpy()[order]).duplicated().to_numpy()
+    first = np.zeros(len(frame), dtype=bool)
+    first[order[~repeat]] = True
+    return first
+
+
 def _post_outcome(ctx: LeakageContext) -> list[Finding]:
     out: list[Finding] = []
+    first = _first_records(ctx)
     for col in ctx.features:
         s = ctx.frame[col]
         indicators = {"missingness": s.notna().to_numpy(dtype=float)}
@@ -85,7 +106,17 @@ def _post_outcome(ctx: LeakageContext) -> list[Finding]:
                         ev |= {"present_when_event": round(float(ind[yb == 1].mean()), 4),
                                "present_when_no_event": round(float(ind[yb == 0].mean()), 4)}
                     worst = (strength, how, ev)
-        if worst and worst[0] > PRESENCE_WARN:
+        missing = s.isna().to_numpy()
+        baseline_gap = first is not None and missing.any() and bool(first[missing].all())
+        if worst and worst[0] > PRESENCE_WARN and baseline_gap:
+            # Feed intake before the first weighing is not recorded: the gap is the first visit, not the outcome.
+            out.append(Finding(
+                check="post_outcome", severity=Severity.warning, feature=col,
+                message=f"'{col}' is missing only on each unit's first record; its missingness tracks the "
+                        f"{ctx.endpoint_label} (AUROC {worst[2]['auroc']}) through the visit order, kept",
+                advice="a value not yet recorded at a unit's first visit is a baseline fact; review it",
+                evidence=worst[2] | {"missing_only_at_first_record": True}))
+        elif worst and worst[0] > PRESENCE_WARN:
             out.append(Finding(
                 check="post_outcome", severity=_sev(worst[0] > PRESENCE_BLOCK), feature=col,
                 message=f"post-outcome: whether '{col}' is recorded ({worst[1]}) is tied to the {ctx.endpoint_label} "
@@ -121,27 +152,37 @@ def _target_proxy(ctx: LeakageContext) -> list[Finding]:
         targets["time among events"] = (ctx.y == 1, ctx.time)  # type: ignore[assignment]
     elif ctx.outcome_kind in ("binary", "continuous"):
         targets["endpoint"] = (everyone, ctx.y)
+    # A continuous target (a regression endpoint, time among events) is tracked honestly by strong
+    # measurements (weight by the week of weighing); only near-identity blocks there. A 0/1 target at
+    # |Spearman| > 0.85 is near-perfect separation (the point-biserial ceiling is 0.87 at 50 % prevalence).
+    continuous = {"time among events"} | ({"endpoint"} if ctx.outcome_kind == "continuous" else set())
     out: list[Finding] = []
     for col in ctx.features:
         hits: list[str] = []
         evidence: dict[str, object] = {}
+        block = False
         for name, (mask, y) in targets.items():
             x = ctx.view(col, name, np.where(mask, y, np.nan))
             rho = spearman(x[mask], y[mask]) if x is not None else None
             if rho is not None and abs(rho) > PROXY_RHO:
                 hits.append(f"{name} (Spearman {rho:.3f})")
-                evidence[f"spearman_{name.replace(' ', '_')}"] = round(rho, 4)
+                evidence[f"spearman {name}"] = round(rho, 4)
+                block = block or name not in continuous or abs(rho) > RHO_BLOCK
         for ex in ctx.task.spec.exclude:
             if ex in ctx.frame.columns and ctx.profile.kind(col) not in ("text", "identifier"):
                 value, method = _association(ctx.frame[col], ctx.frame[ex], ctx, col)
                 if value is not None and abs(value) > PROXY_RHO:
                     hits.append(f"excluded '{ex}' ({method} {value:.3f})")
                     evidence[f"association_with_{ex}"] = {"value": round(value, 4), "method": method}
+                    block = True
         if hits:
+            why = identifier_reason(col, ctx.frame[col], ctx.profile) or administrative_reason(col, ctx.profile)
+            block = block or why is not None
             out.append(Finding(
-                check="target_proxy", severity=Severity.blocking, feature=col,
-                message=f"target proxy: '{col}' tracks {'; '.join(hits)} (|association| > {PROXY_RHO})",
-                advice=EXCLUDE_ADVICE, evidence=evidence | {"threshold": PROXY_RHO}))
+                check="target_proxy", severity=_sev(block), feature=col,
+                message=f"target proxy: '{col}' tracks {'; '.join(hits)} (|association| > {PROXY_RHO})"
+                        + ("" if block else "; kept: a strong measurement of a continuous outcome, for review"),
+                advice=EXCLUDE_ADVICE, evidence=evidence | {"threshold": PROXY_RHO, "block_above": RHO_BLOCK}))
     return out
 
 
@@ -279,6 +320,7 @@ def _dated_after_index(ctx: LeakageContext) -> list[Finding]:
 
 LEAKAGE_CHECKS: dict[str, Callable[[LeakageContext], list[Finding]]] = {
     "post_outcome": _post_outcome,
+    "outcome_shadow": outcome_shadows,
     "target_proxy": _target_proxy,
     "single_feature_discrimination": _single_feature,
     "repeated_units": _repeated_units,
@@ -295,4 +337,10 @@ def audit_leakage(task: Task, frame: pd.DataFrame | None = None, checks: Iterabl
             raise TaskSpecError(f"unknown leakage check '{name}' in LAUNCH.md leakage_checks",
                                 f"use any of: {', '.join(LEAKAGE_CHECKS)}")
     ctx = build_context(task, task.frame if frame is None else frame)
-    return [f for name in names for f in LEAKAGE_CHECKS[name](ctx)]
+    findings = [f for name in names for f in LEAKAGE_CHECKS[name](ctx)]
+    if "outcome_shadow" in names:  # a 0/1 flag of whether a blocked column is recorded carries its signal
+        blocked = {f.feature for f in findings if f.blocking and f.feature}
+        findings += [Finding(check="outcome_shadow", severity=Severity.blocking, feature=col,
+                             message=f"outcome shadow: {why}", advice=EXCLUDE_ADVICE, evidence={"shape": why})
+                     for col, why in missingness_flags(ctx, blocked).items()]
+    return findings

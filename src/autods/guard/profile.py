@@ -140,6 +140,46 @@ def integer_id_shape(values: np.ndarray) -> str | None:
     return None
 
 
+#: a repeated-measures block needs this many units, this many rows per unit on average, and a
+#: clock (a numeric column strictly increasing inside this share of the blocks)
+MIN_BLOCK_UNITS, MIN_BLOCK_ROWS, CLOCK_SHARE = 10, 3.0, 0.95
+CLOCK_RESTARTS = 0.5  # ... and falls back at this share of the boundaries between blocks
+
+
+def longitudinal_unit(frame: pd.DataFrame, name: str, others: list[str]) -> str | None:
+    """Why ``name`` looks like the unit of repeated measurements whatever its header, or ``None``.
+
+    The shape of a long table written one unit after another (statsmodels' dietox: 'Pig' 4601..,
+    12 weighings each): every value occupies one contiguous block of rows, there are many
+    blocks of several rows, and some other numeric column (a visit, a week, a date) strictly
+    increases inside nearly every block and starts again lower at most block boundaries. A
+    frame merely sorted by a measurement makes blocks too, but no column restarts inside them.
+    """
+    s = frame[name]
+    present = s.notna()
+    if not present.all() or len(s) < MIN_SHAPE_ROWS:
+        return None
+    n_units = int(s.nunique())
+    if n_units < MIN_BLOCK_UNITS or len(s) / n_units < MIN_BLOCK_ROWS:
+        return None
+    blocks = s.ne(s.shift()).cumsum()
+    if int(blocks.iloc[-1]) != n_units:
+        return None  # a value recurs after another one: not written unit by unit
+    inside = blocks.eq(blocks.shift()).to_numpy()  # row continues the block of the row before it
+    for other in others:
+        x = pd.to_numeric(frame[other], errors="coerce") if other != name else None
+        if x is None or x.isna().any():
+            continue
+        step = x.diff().to_numpy()
+        falls = inside & (step <= 0)
+        # a clock restarts with each unit (weeks 1..12, then 1..12); a column merely sorted over the
+        # whole frame rises inside every block too, but never falls back between them
+        restarts = float(np.mean(step[~inside][1:] < 0)) if n_units > 1 else 0.0
+        if 1.0 - np.unique(blocks.to_numpy()[falls]).size / n_units >= CLOCK_SHARE and restarts >= CLOCK_RESTARTS:
+            return f"{n_units} blocks of consecutive rows, '{other}' increasing inside each: repeated measurements"
+    return None
+
+
 def _kind(name: str, s: pd.Series) -> tuple[Kind, pd.Series | None]:
     """Column kind, plus the parsed dates when the column is a date column."""
     present = s.dropna()
@@ -238,6 +278,13 @@ def profile_frame(frame: pd.DataFrame, spec: TaskSpec | None = None, *, site_shi
             n_unique=int(s.nunique(dropna=True)), stats=_stats(kind, s, dates),
         )
     n_dup = _n_duplicates(frame)
+    # A unit of repeated measurements is an identifier whatever its header (its blocks give it away).
+    clocks = [c for c, p in columns.items() if p.kind == "numeric" and c not in endpoint]
+    for name, col in list(columns.items()):
+        if col.kind in ("numeric", "categorical") and name not in structural and \
+                (col.kind == "categorical" or np.all(np.mod(frame[name].dropna().astype(float), 1) == 0)) and \
+                longitudinal_unit(frame, name, clocks):
+            columns[name] = col.model_copy(update={"kind": "identifier"})
 
     repeats = [c for c, p in columns.items() if p.kind == "identifier" and c not in endpoint
                and 1 < p.n_unique < frame[c].notna().sum() and frame[c].notna().sum() / p.n_unique <= MAX_ROWS_PER_UNIT]
