@@ -36,11 +36,6 @@ from gauntlet.tabular import COHORTS as TABULAR
 
 ALL: list[Cohort] = [*TABULAR, *SURVIVAL, *LAYOUTS]
 
-# No warning filter here: a library warning escaping ``autods run`` (instead of going to the run
-# log, issue 11 §6) fails the cohort under the suite's warnings-as-errors.
-pytestmark = pytest.mark.slow
-
-
 def _params() -> list[Any]:
     return [pytest.param(c, id=c.name, marks=list(c.marks)) for c in ALL]
 
@@ -125,6 +120,9 @@ def _check_metric(cohort: Cohort, run: Path, fact: dict[str, Any], task_keys: di
         _band("external", champ["external"]["value"], reference_value(ref, endpoint, dev, ext), ref.tol, ref.source)
 
 
+# No warning filter here: a library warning escaping ``autods run`` (instead of going to the run
+# log, issue 11 §6) fails the cohort under the suite's warnings-as-errors.
+@pytest.mark.slow
 @pytest.mark.parametrize("cohort", _params())
 def test_gauntlet(cohort: Cohort, tmp_path: Path) -> None:
     code, run = _run(cohort, tmp_path)
@@ -140,6 +138,7 @@ def test_gauntlet(cohort: Cohort, tmp_path: Path) -> None:
 
 
 def test_gauntlet_has_twenty_cohorts_with_their_traps() -> None:
+    """Fast: runs by default, so a cohort list edited below 20 or without sources is caught at once."""
     assert len(ALL) >= 20
     assert len({c.name for c in ALL}) == len(ALL)
     assert all(c.reference.source and c.trap for c in ALL)
