@@ -272,3 +272,21 @@ def test_monitor_pivots_when_no_team_can_be_merged_or_dissolved() -> None:
                       extra_posts=[post(50, "stuck", author="system")])
     action = ExpertBrain("monitor").decide(obs)
     assert isinstance(action, Post) and action.title == "decision: pivot"
+
+
+def test_tuning_another_family_keeps_the_champions_representation_not_its_parameters() -> None:
+    # The champion is a logistic model with C=0.1; tuning another family from it must not carry C over
+    # ("family 'coxnet' has no parameter 'ties'" was the survival form of this bug, issue 11).
+    import importlib
+
+    analyst = importlib.import_module("autods.agents.expert.analyst")
+
+    base = recipe("logistic", features=list(SAFE))
+    base["params"] = {"C": 0.1}
+    r1, r2 = result(1, base, 0.80, seed=0), result(2, base, 0.798, seed=1)
+    obs = observation(agent="analyst-1", role="analyst", results=[r1, r2], champ=champion(r1),
+                      proposals=[proposal(1, base, author="biostatistician", status="queued")])
+    tuned = analyst._tune(obs, "random_forest", {"penalise": False})
+    assert tuned is not None and tuned["family"] == "random_forest"
+    assert set(tuned["params"]) <= set(FAMILIES["random_forest"].param_names) and "C" not in tuned["params"]
+    assert tuned.get("features") == list(SAFE)  # the representation is kept

@@ -87,7 +87,9 @@ def _base_recipe(obs: Observation, family: str, design: dict[str, Any]) -> dict[
         return max(best, key=lambda s: sign * s.mean).recipe
     champ = ev.champion_recipe(obs)
     if champ is not None:
-        return champ
+        # the champion's representation, not its hyperparameters: another family has other ones
+        # (coxnet's parameters on a Cox champion were refused as "no parameter 'ties'")
+        return champ if champ.get("family") == family else {**champ, "family": family, "params": {}}
     return representations(ev.summary(obs), design)[0].recipe(family, {})
 
 
