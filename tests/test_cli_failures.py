@@ -127,6 +127,12 @@ def test_every_experiment_failed_exits_3_and_says_so_everywhere(tmp_path: Path, 
 
     _, problems = check_report(page, json.loads((root / "fact_sheet.json").read_text()))
     assert problems == []  # the failure text comes from the fact sheet, like every other value
+    card = (root / "model_card.md").read_text()
+    assert card.index("This run finished with failures") < card.index("## Model details")
+    assert "**experiments**: every experiment failed" in card
+    from autods.reports.factsheet import validate_fact_sheet
+
+    validate_fact_sheet(json.loads((root / "fact_sheet.json").read_text()))  # run.failures is declared
 
 
 def test_failed_track_exits_3_and_resume_reruns_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

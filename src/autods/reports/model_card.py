@@ -27,7 +27,12 @@ def _ci(node: dict[str, Any] | None) -> str:
 def model_card_text(fs: dict[str, Any]) -> str:
     task, champ, data = fs["task"], fs["champion"], fs["data"]
     level = fs["conventions"]["ci_level_percent"]
-    lines = [f"# Model card: {task['name']}", "", f"> {fs['disclaimer']}", "", "## Model details", ""]
+    lines = [f"# Model card: {task['name']}", "", f"> {fs['disclaimer']}", ""]
+    failures = fs["run"].get("failures") or []
+    if failures:  # a run that finished with failures says so before anything else
+        lines += ["## This run finished with failures", "",
+                  *(f"- **{f['part']}**: {f['cause']} Fix: {f['fix']}" for f in failures), ""]
+    lines += ["## Model details", ""]
     if champ is None:
         lines += ["No champion was validated in this run; there is no model to describe.", ""]
     else:
