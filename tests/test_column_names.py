@@ -178,3 +178,13 @@ def test_lightgbm_never_sees_the_names_even_with_pandas_output() -> None:
         pred = runner.predict_score(frame)
     assert np.isfinite(pred).all()
     assert WEIRD in set(runner.pipeline_.named_steps["prep"].named_steps["columns"].feature_names_in_)
+
+
+def test_the_llm_prompt_teaches_the_quoting_the_grammar_parses() -> None:
+    """The rule an LLM brain reads names the same syntax :func:`quote_name` writes (issue 11)."""
+    from autods.agents.llm.prompt import RULES
+    from autods.runners.expressions import quote_name
+
+    for name in ("Clump Thickness", "Weight [kg]", "6MWT (m)"):
+        assert quote_name(name) in RULES
+    assert "strictly before" in RULES and "time_column" in RULES

@@ -49,6 +49,10 @@ RULES = """Protocol rules:
   an expected gain below the noise floor is not worth compute.
 - Do not propose inside a dead end unless you give new evidence (a critique may reopen it).
 - Columns listed as excluded (PHI, identifiers, leakage) were removed and cannot be used.
+- In composite expressions, a column name that is not a plain identifier goes in backticks exactly as
+  in the data (`Clump Thickness`, `Weight [kg]`, `6MWT (m)`; a backtick inside is doubled).
+  unit_mean/unit_sd/unit_cv(x) are a unit's history over its rows dated strictly before each row by
+  time_column, available only when the summary names a time_column.
 - If nothing useful can be done now (e.g. waiting for results), choose "wait".
 - Keep rationales short: one or two sentences."""
 
