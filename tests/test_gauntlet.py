@@ -27,6 +27,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+import yaml
 
 from gauntlet import Cohort, write_task
 from gauntlet.layouts import COHORTS as LAYOUTS
@@ -49,7 +50,7 @@ def _run(cohort: Cohort, tmp: Path) -> tuple[int, Path]:
     return code, tmp / "runs" / "g"
 
 
-def _endpoint(fact: dict[str, Any], task_keys: dict[str, Any]) -> dict[str, Any]:
+def _endpoint(task_keys: dict[str, Any]) -> dict[str, Any]:
     ep = task_keys["endpoint"]
     return dict(ep) if isinstance(ep, dict) else {"column": ep}
 
@@ -106,7 +107,7 @@ def _check_metric(cohort: Cohort, run: Path, fact: dict[str, Any], task_keys: di
     assert champ is not None and champ["metric"] == cohort.expect.metric, champ and champ["metric"]
     frame = pd.read_parquet(run / "analytic" / "frame.parquet")
     train, test = holdout(run)
-    endpoint = _endpoint(fact, task_keys)
+    endpoint = _endpoint(task_keys)
     dev, held = frame.iloc[train], frame.iloc[test]
     ref_test = reference_value(ref, endpoint, dev, held)
     _band("held-out test", champ["test"]["value"], ref_test, ref.tol, ref.source)
@@ -128,8 +129,6 @@ def test_gauntlet(cohort: Cohort, tmp_path: Path) -> None:
     code, run = _run(cohort, tmp_path)
     assert code == 0, f"autods run exited {code}"
     fact = read_json(run / "fact_sheet.json")
-    import yaml
-
     task_keys = yaml.safe_load((tmp_path / "task" / "TASK.md").read_text().split("---")[1])
     _check_plan(cohort, run, fact)
     _check_removed(cohort, run, fact)

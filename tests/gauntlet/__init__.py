@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pytest
 import yaml
 
@@ -46,8 +45,6 @@ class Reference:
     categorical: tuple[str, ...] = ()
     cox_alpha: float = 1.0
     positive: Any = 1
-    #: optional frame rewrite applied before fitting (e.g. R's 1/2 status coding)
-    prepare: Callable[[pd.DataFrame], pd.DataFrame] | None = None
 
     @property
     def inputs(self) -> tuple[str, ...]:

@@ -70,8 +70,6 @@ def _as_str(frame: pd.DataFrame, ref: Reference) -> pd.DataFrame:
 
 def _predict(ref: Reference, endpoint: dict[str, Any], train: pd.DataFrame, test: pd.DataFrame) -> np.ndarray:
     """Fit the reference on ``train``; its predictions for ``test`` (risk, value, P(positive) or label)."""
-    if ref.prepare is not None:
-        train, test = ref.prepare(train), ref.prepare(test)
     train, test = _as_str(train, ref), _as_str(test, ref)
     X_tr, X_te = train[list(ref.inputs)], test[list(ref.inputs)]
     prep = _design(ref, train)
