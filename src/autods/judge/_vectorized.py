@@ -26,7 +26,8 @@ __all__ = ["VECTORIZED", "AurocKernel", "HarrellKernel", "SumKernel", "make_kern
 #: Metrics with a vectorised kernel (binary 1-D predictions for auroc/brier/log_loss).
 VECTORIZED = frozenset({"auroc", "brier", "log_loss", "accuracy", "r2", "rmse", "c_index"})
 
-#: Harrell's C keeps two dense unit x unit pair matrices; above this many units the loop is used.
+#: Harrell's C keeps two dense unit x unit pair matrices; above this many units the Fenwick-tree
+#: kernel (:mod:`autods.judge._harrell_tree`, O(n log n) per resample, block jackknife) is used.
 HARRELL_MAX_UNITS = 3000
 
 
@@ -190,9 +191,13 @@ def make_kernel(
     """The vectorised kernel for ``metric`` on this data, or None to use the generic loop."""
     if metric == "c_index":
         names = y_true.dtype.names or ()
-        if {"event", "time"} <= set(names) and y_pred.ndim == 1 and not kw and n_units <= HARRELL_MAX_UNITS:
+        if not ({"event", "time"} <= set(names) and y_pred.ndim == 1 and not kw):
+            return None
+        if n_units <= HARRELL_MAX_UNITS:
             return HarrellKernel(y_true, y_pred.astype(float), units, n_units)
-        return None
+        from autods.judge._harrell_tree import TreeHarrellKernel
+
+        return TreeHarrellKernel(y_true, y_pred.astype(float), units, n_units)
     if metric not in VECTORIZED or y_true.dtype.names is not None or kw.keys() - {"labels", "threshold"}:
         return None
     if metric in ("auroc", "brier", "log_loss"):
