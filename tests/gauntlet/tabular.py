@@ -77,7 +77,7 @@ COHORTS = [
                                      "od280/od315_of_diluted_wines", "proline"), 0.10,
                      "multinomial logistic regression on all 13 measurements, same split"),
            marks=(bug("track:validate fails on integer class labels (reports/evidence.py:83 confusion_matrix on an "
-                      "object array: 'unknown is not supported') and autods run still exits 0"),)),
+                      "object array: 'unknown is not supported'): autods run exits 3"),)),
     Cohort("wdbc-original-headers", "original headers with spaces ('mean radius'); string labels",
            "sklearn.datasets.load_breast_cancer", _wdbc_headers,
            Expect("auroc", **ROW_CV, kept=("worst radius", "worst concave points")),
