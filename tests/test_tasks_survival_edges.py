@@ -124,6 +124,9 @@ def test_cli_negative_times_exit_2_one_line_and_resume_refuses_the_same_way(
         assert run(["resume", str(runs / "neg"), "--quiet"]) == 2
         again = capsys.readouterr().err.strip()
         assert len(again.splitlines()) == 1 and "negative in 2 row(s)" in again
+        # the run folder says the input was refused (it said "running" before)
+        assert json.loads((runs / "neg" / "run.json").read_text())["status"] == "refused"
+        assert run(["status", str(runs / "neg")]) == 0 and "refused" in capsys.readouterr().out
 
 
 @pytest.mark.slow

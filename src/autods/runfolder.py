@@ -53,7 +53,7 @@ class RunConfig(BaseModel):
     executor: str = "local"
     ray_address: str | None = None
     state_url: str | None = None
-    status: str = "created"  # created | running | validating | done | failed
+    status: str = "created"  # created | running | validating | done | failed | refused (bad input, exit 2)
     command: list[str] = []
     created_at: str = ""
 

@@ -220,6 +220,8 @@ def execute(folder: RunFolder, *, display: bool | None = None, brain_factory: Br
                 summary = session.run()
             summary = _record_parts(folder, summary)
     except (UserInputError, GuardrailBlocked):
+        # the input was refused: say so in run.json (status showed "running"); resume refuses it again
+        folder.save_config(folder.config().model_copy(update={"status": "refused"}))
         raise
     except Exception as exc:  # noqa: BLE001 - the run's isolation boundary: any other exception is a bug
         raise InternalError(exc, write_traceback(exc, folder.root)) from exc
