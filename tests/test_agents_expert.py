@@ -290,3 +290,33 @@ def test_tuning_another_family_keeps_the_champions_representation_not_its_parame
     assert tuned is not None and tuned["family"] == "random_forest"
     assert set(tuned["params"]) <= set(FAMILIES["random_forest"].param_names) and "C" not in tuned["params"]
     assert tuned.get("features") == list(SAFE)  # the representation is kept
+
+
+@pytest.mark.parametrize(("epv", "alpha"), [(0.64, 10.0), (40.0, 0.01)])
+def test_the_default_baseline_is_shrunk_hard_only_when_events_per_variable_are_low(epv: float, alpha: float) -> None:
+    # GSE7390 (80 probes, 51 events): the near-unpenalised default Cox scored C 0.51 held out, ridge Cox 0.66
+    from autods.agents.expert.design import DEFAULT_TITLE, baseline_recipes
+
+    obs = observation(agent="biostatistician", role="biostatistician", summ=summary(task_type="survival", epv=epv))
+    recipes = {title: rec for title, rec, _ in baseline_recipes(obs, ev_design(obs))}
+    default = recipes[DEFAULT_TITLE]
+    assert default["family"] == "cox" and default["params"].get("alpha", 0.01) == alpha
+
+
+def ev_design(obs):  # type: ignore[no-untyped-def]
+    from autods.agents.expert import evidence
+
+    return evidence.design(obs)
+
+
+def test_a_kept_strong_measurement_is_flagged_for_review_not_left_out() -> None:
+    # dietox: the guard keeps 'Time' (Spearman 0.96 with weight) with a target-proxy warning and 'Feed'
+    # (missing only at the first weighing); the brain left both out of every recipe (R2 -0.02 vs 0.94)
+    from autods.agents.expert.library import flagged_features, warned_features
+
+    summ = summary(task_type="regression", findings=[
+        {"check": "target_proxy", "severity": "warning", "feature": "Time", "message": "kept"},
+        {"check": "first_record_gap", "severity": "warning", "feature": "Feed", "message": "kept"},
+        {"check": "post_outcome", "severity": "warning", "feature": "leaky", "message": "named post_"}])
+    assert warned_features(summ) == ["leaky"]
+    assert flagged_features(summ) == ["Feed", "Time"]

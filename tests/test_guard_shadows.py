@@ -74,7 +74,7 @@ def test_dietox_unit_found_by_its_blocks_and_growth_predictors_kept(tmp_path: Pa
     _, gov, out, kept = _governed(tmp_path / "t", frame, "task_type: regression\nendpoint: Weight")
     assert gov.profile.unit_id == "Pig" and out == {"Pig"}
     assert {"Time", "Feed", "Evit", "Cu"} <= kept
-    feed = [f for f in gov.findings if f.feature == "Feed" and f.check == "post_outcome"]
+    feed = [f for f in gov.findings if f.feature == "Feed" and f.check == "first_record_gap"]
     assert feed and not feed[0].blocking and "first record" in feed[0].message
 
 

@@ -277,3 +277,30 @@ def test_cli_ambiguous_layout_exits_2_with_one_line(tmp_path: Path, capsys: pyte
     if (runs / "amb").exists():  # resume must refuse the same layout the same way, not crash
         assert run(["resume", str(runs / "amb"), "--quiet"]) == 2
         assert "both have 'num_age'" in capsys.readouterr().err
+
+
+def _dietox() -> pd.DataFrame:
+    import os
+
+    import statsmodels
+
+    return pd.read_csv(os.path.join(os.path.dirname(statsmodels.__file__), "regression", "tests", "results",
+                                    "dietox.csv"))
+
+
+def test_the_only_shared_code_column_is_the_key_whatever_its_name(tmp_path: Path) -> None:
+    # statsmodels' dietox split as a farm would keep it: one row per pig, one row per weighing
+    frame = _dietox()
+    pigs = frame[["Pig", "Evit", "Cu", "Litter"]].drop_duplicates("Pig")
+    weighings = frame[["Pig", "Time", "Feed", "Weight"]]
+    task = load_task(_task(tmp_path, {"pigs.csv": pigs, "weighings.csv": weighings},
+                           "task_type: regression\nendpoint: Weight\n"))
+    assert len(task.frame) == len(frame) and task.frame["Evit"].notna().all()
+
+
+def test_a_shared_measurement_is_never_taken_as_the_key(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    a = pd.DataFrame({"bmi": rng.normal(27, 4, 30).round(3), "y": rng.normal(size=30)})
+    b = pd.DataFrame({"bmi": a["bmi"].repeat(2).to_numpy(), "z": rng.normal(size=60)})
+    with pytest.raises(DataError, match="share no identifier column"):
+        load_task(_task(tmp_path, {"a.csv": a, "b.csv": b}, "task_type: regression\nendpoint: y\n"))

@@ -106,9 +106,7 @@ COHORTS = [
            "statsmodels dietox.csv split into two files", _dietox_two_files,
            Expect("r2", unit_column=("Pig", "Litter"), **GROUPED, removed=("Pig",)),
            Reference("ridge", ("Time", "Feed", "Evit", "Cu"), 0.10,
-                     "ridge on week, cumulative feed and diet, same pig-grouped split"),
-           marks=(bug("tasks/join.py refuses the only shared column 'Pig' (pigs.csv unique on it) as 'no identifier "
-                      "column', exit 2 (then see statsmodels-dietox)"),)),
+                     "ridge on week, cumulative feed and diet, same pig-grouped split")),
     Cohort("two-files-csl", "a patient table (survival endpoint) and a visit table of prothrombin values sharing 'pid'",
            "SurvSet csl (CSL-1 liver cirrhosis trial) split into two files", _csl_two_files,
            Expect("c_index", unit_column="pid", **GROUPED, removed=("pid",)),

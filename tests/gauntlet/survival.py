@@ -104,9 +104,7 @@ COHORTS = [
            Expect("c_index", **ROW_CV),
            Reference("cox", lambda: tuple(sksurv_frame("load_breast_cancer").columns[:-2]), 0.12,
                      "ridge Cox (alpha 10) on all 80 features, same split", categorical=("er", "grade"),
-                     cox_alpha=10.0),
-           marks=(bug("expert baseline on EPV 0.64 (51 events, 80 features) is Cox alpha 0.01, and budget 3-4 goes to "
-                      "its noise-floor seeds: champion test C 0.51 vs ridge Cox 0.66 on the same split"),)),
+                     cox_alpha=10.0)),
     Cohort("survset-nsbcd-p-gg-n", "549 expression features on 115 patients (p >> n)",
            "SurvSet NSBCD", _survset_task("NSBCD", "nsbcd.csv"),
            Expect("c_index", **ROW_CV, removed=("pid",)),

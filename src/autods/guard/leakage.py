@@ -111,7 +111,7 @@ def _post_outcome(ctx: LeakageContext) -> list[Finding]:
         if worst and worst[0] > PRESENCE_WARN and baseline_gap:
             # Feed intake before the first weighing is not recorded: the gap is the first visit, not the outcome.
             out.append(Finding(
-                check="post_outcome", severity=Severity.warning, feature=col,
+                check="first_record_gap", severity=Severity.warning, feature=col,
                 message=f"'{col}' is missing only on each unit's first record; its missingness tracks the "
                         f"{ctx.endpoint_label} (AUROC {worst[2]['auroc']}) through the visit order, kept",
                 advice="a value not yet recorded at a unit's first visit is a baseline fact; review it",

@@ -79,9 +79,18 @@ def curves(kind: str, y: Any, pred: Any, classes: Any = None) -> dict[str, Any]:
     if kind == "multiclass" and classes is not None and pred.ndim == 2:
         from sklearn.metrics import confusion_matrix
 
-        labels = np.asarray(classes, dtype=object)
-        matrix = confusion_matrix(np.asarray(y, dtype=object), labels[np.argmax(pred, axis=1)], labels=labels)
-        return {"confusion": {"labels": [str(c) for c in labels], "matrix": matrix.tolist()}}
+        # compared as text (an object array of integers is a label type sklearn refuses, "unknown"),
+        # numbers by value so a class 1 read as 1.0 still matches
+        def key(v: Any) -> str:
+            try:
+                return repr(float(v))
+            except (TypeError, ValueError):
+                return str(v)
+
+        labels = np.asarray([key(c) for c in classes])
+        truth = np.asarray([key(v) for v in np.asarray(y).tolist()])
+        matrix = confusion_matrix(truth, labels[np.argmax(pred, axis=1)], labels=labels)
+        return {"confusion": {"labels": [str(c) for c in classes], "matrix": matrix.tolist()}}
     if kind == "binary" and np.unique(y).size == 2:
         from sklearn.metrics import precision_recall_curve, roc_curve
 

@@ -5,7 +5,8 @@ The rules (documented for users in docs/data-standards.md, "Several data files")
 1. Files with the same columns (in any order) are stacked row-wise, in TASK.md order.
 2. The remaining tables are joined on the unit column: TASK.md's ``join: on`` when given, else
    ``id_column``, else the single column every table shares whose name reads as an identifier
-   (:func:`autods.guard.profile.id_name_strength`).
+   (:func:`autods.guard.profile.id_name_strength`), else the only column they share when it
+   holds codes, one table is unique on it and most values meet.
 3. A table unique on the unit is a unit-level table; it is joined one-to-many onto the long
    table (a left join from the long table: its rows are the analysis rows). Two long tables are
    joined on unit + ``time_column`` when both have it; the first one listed is the base.
@@ -121,12 +122,25 @@ def _unit_column(tables: list[Table], spec: TaskSpec) -> str:
     candidates = [c for c in shared if id_name_strength(c) == 2]
     if len(candidates) == 1:
         return candidates[0]
+    if not candidates and len(shared) == 1 and _only_key(tables, shared[0]):
+        return shared[0]
     if not candidates:
         what = f"share no identifier column (shared: {', '.join(shared[:6])})" if shared else "share no column"
         raise DataError(f"data files {_names(tables)} {what}, so they cannot be joined on a unit",
                         f"give the files a shared unit column and {FIX}")
     raise DataError(f"data files {_names(tables)} share several candidate keys ({', '.join(candidates)})",
                     f"name the unit: id_column: {candidates[0]}, or {FIX}")
+
+
+def _only_key(tables: list[Table], col: str) -> bool:
+    """The one shared column is the key whatever its name (statsmodels' dietox: 'Pig') when it holds
+    codes (integers or text, never measurements), one table is unique on it, and the values meet."""
+    if any(pd.api.types.is_float_dtype(t.frame[col]) for t in tables):
+        return False
+    if not any(_unique(t.frame, [col]) for t in tables):
+        return False
+    values = [set(t.frame[col].dropna().astype(str)) for t in tables]
+    return min(len(v & values[0]) / max(len(v), 1) for v in values) >= 0.5
 
 
 def _unique(frame: pd.DataFrame, key: list[str]) -> bool:

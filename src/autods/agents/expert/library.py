@@ -34,8 +34,11 @@ FLEXIBLE = frozenset({"lightgbm", "hist_gb", "random_forest", "rsf", "gb_surviva
 #: flags a feature to look at, and in a diagnostic task (tumour size and malignancy) it is
 #: often the signal itself; the feature agent proposes the model without it as a sensitivity
 #: check instead (:func:`flagged_features`).
-LEAKAGE_CHECKS = frozenset({"post_outcome", "target_proxy", "dated_after_index"})
-FLAG_CHECKS = frozenset({"single_feature_discrimination"})
+#: A target-proxy *warning* is the same kind of flag: the guard keeps a strong measurement of a
+#: continuous outcome (weight by week of weighing) and blocks the real proxies; so is a value
+#: missing only at each unit's first record.
+LEAKAGE_CHECKS = frozenset({"post_outcome", "dated_after_index"})
+FLAG_CHECKS = frozenset({"single_feature_discrimination", "target_proxy", "first_record_gap"})
 EPV_LIMIT = 10.0
 
 # Narrower ranges than the runners' spaces: the extremes cost minutes per fit on a laptop
@@ -53,6 +56,10 @@ PENALTY_BOUND: dict[str, tuple[str, float, str]] = {
     "logistic": ("C", 1.0, "max"), "elastic_net": ("alpha", 1e-3, "min"), "cox": ("alpha", 0.1, "min"),
     "coxnet": ("alpha", 1e-3, "min"), "ridge": ("alpha", 0.1, "min"), "lasso": ("alpha", 1e-4, "min"),
 }
+#: the default model's penalty when events per variable are low: the strong end of each family's
+#: search range (sksurv's ridge alpha is on the summed partial likelihood, so it grows with n)
+LOW_EPV_DEFAULTS: dict[str, dict[str, float]] = {"cox": {"alpha": 10.0}, "logistic": {"C": 0.1},
+                                                 "ridge": {"alpha": 10.0}}
 # Under low EPV a flexible model must stay small: few leaves, large leaves.
 _LOW_EPV: dict[str, dict[str, Param]] = {
     "lightgbm": {"num_leaves": Param.int(4, 15, log=True), "min_child_samples": Param.int(20, 200, log=True)},
@@ -207,6 +214,7 @@ def representations(summary: dict[str, Any], design: dict[str, Any]) -> list[Rep
     return out
 
 
-__all__ = ["EPV_LIMIT", "FAMILY_ORDER", "FLEXIBLE", "LEAKAGE_CHECKS", "PENALISED", "PENALTY_BOUND", "Representation",
+__all__ = ["EPV_LIMIT", "FAMILY_ORDER", "FLEXIBLE", "LEAKAGE_CHECKS", "LOW_EPV_DEFAULTS", "PENALISED", "PENALTY_BOUND",
+           "Representation",
            "families_for", "flagged_features", "representations", "search_space", "site_shifted", "skewed", "starting_params",
            "unit_history", "warned_features"]
