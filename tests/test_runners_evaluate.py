@@ -40,7 +40,10 @@ def test_breast_cancer_logistic_auroc_with_ci(bc_record: EvaluationRecord) -> No
     assert r.metric == "auroc" and r.higher_is_better
     assert r.value >= 0.99
     assert r.ci_low <= r.value <= r.ci_high and r.ci_high - r.ci_low < 0.05
-    assert len(r.fold_scores) == 5 and r.fold_ci_low <= r.fold_mean <= r.fold_ci_high
+    # 569 rows, 212 events: the plan repeats the 5-fold split 3 times (judge.plan.choose_repeats)
+    assert r.cv.repeats == 3 and r.cv.n_splits == 5 and len(r.fold_scores) == 15
+    assert r.fold_keys == [f"r{i}k{k}" for i in range(3) for k in range(5)]
+    assert r.fold_ci_low <= r.fold_mean <= r.fold_ci_high
     assert set(r.secondary) == {"auprc", "brier"}
     assert r.cv.strategy == "stratified-cv" and r.cv.group_column is None
 
@@ -156,12 +159,16 @@ def test_gbsg2_cox_c_index(tmp_path: Path) -> None:
     assert r.ci_low < r.value < r.ci_high
 
 
-def test_seed_moves_the_folds_but_never_the_holdout(tmp_path: Path) -> None:
+def test_seed_moves_the_model_never_the_folds(tmp_path: Path) -> None:
     task_dir = _write_task(tmp_path, _grouped_frame(), "name: g\ntask_type: binary\nendpoint: y\nid_column: pid")
-    a = evaluate(task_dir, {"family": "logistic"}, seed=1, n_resamples=20)
-    b = evaluate(task_dir, {"family": "logistic"}, seed=2, n_resamples=20)
-    assert a.holdout_hash == b.holdout_hash and sorted(a.oof.row) == sorted(b.oof.row)
-    assert a.oof.fold != b.oof.fold
+    a = evaluate(task_dir, {"family": "random_forest", "params": {"n_estimators": 20}}, seed=1, n_resamples=20)
+    b = evaluate(task_dir, {"family": "random_forest", "params": {"n_estimators": 20}}, seed=2, n_resamples=20)
+    c = evaluate(task_dir, {"family": "logistic"}, seed=2, n_resamples=20)
+    assert a.holdout_hash == b.holdout_hash == c.holdout_hash
+    # the same folds for every seed and every recipe: fold scores pair up by key
+    assert a.oof.row == b.oof.row == c.oof.row and a.oof.fold == b.oof.fold == c.oof.fold
+    assert a.fold_keys == b.fold_keys == c.fold_keys and a.cv.repeats == 5  # 60 units, few events
+    assert a.fold_scores != b.fold_scores  # the forest's randomness did move
 
 
 def test_temporal_split_with_date_strings(tmp_path: Path) -> None:

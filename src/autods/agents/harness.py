@@ -99,10 +99,11 @@ class Harness:
         try:
             if res.ok and value is not None:
                 artifacts = {"record": f"artifacts/{item_id}/record.json", "oof": f"artifacts/{item_id}/oof.parquet"}
-                folds = [float(f) for f in rec.get("fold_scores", []) if f is not None]
+                raw = rec.get("fold_scores", [])
+                folds = [float(f) for f in raw if f is not None]
                 result = self.client.record_result(
                     item_id, rec["metric"], float(value), bool(rec["higher_is_better"]), folds, rec.get("ci_low"),
-                    rec.get("ci_high"), res.duration_s, artifacts)
+                    rec.get("ci_high"), res.duration_s, artifacts, split=_split_label(rec, len(folds) == len(raw)))
                 self.recorded += 1
                 entry = {"type": "harness", "event": "recorded", "item_id": item_id, "result_id": result.id,
                          "recipe_hash": result.recipe_hash, "seed": result.seed, "metric": result.metric,
@@ -121,6 +122,15 @@ class Harness:
             self.discarded += 1
             self.audit({"type": "harness", "event": "discarded", "item_id": item_id, "reason": str(exc)})
             return None
+
+
+def _split_label(rec: dict[str, Any], complete: bool) -> str:
+    """``folds:RxK`` when every fold of the plan was scored, so the server can pair this result fold by
+    fold with the champion's; ``default`` (the noise-floor rule) when a fold's metric was undefined."""
+    cv = rec.get("cv") or {}
+    if not complete or not cv.get("n_splits"):
+        return "default"
+    return f"folds:{int(cv.get('repeats') or 1)}x{int(cv['n_splits'])}"
 
 
 __all__ = ["Harness"]

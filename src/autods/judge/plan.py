@@ -20,8 +20,8 @@ from autods.judge.splits import strata_kind
 if TYPE_CHECKING:
     from autods.tasks.load import Task
 
-__all__ = ["ROW_LEVEL_CV", "ValidationPlan", "check_declared_cv", "make_plan", "planned_task", "units_repeat",
-           "unit_of_analysis"]
+__all__ = ["ROW_LEVEL_CV", "ValidationPlan", "check_declared_cv", "choose_repeats", "make_plan", "planned_task",
+           "units_repeat", "unit_of_analysis"]
 
 #: the ``allow:`` entry that permits row-level (stratified) CV over repeated units
 ROW_LEVEL_CV = "row_level_cv"
@@ -99,13 +99,54 @@ def holdout_kind(strategy: str, unit: str | None, test_fraction: float) -> str:
     return "unit-grouped" if unit else "random"
 
 
+#: (fewer units than, repeats): R x K repeated CV below each size. Small cohorts need repeats because one
+#: K-fold split of 200 units moves AUROC by several points; above 20,000 units one split is stable enough.
+REPEATS_BY_UNITS = ((500, 5), (2000, 3), (20000, 2))
+#: fewer events than this (binary minority class, or survival events) also get the small-cohort repeats
+FEW_EVENTS = 100
+
+
+def _n_events(task: Task) -> int | None:
+    y = task.target()
+    if task.task_type == "survival":
+        return int(y["event"].sum())
+    if task.task_type == "binary":
+        return int(min(y.sum(), len(y) - y.sum()))
+    return None
+
+
+def choose_repeats(task: Task, strategy: str) -> tuple[int, str]:
+    """How many times the K-fold split is repeated (each repeat a new shuffle of the plan's seed), and why.
+
+    A pure function of the task, so the design and every evaluation agree without passing it around.
+    LAUNCH.md ``cv_repeats`` wins; a temporal split and leave-one-site-out have a single arrangement.
+    """
+    if task.launch.cv_repeats is not None:
+        return task.launch.cv_repeats, f"{task.launch.cv_repeats} repeat(s) of the K-fold split, set in LAUNCH.md"
+    if strategy == "temporal-split":
+        return 1, "one forward-chaining split: a temporal order has only one arrangement"
+    if strategy == "site-grouped-cv":
+        return 1, "sites are the folds: one arrangement"
+    unit = task.spec.id_column
+    n_units = int(task.frame[unit].nunique()) if unit and unit in task.frame.columns else len(task.frame)
+    events = _n_events(task)
+    if events is not None and events < FEW_EVENTS:
+        return REPEATS_BY_UNITS[0][1], (f"{REPEATS_BY_UNITS[0][1]} repeats of the K-fold split: {events} events "
+                                        f"(< {FEW_EVENTS}) make one split's estimate noisy")
+    for below, repeats in REPEATS_BY_UNITS:
+        if n_units < below:
+            return repeats, f"{repeats} repeats of the K-fold split for {n_units} units (< {below})"
+    return 1, f"one K-fold split: {n_units} units give a stable estimate"
+
+
 def make_plan(task: Task, strategy: str, group_column: str | None, unit: str | None, source: str,
               reasons: tuple[str, ...] = ()) -> ValidationPlan:
+    repeats, why = choose_repeats(task, strategy)
     return ValidationPlan(
         strategy=strategy, unit_column=unit, unit_source=source, group_column=group_column,
-        time_column=task.spec.time_column, n_splits=task.launch.n_splits, repeats=1, seed=task.launch.seed,
+        time_column=task.spec.time_column, n_splits=task.launch.n_splits, repeats=repeats, seed=task.launch.seed,
         test_fraction=task.launch.test_fraction,
         holdout_kind=holdout_kind(strategy, unit, task.launch.test_fraction),
-        stratify=strata_kind(task.target()), reasons=reasons,
+        stratify=strata_kind(task.target()), reasons=(*reasons, why),
     )
 

@@ -17,7 +17,7 @@ yielding ``(train_idx, test_idx)`` integer arrays. Strategies:
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -120,10 +120,35 @@ class Splitter:
     strategy: str
     n_splits: int = 5
     seed: int = 0
+    repeats: int = 1
 
     @property
     def group_column_required(self) -> bool:
         return self.strategy in _NEEDS_GROUPS
+
+    def keyed_split(self, n_rows_or_X: Any, y: Any = None, groups: Any = None, times: Any = None
+                    ) -> list[tuple[str, np.ndarray, np.ndarray]]:
+        """Every fold of every repeat as ``(key, train, test)`` with keys ``r{repeat}k{fold}``.
+
+        Repeat ``r`` reshuffles with seed ``seed + r``; a scheme with a single arrangement
+        (temporal, leave-one-site-out) is not repeated. The keys are what pairs two
+        experiments' fold scores, so they depend only on the plan, never on the recipe.
+        """
+        first = list(self.split(n_rows_or_X, y, groups, times))
+        out = [(f"r0k{k}", tr, te) for k, (tr, te) in enumerate(first)]
+        if self.repeats <= 1 or not self._shuffles(groups):
+            return out
+        for r in range(1, self.repeats):
+            again = replace(self, seed=self.seed + r, repeats=1).split(n_rows_or_X, y, groups, times)
+            out += [(f"r{r}k{k}", tr, te) for k, (tr, te) in enumerate(again)]
+        return out
+
+    def _shuffles(self, groups: Any) -> bool:
+        if self.strategy == "temporal-split":
+            return False
+        if self.strategy == "site-grouped-cv":
+            return np.unique(unit_codes(groups)[0]).size > self.n_splits  # else leave-one-site-out
+        return True
 
     def split(
         self, n_rows_or_X: Any, y: Any = None, groups: Any = None, times: Any = None
@@ -209,7 +234,7 @@ class Splitter:
             yield np.sort(train), np.sort(test)
 
 
-def make_splitter(strategy: str, n_splits: int = 5, seed: int = 0) -> Splitter:
+def make_splitter(strategy: str, n_splits: int = 5, seed: int = 0, repeats: int = 1) -> Splitter:
     """The judge's splitter for ``strategy`` (one of :data:`STRATEGIES`)."""
     if strategy not in STRATEGIES:
         raise UserInputError(f"unknown validation strategy {strategy!r}",
@@ -217,7 +242,9 @@ def make_splitter(strategy: str, n_splits: int = 5, seed: int = 0) -> Splitter:
     if not isinstance(n_splits, (int, np.integer)) or n_splits < 2:
         raise UserInputError(f"n_splits must be an integer >= 2, got {n_splits!r}",
                              "use n_splits: 5")
-    return Splitter(strategy=strategy, n_splits=int(n_splits), seed=int(seed))
+    if not isinstance(repeats, (int, np.integer)) or repeats < 1:
+        raise UserInputError(f"cv_repeats must be an integer >= 1, got {repeats!r}", "use cv_repeats: 1")
+    return Splitter(strategy=strategy, n_splits=int(n_splits), seed=int(seed), repeats=int(repeats))
 
 
 def assert_no_group_overlap(splits: Iterable[Split], groups: Any) -> None:

@@ -13,11 +13,16 @@ Steps, in order (each one is the judge's code, never the caller's):
    task's own ``test_fraction`` and ``seed`` (never the ``seed`` argument: trying seeds must
    not move the test set). CV runs on the remaining development rows only; test rows are
    never fitted, predicted or scored here.
-4. Per fold the recipe is fitted on the training rows alone (all preprocessing included)
+4. The folds are the plan's: R repeats of the K-fold split, shuffled from the task's own
+   seed (:func:`autods.judge.plan.choose_repeats`), so every experiment of a run is scored on
+   exactly the same folds and two experiments' fold scores pair up by key (``r0k0`` ...).
+   The ``seed`` argument changes the model's randomness only, never the split.
+5. Per fold the recipe is fitted on the training rows alone (all preprocessing included)
    and scored on the test rows. The primary metric gets per-fold scores, a fold t-interval
-   and a bootstrap CI on the pooled out-of-fold predictions, clustered by unit whenever
-   units repeat (site-grouped designs still cluster by unit: a handful of sites is too few
-   clusters to resample).
+   and, on the first repeat's pooled out-of-fold predictions, a bootstrap CI clustered by
+   unit whenever units repeat (site-grouped designs still cluster by unit: a handful of
+   sites is too few clusters to resample). The value is the mean over repeats of each
+   repeat's pooled metric, so no lucky arrangement of folds is reported alone.
 """
 
 from __future__ import annotations
@@ -135,6 +140,7 @@ def evaluate(
     metric: str | None = None,
     use_holdout: bool = True,
     n_resamples: int = 1000,
+    repeats: int | None = None,
 ) -> EvaluationRecord:
     """Cross-validate ``recipe`` (default: :func:`default_recipe` of the task type) on the
     development rows of ``task``; see the module docstring."""
@@ -153,10 +159,13 @@ def evaluate(
     metric = metric or PRIMARY_METRIC[task.task_type]
     if metric not in METRICS:
         raise UserInputError(f"unknown metric {metric!r}", f"use one of: {', '.join(sorted(METRICS))}")
-    seed = task.launch.seed if seed is None else int(seed)
+    seed = 0 if seed is None else int(seed)
     n_splits = n_splits or task.launch.n_splits
     strategy = choose_strategy(task, strategy)
     group_col = _group_column(task, strategy)
+    from autods.judge.plan import choose_repeats
+
+    repeats = choose_repeats(task, strategy)[0] if repeats is None else int(repeats)
 
     y = task.target(task.frame)
     units = _column(task.frame, task.spec.id_column)
@@ -176,32 +185,41 @@ def evaluate(
     used = select_features(recipe, features)
     excluded += dropped_columns(frame, used, recipe.preprocess)
     dev_data = data.subset(dev)
-    splitter = make_splitter(strategy, n_splits=n_splits, seed=seed)
+    # The split is the plan's (task seed), identical for every experiment; ``seed`` moves the model only.
+    splitter = make_splitter(strategy, n_splits=n_splits, seed=task.launch.seed, repeats=repeats)
     # Groups come from the raw frame: de-identification may hash or drop the id column.
     groups = _column(task.frame, group_col) if group_col else units
-    folds = list(splitter.split(len(dev), y=dev_data.y, groups=None if groups is None else groups[dev],
-                                times=None if times is None else times[dev]))
+    folds = splitter.keyed_split(len(dev), y=dev_data.y, groups=None if groups is None else groups[dev],
+                                 times=None if times is None else times[dev])
     classes = np.unique(dev_data.y) if kind == "multiclass" else None
     kw = _metric_kw(kind, classes)
+    fitted = recipe if seed == 0 else recipe.model_copy(update={"seed": recipe.seed + seed})
 
-    rows, fold_ids, preds, fold_scores = [], [], [], []
-    for k, (train, test) in enumerate(folds):
-        runner = RecipeRunner().fit(dev_data.subset(train), recipe)
+    by_repeat: dict[str, tuple[list, list, list]] = {}
+    fold_keys, fold_scores = [], []
+    for key, train, test in folds:
+        runner = RecipeRunner().fit(dev_data.subset(train), fitted)
         pred = runner.predict_score(dev_data.frame.iloc[test])
         if kind == "multiclass":  # align columns when a training fold lacks a class
             full = np.zeros((len(test), len(classes)))
             full[:, np.searchsorted(classes, runner.classes_)] = pred
             pred = full
+        fold_keys.append(key)
         fold_scores.append(_score(metric, dev_data.y[test], pred, kw))
+        rows, ids, preds = by_repeat.setdefault(key.split("k")[0], ([], [], []))
         rows.append(dev[test])
-        fold_ids.append(np.full(len(test), k))
+        ids.append(np.full(len(test), int(key.split("k")[1])))
         preds.append(pred)
 
-    oof_rows, oof_pred = np.concatenate(rows), np.concatenate(preds)
+    pooled = {r: (np.concatenate(a), np.concatenate(b), np.concatenate(c)) for r, (a, b, c) in by_repeat.items()}
+    oof_rows, oof_folds, oof_pred = pooled["r0"]
     y_oof = y[oof_rows]
     clusters = units[oof_rows] if units is not None and pd.Series(units).duplicated().any() else None
-    value, low, high, method, n_kept = _pooled_ci(metric, y_oof, oof_pred, n_resamples, seed, clusters, kw)
-    secondary = {m: _score(m, y_oof, oof_pred, kw) for m in SECONDARY_METRICS[kind] if m != metric}
+    value, low, high, method, n_kept = _pooled_ci(metric, y_oof, oof_pred, n_resamples, task.launch.seed, clusters, kw)
+    if len(pooled) > 1:
+        per_repeat = [_score(metric, y[r], p, kw) for r, _, p in pooled.values()]
+        value = finite_or_none(np.mean(per_repeat)) if all(v is not None for v in per_repeat) else value
+    secondary = {m: _mean_over(pooled, y, m, kw) for m in SECONDARY_METRICS[kind] if m != metric}
     finite = [s for s in fold_scores if s is not None]
     fci = fold_ci(finite) if len(finite) >= 2 else None
 
@@ -213,13 +231,22 @@ def evaluate(
         fold_sd=finite_or_none(np.std(finite, ddof=1)) if len(finite) >= 2 else None,
         fold_ci_low=None if fci is None else finite_or_none(fci.low),
         fold_ci_high=None if fci is None else finite_or_none(fci.high),
-        secondary=secondary, cv=CVDesign(strategy=strategy, group_column=group_col, n_splits=len(folds)),
+        secondary=secondary, cv=CVDesign(strategy=strategy, group_column=group_col, n_splits=len(folds) // len(pooled),
+                                          repeats=len(pooled)),
+        fold_keys=fold_keys,
         n_rows=len(dev), n_units=len(np.unique(units[dev])) if units is not None else len(dev), n_holdout=n_holdout,
         n_features=len(used) + len(recipe.preprocess.composites), excluded=excluded,
-        oof=OutOfFold(row=oof_rows.tolist(), fold=np.concatenate(fold_ids).tolist(), pred=oof_pred.tolist(),
+        oof=OutOfFold(row=oof_rows.tolist(), fold=oof_folds.tolist(), pred=oof_pred.tolist(),
                       classes=None if classes is None else classes.tolist()),
         holdout_hash=holdout_hash, duration_s=round(time.perf_counter() - started, 4), seed=seed,
     )
+
+
+def _mean_over(pooled: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], y: Any, metric: str,
+               kw: dict[str, Any]) -> float | None:
+    """A secondary metric as the primary one: the mean over repeats of each repeat's pooled value."""
+    values = [_score(metric, y[rows], pred, kw) for rows, _, pred in pooled.values()]
+    return None if any(v is None for v in values) else finite_or_none(np.mean(values))
 
 
 def _pooled_ci(metric: str, y: Any, pred: np.ndarray, n_resamples: int, seed: int, clusters: np.ndarray | None,

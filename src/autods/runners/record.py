@@ -32,7 +32,8 @@ class CVDesign(BaseModel):
 
     strategy: str
     group_column: str | None
-    n_splits: int
+    n_splits: int  # folds per repeat
+    repeats: int = 1
 
 
 class OutOfFold(BaseModel):
@@ -68,6 +69,8 @@ class EvaluationRecord(BaseModel):
     ci_method: str
     n_resamples: int
     fold_scores: list[float | None]
+    #: one key per fold score, ``r{repeat}k{fold}``: the plan's folds, shared by every experiment of a run
+    fold_keys: list[str] = []
     fold_mean: float | None
     fold_sd: float | None
     fold_ci_low: float | None  # t-interval over folds: optimistic, folds share training rows
@@ -79,7 +82,7 @@ class EvaluationRecord(BaseModel):
     n_holdout: int
     n_features: int  # input columns the recipe used, composites included
     excluded: list[tuple[str, str]]  # (feature, reason) for every column kept out of the model
-    oof: OutOfFold
+    oof: OutOfFold  # the first repeat's pooled out-of-fold predictions (one per development row)
     holdout_hash: str | None
     duration_s: float
     seed: int

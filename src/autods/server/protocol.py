@@ -191,3 +191,59 @@ def stagnation_step(stats: RunStats, result: Result, floor: float, k: int) -> tu
 
 def champion_value(champion: ChampionEntry | None) -> float | None:
     return None if champion is None else champion.value
+
+
+#: the split label of a result scored on the plan's folds: ``folds:{repeats}x{k}``
+FOLDS_PREFIX = "folds:"
+
+
+def fold_plan(split: str) -> tuple[int, int] | None:
+    """(repeats, K) from a ``folds:RxK`` split label; None for any other label."""
+    if not split.startswith(FOLDS_PREFIX):
+        return None
+    try:
+        repeats, k = (int(x) for x in split[len(FOLDS_PREFIX):].split("x"))
+    except ValueError:
+        return None
+    return (repeats, k) if repeats >= 1 and k >= 2 else None
+
+
+def pooled_folds(fold_scores: Sequence[Sequence[float]]) -> list[float]:
+    """Fold-wise mean over one recipe's results (its seeds): a champion's value is a mean, never its best seed."""
+    return [statistics.fmean(scores) for scores in zip(*fold_scores)]
+
+
+def on_shared_folds(splits: Collection[str], fold_scores: Sequence[Sequence[float]]) -> bool:
+    """Whether results were all scored on the same plan folds, so they pair fold by fold."""
+    lengths = {len(f) for f in fold_scores}
+    if len(set(splits)) != 1 or len(lengths) != 1:
+        return False
+    plan = fold_plan(next(iter(splits)))
+    return plan is not None and plan[0] * plan[1] == next(iter(lengths))
+
+
+def paired_verdict(challenger: Sequence[Sequence[float]], champion: Sequence[Sequence[float]], split: str,
+                   higher_is_better: bool, challenger_family: str, champion_family: str) -> tuple[bool, str]:
+    """The promotion rule on shared folds (see :mod:`autods.judge.paired`).
+
+    ``challenger`` and ``champion`` are the fold scores of each recipe's results (one list per
+    seed), all on the folds ``split`` names. A challenger is promoted when the one-sided
+    corrected repeated k-fold t-test says it is better than the champion, or when it is a
+    simpler family that the champion does not beat by more than one corrected standard error
+    (the one-SE rule: not separated, simpler wins). Both sides are fold-wise means over seeds.
+    """
+    from autods.judge.paired import compare, complexity_rank
+
+    repeats, k = fold_plan(split) or (1, 2)
+    mine, theirs = pooled_folds(challenger), pooled_folds(champion)
+    keys = [f"f{i}" for i in range(len(mine))]
+    test = compare(dict(zip(keys, mine)), dict(zip(keys, theirs)), higher_is_better=higher_is_better,
+                   test_over_train=1.0 / (k - 1))
+    what = (f"paired corrected t-test on {test.n_folds} shared folds ({repeats}x{k}): gain {test.mean_diff:+.4g}, "
+            f"SE {test.se:.3g}, one-sided p = {test.p_value:.3g} (level {test.alpha})")
+    if test.better:
+        return True, what
+    simpler = complexity_rank(challenger_family) < complexity_rank(champion_family)
+    if simpler and -test.mean_diff <= test.se:
+        return True, f"{what}; not separated and '{challenger_family}' is simpler than '{champion_family}' (one-SE rule)"
+    return False, what

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import statistics
+
 from autods.errors import ProtocolViolation
 from autods.server import protocol
 from autods.server.service_base import Actor, ServiceBase
@@ -97,24 +99,36 @@ class ResultVerbs(ServiceBase):
             tx.lock_run(result.run_id)
             champ = tx.champion(result.run_id)
             floor = self._floor(tx, result.run_id)
-            if champ is not None:
-                if champ.metric != result.metric or champ.higher_is_better != result.higher_is_better:
-                    raise ProtocolViolation(
-                        "metric_mismatch", f"champion is judged on {champ.metric}, result {result_id} on {result.metric}"
-                    )
-                if not protocol.beats(result.value, champ.value, result.higher_is_better, floor):
-                    raise ProtocolViolation(
-                        "no_improvement",
-                        f"result {result_id} ({result.value:.6g}) does not beat the champion ({champ.value:.6g}) "
-                        f"by more than the noise floor {floor:.3g}",
-                    )
+            if champ is not None and (champ.metric != result.metric or champ.higher_is_better != result.higher_is_better):
+                raise ProtocolViolation(
+                    "metric_mismatch", f"champion is judged on {champ.metric}, result {result_id} on {result.metric}"
+                )
             candidates = [r for r in tx.list_results(result.run_id, recipe_hash=result.recipe_hash)
                           if protocol.is_confirmation(result, r)]
             if confirming_result_id is not None:
                 candidates = [r for r in candidates if r.id == confirming_result_id]
             if champ is not None:
-                candidates = [r for r in candidates
-                              if protocol.beats(r.value, champ.value, r.higher_is_better, floor)]
+                champ_results = [r for r in (tx.get_result(champ.result_id), tx.get_result(champ.confirming_result_id))
+                                 if r is not None]
+                paired = [c for c in candidates if protocol.on_shared_folds(
+                    [r.split for r in (result, c, *champ_results)], [r.fold_scores for r in (result, c, *champ_results)])]
+                if paired:
+                    ok, why = protocol.paired_verdict(
+                        [result.fold_scores, paired[0].fold_scores], [r.fold_scores for r in champ_results],
+                        result.split, result.higher_is_better, self._family(tx, result),
+                        self._family(tx, champ_results[0]))
+                    if not ok:
+                        raise ProtocolViolation("no_improvement", f"result {result_id} does not beat the champion: {why}")
+                    candidates = paired
+                else:  # results not on the plan's shared folds (older runs, external tools): the floor rule
+                    if not protocol.beats(result.value, champ.value, result.higher_is_better, floor):
+                        raise ProtocolViolation(
+                            "no_improvement",
+                            f"result {result_id} ({result.value:.6g}) does not beat the champion ({champ.value:.6g}) "
+                            f"by more than the noise floor {floor:.3g}",
+                        )
+                    candidates = [r for r in candidates
+                                  if protocol.beats(r.value, champ.value, r.higher_is_better, floor)]
             if not candidates:
                 raise ProtocolViolation(
                     "needs_confirmation",
@@ -122,4 +136,10 @@ class ResultVerbs(ServiceBase):
                     + (" that also beats the champion" if champ is not None else "")
                     + "; enqueue it with another seed first",
                 )
-            return tx.add_champion(result, candidates[0].id, protocol.champion_value(champ), floor)
+            return tx.add_champion(result, candidates[0].id, protocol.champion_value(champ), floor,
+                                   value=statistics.fmean((result.value, candidates[0].value)))
+
+    @staticmethod
+    def _family(tx: Tx, result: Result) -> str:
+        proposal = tx.get_proposal(result.proposal_id)
+        return "" if proposal is None else proposal.family

@@ -260,10 +260,12 @@ class Tx(ReadsMixin):
                             ci_high=ci_high, duration_s=duration_s, artifacts=artifacts, recorded_by=self.actor)
 
     def add_champion(self, result: Result, confirming_result_id: int, previous_value: float | None,
-                     noise_floor: float) -> ChampionEntry:
+                     noise_floor: float, value: float | None = None) -> ChampionEntry:
+        """``value`` is the champion's CV value: the mean over its seeds (default: the result's own)."""
         return self._insert(t.champions, ChampionEntry, "promote", result.run_id, run_id=result.run_id,
                             result_id=result.id, confirming_result_id=confirming_result_id,
-                            recipe_hash=result.recipe_hash, metric=result.metric, value=result.value,
+                            recipe_hash=result.recipe_hash, metric=result.metric,
+                            value=result.value if value is None else float(value),
                             higher_is_better=result.higher_is_better, previous_value=previous_value,
                             noise_floor=noise_floor, promoted_by=self.actor)
 

@@ -21,27 +21,54 @@ def _beats(obs: Observation, value: float, reference: float) -> bool:
     return ev.direction(obs) * (value - reference) > ev.floor(obs)
 
 
+def _two_seeds(rs: list[dict]) -> tuple[dict, dict] | None:
+    """``rs`` best first: the best result and the best confirmation on another seed or split."""
+    for other in rs[1:]:
+        if (other["seed"], other["split"]) != (rs[0]["seed"], rs[0]["split"]):
+            return rs[0], other
+    return None
+
+
 def promote(obs: Observation) -> Promote | None:
-    """The best recipe with two results (different seeds) that both beat the champion by
-    more than the noise floor; the first champion needs only the two results."""
+    """The recipe the server's promotion rule would accept, best first.
+
+    On the plan's shared folds that is the server's own paired rule
+    (:func:`autods.server.protocol.paired_verdict`: better by the corrected t-test, or simpler
+    and not separated); for results off those folds, two seeds that both beat the champion by
+    more than the noise floor. The first champion needs only the two results.
+    """
+    from autods.server import protocol
+
     champ = ev.champion_value(obs)
     sign = ev.direction(obs)
-    best: tuple[float, int, int] | None = None
+    champ_rs = [] if obs.champion is None else [
+        r for r in obs.results if r["id"] in (obs.champion["result_id"], obs.champion["confirming_result_id"])]
+    best: tuple[float, int, int, str] | None = None
     for h, st in ev.by_recipe(obs).items():
         if obs.champion is not None and h == obs.champion["recipe_hash"]:
             continue
-        rs = [r for r in obs.results if r["recipe_hash"] == h and (champ is None or _beats(obs, r["value"], champ))]
-        if len({(r["seed"], r["split"]) for r in rs}) < 2:
+        mine = [r for r in obs.results if r["recipe_hash"] == h]
+        pair = _two_seeds(sorted(mine, key=lambda r: -sign * r["value"]))
+        if pair is None:
             continue
-        rs = sorted(rs, key=lambda r: -sign * r["value"])
-        pair = rs[0], next(r for r in rs[1:] if (r["seed"], r["split"]) != (rs[0]["seed"], rs[0]["split"]))
-        score = min(sign * pair[0]["value"], sign * pair[1]["value"])
+        both = (*pair, *champ_rs)
+        if champ_rs and protocol.on_shared_folds([r["split"] for r in both], [r["fold_scores"] for r in both]):
+            ok, why = protocol.paired_verdict([r["fold_scores"] for r in pair], [r["fold_scores"] for r in champ_rs],
+                                              pair[0]["split"], sign > 0, st.family, champ_rs[0].get("family") or "")
+            if not ok:
+                continue
+        else:
+            rs = [r for r in mine if champ is None or _beats(obs, r["value"], champ)]
+            pair = _two_seeds(sorted(rs, key=lambda r: -sign * r["value"])) if len(rs) >= 2 else None
+            if pair is None:
+                continue
+            why = "beats the champion by more than the noise floor on two seeds"
+        score = sign * (pair[0]["value"] + pair[1]["value"]) / 2
         if best is None or score > best[0]:
-            best = (score, pair[0]["id"], pair[1]["id"])
+            best = (score, pair[0]["id"], pair[1]["id"], why)
     if best is None:
         return None
-    return Promote(result_id=best[1], confirming_result_id=best[2],
-                   rationale="beats the champion by more than the noise floor on two seeds")
+    return Promote(result_id=best[1], confirming_result_id=best[2], rationale=best[3][:400])
 
 
 def critique(obs: Observation, rules_on: bool, n_critics: int = 1) -> Critique | None:
