@@ -178,7 +178,8 @@ def _champion(v: dict[str, Any] | None) -> dict[str, Any] | None:
             "cv": {k: v["cv"].get(k) for k in ci} | {"method": v["cv"].get("ci_method"),
                                                       "clustered": bool(v["cv"].get("clustered")),
                                                       "fold_mean": v["cv"].get("fold_mean"),
-                                                      "fold_sd": v["cv"].get("fold_sd"), "n_rows": v["cv"].get("n_rows")},
+                                                      "fold_sd": v["cv"].get("fold_sd"), "n_rows": v["cv"].get("n_rows"),
+                                                      "selection": v["cv"].get("selection")},
             "test": ({k: test.get(k) for k in ci} | {"n": test["n"], "scored_at": test.get("scored_at"),
                                                      "kind": (v.get("test_split") or {}).get("kind", "")})
             if test else {"value": None, "ci_low": None, "ci_high": None, "n": 0, "scored_at": None, "kind": ""},

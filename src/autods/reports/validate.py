@@ -162,6 +162,28 @@ def _external(ctx: RunContext, model: ChampionModel, kind: str, metric: str, cla
             "phi_columns_dropped": phi}
 
 
+def _selection(ctx: RunContext, metric: str, kind: str, rows: np.ndarray, seed: int) -> dict[str, Any] | None:
+    """BBC-CV over every recorded experiment scored on the champion's folds (same development rows):
+    the CV value the search would deliver once the optimism of picking its maximum is removed."""
+    from autods.judge.optimism import bbc_cv
+
+    if kind == "multiclass":
+        return None  # one score per row is needed; multiclass OOF holds a probability per class
+    oof: dict[str, np.ndarray] = {}
+    for path in sorted((ctx.root / "artifacts").glob("*/oof.parquet")):
+        frame = pd.read_parquet(path)
+        if "pred" in frame.columns and np.array_equal(frame["row"].to_numpy(), rows):
+            oof[path.parent.name] = frame["pred"].to_numpy(dtype=float)
+    if len(oof) < 2:
+        return None
+    groups = ctx.units[rows] if ctx.units_repeat else None
+    try:
+        out = bbc_cv(metric, ctx.y[rows], oof, groups=groups, seed=seed)
+    except JudgeError:
+        return None
+    return out.as_dict()
+
+
 def validate_champion(run_dir: str | Path, recipe: dict[str, Any] | Recipe, *, seed: int, experiment_id: str,
                       n_resamples: int = 1000, importance_repeats: int = 5, biomarkers: str | bool = "auto",
                       battery_config: Any = None) -> dict[str, Any]:
@@ -214,7 +236,8 @@ def validate_champion(run_dir: str | Path, recipe: dict[str, Any] | Recipe, *, s
         "cv": {k: record.get(k) for k in ("value", "ci_low", "ci_high", "ci_method", "n_resamples", "fold_scores",
                                           "fold_mean", "fold_sd", "fold_ci_low", "fold_ci_high", "n_rows", "n_units",
                                           "n_holdout", "n_features", "seed")}
-        | {"design": record.get("cv"), "clustered": ctx.units_repeat},
+        | {"design": record.get("cv"), "clustered": ctx.units_repeat,
+           "selection": _selection(ctx, metric, kind, rows, seed)},
         "oof": oof_perf, "subgroups": subgroups, "subgroup_gaps": gaps, "notes": notes + ([test_note] if test_note else []),
         "test": test, "external": external,
         "test_split": None if split is None else {"n": int(len(split.test_idx)), "content_hash": split.content_hash,
