@@ -96,6 +96,7 @@ def _failed_parts(stderr: str) -> list[str]:
     return [FAILED_LINE.match(ln).group(1) for ln in lines]  # type: ignore[union-attr]
 
 
+@pytest.mark.slow
 def test_every_experiment_failed_exits_3_and_says_so_everywhere(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     frame = _cohort()
     frame.loc[frame.index[::3], "f0"] = np.inf  # every fit refuses infinite inputs
@@ -135,6 +136,7 @@ def test_every_experiment_failed_exits_3_and_says_so_everywhere(tmp_path: Path, 
     validate_fact_sheet(json.loads((root / "fact_sheet.json").read_text()))  # run.failures is declared
 
 
+@pytest.mark.slow
 def test_failed_track_exits_3_and_resume_reruns_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     external = _cohort(slice(400, 520))
     task = _task(tmp_path / "task", _cohort(), extra="external: data/ext.csv\n")
@@ -222,6 +224,7 @@ def brain_and_warnings_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str
     return {"code": code, "root": tmp / "runs" / "r", **term}
 
 
+@pytest.mark.slow
 def test_brain_proposal_with_an_invalid_parameter_is_refused_as_feedback(brain_and_warnings_run: dict) -> None:
     run = brain_and_warnings_run
     assert run["code"] == 0, run["stderr"]
@@ -240,6 +243,7 @@ def test_brain_proposal_with_an_invalid_parameter_is_refused_as_feedback(brain_a
     assert read_state(run_module.RunFolder(root))["discussion"]["posts"].get("note", 0) >= 1  # told on the forum
 
 
+@pytest.mark.slow
 def test_library_warnings_go_to_the_run_log_not_the_terminal(brain_and_warnings_run: dict) -> None:
     run = brain_and_warnings_run
     terminal = str(run["stderr"]) + str(run["stdout"])

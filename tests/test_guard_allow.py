@@ -97,6 +97,7 @@ def test_the_unit_and_phi_cannot_be_allowed(tmp_path: Path, cancer: pd.DataFrame
         _govern(_task(tmp_path / "b", frame, "allow: {email: because}\n"))
 
 
+@pytest.mark.slow
 def test_the_override_reaches_the_fact_sheet_and_the_report(tmp_path: Path, cancer: pd.DataFrame) -> None:
     task_dir = _task(tmp_path / "t", cancer, "allow: {biopsy_result: pathology is read before the index date}\n")
     code = run(["run", str(task_dir), "--budget", "2", "--runs-dir", str(tmp_path / "runs")])

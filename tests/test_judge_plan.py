@@ -101,6 +101,7 @@ def test_allow_without_reason_exits_2(tmp_path: Path, capsys: pytest.CaptureFixt
     assert len(err.splitlines()) == 1 and "needs a reason" in err
 
 
+@pytest.mark.slow
 def test_the_report_states_the_plan_that_ran(tmp_path: Path, recur: pd.DataFrame) -> None:
     task = _task(tmp_path / "t", recur, "name: recur\ntask_type: binary\nendpoint: CENSOR")
     assert run(["run", str(task), "--budget", "1", "--runs-dir", str(tmp_path / "runs")]) == 0

@@ -26,6 +26,7 @@ def real_run(tmp_path_factory: pytest.TempPathFactory, examples_dir: Path) -> Pa
     return runs / "bc"
 
 
+@pytest.mark.slow
 def test_the_report_of_a_real_run_matches_its_fact_sheet(real_run: Path) -> None:
     sheet = json.loads((real_run / "fact_sheet.json").read_text())
     n, problems = check_report((real_run / "report.html").read_text(), sheet)
@@ -39,12 +40,14 @@ def test_the_report_of_a_real_run_matches_its_fact_sheet(real_run: Path) -> None
     assert any(e["event"].startswith("agent_step") for e in sheet["audit"]["excerpt"])
 
 
+@pytest.mark.slow
 def test_the_champion_of_a_real_run_scores_raw_rows(real_run: Path, examples_dir: Path) -> None:
     raw = pd.read_csv(examples_dir / "task-breast-cancer" / "data" / "breast_cancer.csv")
     proba = load_model(real_run).predict_proba(raw)
     assert proba.shape == (len(raw), 2) and np.all((proba >= 0) & (proba <= 1))
 
 
+@pytest.mark.slow
 def test_autods_report_rerenders_the_same_numbers(real_run: Path) -> None:
     before = json.loads((real_run / "fact_sheet.json").read_text())
     assert cli(["report", str(real_run)]) == 0

@@ -221,6 +221,7 @@ def test_shap_ranks_the_planted_feature_first(base: Path) -> None:
     assert {f["feature"] for f in out["features"]} == {"x_strong", "x_weak", "noise", "group"}
 
 
+@pytest.mark.slow
 def test_multiclass_champion_is_validated_and_reported(base: Path) -> None:
     from sklearn.metrics import f1_score
 

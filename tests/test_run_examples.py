@@ -42,12 +42,14 @@ def test_breast_cancer(examples_dir: Path, tmp_path: Path) -> None:
     assert len({e["family"] for e in summary["log"]}) >= 2  # the team explored beyond the baseline
 
 
+@pytest.mark.slow
 def test_gbsg2_survival(examples_dir: Path, tmp_path: Path) -> None:
     summary = _run(examples_dir / "task-gbsg2-survival", tmp_path, budget=5)
     _common(summary, "c_index")
     assert summary["noise_floor"]["baseline"]["default"]["value"] > 0.6  # Cox on GBSG2
 
 
+@pytest.mark.slow
 def test_wearable_biomarkers_runs_the_biomarker_track(examples_dir: Path, tmp_path: Path) -> None:
     opts = RunOptions(n_resamples=0, track_resamples=200, floor_seeds=2, finish=("biomarkers",))
     summary = _run(examples_dir / "task-wearable-biomarkers", tmp_path, budget=3, options=opts)

@@ -85,6 +85,7 @@ def test_same_seed_same_experiment_log(examples_dir: Path, reference: Path, tmp_
     assert first == second
 
 
+@pytest.mark.slow
 def test_a_crash_mid_job_resumes_with_nothing_lost_or_repeated(examples_dir: Path, reference: Path, tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     original = Harness._record

@@ -60,6 +60,7 @@ def _state(folder: Path) -> tuple[Service, Actor, int, Store]:
     return service, viewer, service.list_runs(viewer)[0].id, store
 
 
+@pytest.mark.slow
 def test_the_team_run_finishes_with_a_confirmed_champion_and_a_report(team_run: dict[str, Any]) -> None:
     s, folder = team_run["summary"], team_run["folder"]
     brief = {k: v for k, v in s.items() if k != "log"}
@@ -71,6 +72,7 @@ def test_the_team_run_finishes_with_a_confirmed_champion_and_a_report(team_run: 
     assert any(t["name"].startswith("analyst-") for t in s["teams"])
 
 
+@pytest.mark.slow
 def test_every_enqueue_follows_an_approving_critique_and_nothing_runs_twice(team_run: dict[str, Any]) -> None:
     service, viewer, run_id, store = _state(team_run["folder"])
     try:
@@ -101,6 +103,7 @@ def test_dead_end_check_is_not_vacuous_on_a_synthetic_record() -> None:
     assert in_dead_end(p, de)
 
 
+@pytest.mark.slow
 def test_only_the_steward_and_executor_jobs_read_data(team_run: dict[str, Any]) -> None:
     reads = team_run["reads"]
     assert reads.violations == [], reads.violations[:3]
@@ -110,6 +113,7 @@ def test_only_the_steward_and_executor_jobs_read_data(team_run: dict[str, Any]) 
     assert jobs and any(r["path"].endswith("frame.parquet") for r in jobs)
 
 
+@pytest.mark.slow
 def test_the_tracer_flags_a_read_outside_the_steward_and_executors(team_run: dict[str, Any]) -> None:
     frame = team_run["folder"] / "analytic" / "frame.parquet"
     with DataReads([team_run["folder"]]) as reads:
@@ -137,6 +141,7 @@ def _phi_values(task: Path) -> list[str]:
     return sorted(v for v in values if len(v) >= 6)
 
 
+@pytest.mark.slow
 def test_no_phi_value_reaches_a_brain_the_forum_a_log_or_the_report(team_run: dict[str, Any]) -> None:
     phi = _phi_values(team_run["task"])
     assert len(phi) > 1000  # the cohort really has planted PHI

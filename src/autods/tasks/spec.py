@@ -49,7 +49,7 @@ LAUNCH_KEYS: dict[str, str] = {
     "deident_policy": "drop | hash | shift_dates | block: what to do with PHI columns",
     "cv_strategy": "overrides TASK.md validation (same values)",
     "n_splits": "number of CV folds (default 5)",
-    "cv_repeats": "repeats of the K-fold split (default: 5 below 500 units or 100 events, 3 below 2,000, 2 below 20,000, else 1)",
+    "cv_repeats": "repeats of the K-fold split (default: 3 below 500 units or 100 events, 2 below 20,000, else 1)",
     "test_fraction": "share of units locked away as the held-out test (default 0.2)",
     "fairness_subgroups": "overrides TASK.md fairness_subgroups",
     "leakage_checks": "list of leakage checks to run (default: all)",
