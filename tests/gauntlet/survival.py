@@ -20,25 +20,18 @@ def _survset_task(name: str, file: str):  # noqa: ANN202 - a builder
     return build
 
 
-def _lung(d: Path) -> dict[str, Any]:
-    # lifelines ships NCCTG lung with status already 0/1 and R's dotted headers ("ph.ecog")
-    name = copy_package_file(d, "lifelines", "datasets", "lung.csv")
-    return {"task_type": "survival", "endpoint": {"time": "time", "event": "status"}, "data": name}
+def _lifelines_task(file: str, time: str, event: str):  # noqa: ANN202 - a builder
+    """A survival task on a CSV lifelines ships, copied as it is (lung keeps R's dotted headers)."""
+    def build(d: Path) -> dict[str, Any]:
+        name = copy_package_file(d, "lifelines", "datasets", file)
+        return {"task_type": "survival", "endpoint": {"time": time, "event": event}, "data": name}
+    return build
 
 
-def _lymph(d: Path) -> dict[str, Any]:
-    name = copy_package_file(d, "lifelines", "datasets", "lymph_node.csv")
-    return {"task_type": "survival", "endpoint": {"time": "rectime", "event": "censrec"}, "data": name}
-
-
-def _actg175(d: Path) -> dict[str, Any]:
-    name = copy_package_file(d, "lifelines", "datasets", "ACTG175.csv")
-    return {"task_type": "survival", "endpoint": {"time": "days", "event": "cens"}, "data": name}
-
-
-def _recur(d: Path) -> dict[str, Any]:
-    name = copy_package_file(d, "lifelines", "datasets", "recur.csv")
-    return {"task_type": "survival", "endpoint": {"time": "TIME1", "event": "CENSOR"}, "data": name}
+_lung = _lifelines_task("lung.csv", "time", "status")  # NCCTG lung, status already 0/1
+_lymph = _lifelines_task("lymph_node.csv", "rectime", "censrec")
+_actg175 = _lifelines_task("ACTG175.csv", "days", "cens")
+_recur = _lifelines_task("recur.csv", "TIME1", "CENSOR")
 
 
 def _gse7390(d: Path) -> dict[str, Any]:

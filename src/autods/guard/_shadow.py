@@ -50,7 +50,7 @@ CDISC_POST = {
     "DTHDY", "CUMDOSE", "AVGDD", "TOTDOSE", "VISNUMEN", "LASTVIS", "EOTSTT", "EOTDT", "DCTREAS",
 }
 CDISC_FLAG = re.compile(r"^COMP\d+FL$|^EOT\w*FL$|^DCT\w*FL$")
-POST_WORDS = re.compile(r"^off_?tr(ea)?t|^off_?treatment|withdr[ae]w|dropout|discontinu", re.I)
+POST_WORDS = re.compile(r"^off_?tr(ea)?t|withdr[ae]w|dropout|discontinu", re.I)  # offtrt, off_treatment
 
 
 def _finding(col: str, message: str, evidence: dict) -> Finding:
@@ -196,7 +196,7 @@ def _cdisc_post(ctx: LeakageContext) -> dict[str, str]:
     return out
 
 
-def missingness_flags(ctx: LeakageContext, blocked: set[str]) -> dict[str, str]:
+def missingness_flags(ctx: LeakageContext, blocked: set[str]) -> list[Finding]:
     """0/1 columns that are exactly whether a blocked column is recorded: they carry the same signal."""
     out = {}
     for col in ctx.features:
@@ -215,7 +215,7 @@ def missingness_flags(ctx: LeakageContext, blocked: set[str]) -> dict[str, str]:
             if max(agree, 1 - agree) >= FLAG_AGREEMENT:
                 out[col] = f"a missingness flag: it is whether '{other}' is recorded ({max(agree, 1 - agree):.1%} of rows)"
                 break
-    return out
+    return [_finding(col, f"outcome shadow: {why}", {"shape": why}) for col, why in out.items()]
 
 
 def outcome_shadows(ctx: LeakageContext) -> list[Finding]:

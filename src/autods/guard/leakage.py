@@ -339,8 +339,5 @@ def audit_leakage(task: Task, frame: pd.DataFrame | None = None, checks: Iterabl
     ctx = build_context(task, task.frame if frame is None else frame)
     findings = [f for name in names for f in LEAKAGE_CHECKS[name](ctx)]
     if "outcome_shadow" in names:  # a 0/1 flag of whether a blocked column is recorded carries its signal
-        blocked = {f.feature for f in findings if f.blocking and f.feature}
-        findings += [Finding(check="outcome_shadow", severity=Severity.blocking, feature=col,
-                             message=f"outcome shadow: {why}", advice=EXCLUDE_ADVICE, evidence={"shape": why})
-                     for col, why in missingness_flags(ctx, blocked).items()]
+        findings += missingness_flags(ctx, {f.feature for f in findings if f.blocking and f.feature})
     return findings

@@ -217,8 +217,8 @@ def evaluate(
     clusters = units[oof_rows] if units is not None and pd.Series(units).duplicated().any() else None
     value, low, high, method, n_kept = _pooled_ci(metric, y_oof, oof_pred, n_resamples, task.launch.seed, clusters, kw)
     if len(pooled) > 1:
-        per_repeat = [_score(metric, y[r], p, kw) for r, _, p in pooled.values()]
-        value = finite_or_none(np.mean(per_repeat)) if all(v is not None for v in per_repeat) else value
+        mean = _mean_over(pooled, y, metric, kw)
+        value = value if mean is None else mean
     secondary = {m: _mean_over(pooled, y, m, kw) for m in SECONDARY_METRICS[kind] if m != metric}
     finite = [s for s in fold_scores if s is not None]
     fci = fold_ci(finite) if len(finite) >= 2 else None
@@ -244,7 +244,7 @@ def evaluate(
 
 def _mean_over(pooled: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], y: Any, metric: str,
                kw: dict[str, Any]) -> float | None:
-    """A secondary metric as the primary one: the mean over repeats of each repeat's pooled value."""
+    """The mean over repeats of each repeat's pooled value of ``metric`` (None if undefined on one)."""
     values = [_score(metric, y[rows], pred, kw) for rows, _, pred in pooled.values()]
     return None if any(v is None for v in values) else finite_or_none(np.mean(values))
 
