@@ -112,10 +112,23 @@ def _blocks(columns: Any) -> dict[str, list[str]]:
     return {str(b): [str(c) for c in cols] for b, _, cols in getattr(columns, "transformers_", []) if isinstance(cols, list)}
 
 
+# shap's permutation explainer needs at least 2p + 1 model calls per explained row, each over the
+# background rows; past this many model inputs that is minutes of a validation for a table the
+# permutation importance above already gives, so SHAP is skipped with that reason instead.
+MAX_SHAP_INPUTS = 100
+
+
 def shap_importances(runner: Any, frame: pd.DataFrame, *, seed: int, max_rows: int = 200) -> dict[str, Any] | None:
-    """Mean |SHAP| per raw input column (model-agnostic explainer), or None without ``shap``."""
+    """Mean |SHAP| per raw input column (model-agnostic explainer), or None without ``shap``.
+
+    Where SHAP is not computed although ``shap`` is installed, the result is ``{"skipped": reason}``
+    so the report says why rather than suggesting an install.
+    """
     if importlib.util.find_spec("shap") is None:
         return None
+    if runner.kind_ == "multiclass":
+        return {"method": "shap-permutation", "skipped": "multiclass models get one SHAP matrix per class; "
+                "the permutation importance above covers them"}
     with warnings.catch_warnings():
         # shap's colour module calls a matplotlib API that matplotlib marks for deprecation.
         warnings.filterwarnings("ignore", message="The set_(bad|over|under) function", category=PendingDeprecationWarning)
@@ -127,16 +140,17 @@ def shap_importances(runner: Any, frame: pd.DataFrame, *, seed: int, max_rows: i
                                                  getattr(runner, "time_column_", None))), dtype=float)
     columns = runner.pipeline_.named_steps["prep"].named_steps["columns"]
     names, blocks = list(columns.get_feature_names_out()), _blocks(columns)
+    if X.shape[1] > MAX_SHAP_INPUTS:
+        return {"method": "shap-permutation", "skipped": f"the model has {X.shape[1]} inputs, more than the "
+                f"{MAX_SHAP_INPUTS} the permutation explainer is run on; the permutation importance above covers them"}
     if runner.kind_ == "binary":
         def f(m: np.ndarray) -> np.ndarray:
             return model.predict_proba(m)[:, list(model.classes_).index(1)]
-    elif runner.kind_ == "multiclass":
-        return None  # one SHAP matrix per class; permutation importance covers multiclass
     else:
         f = model.predict
     background = X[: min(100, len(X))]
     explainer = shap.explainers.Permutation(f, shap.maskers.Independent(background), seed=seed)
-    values = np.abs(explainer(X, silent=True).values).mean(axis=0)
+    values = np.abs(explainer(X, max_evals=max(500, 2 * X.shape[1] + 1), silent=True).values).mean(axis=0)
     features = [str(c) for c in runner.feature_names_in_]
     totals: dict[str, float] = {}
     for name, v in zip(names, values):
