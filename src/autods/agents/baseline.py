@@ -1,9 +1,11 @@
 """The trivial baseline and the noise floor, computed from recorded results (never from data).
 
-Noise floor: the default recipe is run on 2-3 seeds (each seed moves the CV split); the
-floor is the larger of the SD of those scores and the mean standard error of their fold
-scores, times ``noise_floor_sd`` from LAUNCH.md ``promotion_criteria``. A challenger must
-beat the champion by more than this to be promoted.
+Noise floor: the default recipe is run on 2-3 seeds. Every experiment of a run is scored on the
+plan's one set of repeated folds, so a seed moves only the model's own randomness (for a
+deterministic linear baseline the seeds agree); the floor is the larger of the SD of those
+scores and the mean standard error of their fold scores, times ``noise_floor_sd`` from
+LAUNCH.md ``promotion_criteria``. It is the promotion rule only where results do not share
+folds (see ``server/protocol.py``); on shared folds promotion uses the paired test.
 
 Trivial baseline: a constant predictor. When the runners offer a ``dummy`` family it is
 measured by the judge like any recipe; otherwise its value is the documented constant-
