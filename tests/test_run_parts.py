@@ -84,3 +84,23 @@ def test_no_result_means_experiments_and_validation_failed(tmp_path: Path) -> No
     assert "boom" in parts["experiments"]["cause"]
     assert parts["validation"]["cause"].startswith("no champion was validated")
     assert [f["part"] for f in run_failures(parts)] == ["experiments", "validation"]
+
+
+@pytest.mark.parametrize("doc, done", [(None, False), ({"status": "run"}, True),
+                                       ({"status": "not applicable"}, True), ({"status": "failed"}, False)])
+def test_a_resumed_biomarker_run_keeps_a_finished_biomarker_track(tmp_path: Path, doc: dict[str, Any] | None,
+                                                                  done: bool) -> None:
+    from types import SimpleNamespace
+
+    from autods.agents.session import Session
+
+    folder = _folder(tmp_path, "biomarker", [{"job_id": "track:biomarkers", "ok": True, "record": {}}])
+    if doc is not None:
+        (folder.root / "biomarkers.json").write_text(json.dumps(doc))
+    session = SimpleNamespace(folder=folder, cfg=folder.config(),
+                              options=SimpleNamespace(finish=("biomarkers", "validation", "report")),
+                              _task_type=lambda: "biomarker", _validate=lambda: None, _track=lambda *a: None,
+                              _biomarkers_done=lambda: Session._biomarkers_done(session))
+    steps = [name for name, _ in Session._finishers(session)]  # type: ignore[arg-type]
+    assert ("biomarkers" in steps) is not done
+    assert steps[-2:] == ["validation", "report"]  # the champion-dependent tracks always run again

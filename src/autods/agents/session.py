@@ -177,9 +177,15 @@ class Session:
             "validation": self._validate,
             "report": lambda: self._track("track:report", {}, self.cfg.seed),
         }
-        if self._task_type() == "biomarker":
+        if self._task_type() == "biomarker" and not self._biomarkers_done():
             steps["biomarkers"] = lambda: self._track("track:biomarkers", {}, self.cfg.seed)
         return [(name, steps[name]) for name in self.options.finish if name in steps]
+
+    def _biomarkers_done(self) -> bool:
+        """True once the biomarker track has written its result: it reads only the analytic data,
+        never the champion, so a resumed run keeps it rather than repeating minutes of permutations."""
+        path = self.folder.root / "biomarkers.json"
+        return path.is_file() and read_json(path).get("status") in ("run", "not applicable")
 
     def _task_type(self) -> str:
         from autods.tasks.spec import read_specs
