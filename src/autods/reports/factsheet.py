@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from autods.errors import JudgeError
+from autods.reports.audit_sentences import sentence
 from autods.reports._context import RunContext, load_context
 from autods.reports.limitations import limitations
 from autods.reports.runstate import empty_state, read_state
@@ -206,22 +207,9 @@ def _audit(ctx: RunContext, state: dict[str, Any]) -> dict[str, Any]:
             event = json.loads(line)
         except json.JSONDecodeError:
             continue
-        when = next((str(event[k]) for k in ("ts", "time", "created_at", "at") if k in event), "")
-        if not when and "round" in event:
-            when = f"round {event['round']}"
-        what = next((str(event[k]) for k in ("event", "type", "kind", "verb") if k in event), "event")
-        who = next((str(event[k]) for k in ("agent", "actor", "role", "by") if k in event), "")
-        action = event.get("action")
-        if isinstance(action, dict):  # an agent step: what it did, in its own title or hypothesis
-            what = f"{what}: {action.get('kind', '')}"
-            said = action.get("title") or action.get("hypothesis") or action.get("reasons") or action.get("rationale") or ""
-            rest = "; ".join(map(str, said)) if isinstance(said, list) else str(said)
-        else:
-            skip = {"ts", "time", "created_at", "at", "event", "kind", "verb", "type", "agent", "actor", "role",
-                    "by", "prompt", "messages", "body", "response", "round"}
-            rest = json.dumps({k: v for k, v in event.items() if k not in skip}, sort_keys=True, default=str)
-        if rest.strip():  # a claim that found nothing says nothing: keep the lines that do
-            excerpt.append({"time": when, "event": what, "actor": who, "summary": rest[:160]})
+        line_ = sentence(event)
+        if line_["summary"].strip():  # a claim that found nothing says nothing: keep the lines that do
+            excerpt.append(line_)
     return {"n_lines": len(lines), "excerpt": excerpt[-AUDIT_EXCERPT:], "chain_verified": state.get("chain_verified")}
 
 
