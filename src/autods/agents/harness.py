@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from autods.agents.client import AgentClient
+from autods.agents.llm import failures
 from autods.errors import PermissionDenied, ProtocolViolation
 from autods.execution.base import Executor, Job, JobHandle, JobResult
 from autods.runfolder import RunFolder
@@ -49,6 +50,7 @@ class Harness:
         self.recorded = 0
         self.failed = 0
         self.discarded = 0
+        self._vocabulary: set[str] | None = None
 
     @property
     def busy(self) -> bool:
@@ -82,6 +84,18 @@ class Harness:
             self.audit({"type": "harness", "event": "cancelled", "item_id": item_id, "reason": reason})
         self.running.clear()
 
+    def _names(self) -> set[str]:
+        """Names a failure message may quote unmasked: the run's columns and the recipe vocabulary."""
+        if self._vocabulary is None:
+            columns: list[str] = []
+            frame = self.folder.analytic / "frame.parquet"
+            if frame.is_file():
+                import pyarrow.parquet as pq
+
+                columns = list(pq.read_schema(frame).names)
+            self._vocabulary = failures.vocabulary(columns)
+        return self._vocabulary
+
     def _heartbeat(self) -> None:
         now = time.monotonic()
         for item_id, run in self.running.items():
@@ -111,9 +125,15 @@ class Harness:
                 self.audit(entry)
                 return entry
             kind = res.error_kind or ("judge" if res.ok else "crash")
-            reason = f"{kind}: " + (res.error or "the judge could not compute the metric").splitlines()[0][:300]
+            error = res.error or "the judge could not compute the metric"
+            # our own refusals (bad recipe) name recipe values, not data; anything else is masked
+            keep = self._names()
+            first = error.splitlines()[0] if error.strip() else error
+            reason = f"{kind}: " + (first if kind == "recipe" else failures.scrub(first, keep))[:300]
             self.client.record_failure(item_id, reason)
-            self.client.post("note", f"experiment {item_id} failed ({kind})", reason, {"item_id": item_id})
+            # the note carries the exception type and traceback tail (values masked) for the proposer
+            self.client.post("note", f"experiment {item_id} failed ({kind})", reason,
+                             {"item_id": item_id, "failure": {"kind": kind, **failures.summarize(error, keep)}})
             self.failed += 1
             entry = {"type": "harness", "event": "failed", "item_id": item_id, "reason": reason}
             self.audit(entry)

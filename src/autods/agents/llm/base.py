@@ -201,7 +201,8 @@ class LLMBrain:
         allowed = list(observation.allowed_actions)
         agent = observation.agent
         system = prompts.system_prompt(observation, self.role_briefs)
-        messages: list[dict[str, Any]] = [{"role": "user", "content": prompts.user_prompt(observation)}]
+        user = prompts.user_prompt(observation, egress=self.egress)
+        messages: list[dict[str, Any]] = [{"role": "user", "content": user}]
         error = ""
         for attempt in range(self.max_repairs + 1):
             reply = self._send(system, messages, allowed, agent)

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from autods.agents.actions import action_json_schema
+from autods.agents.llm import failures, grammar
 from autods.agents.observation import Observation
 
 TOOL_NAME = "act"
@@ -91,17 +92,28 @@ def action_schema(allowed: Sequence[str] | None = None) -> dict[str, Any]:
     }
 
 
+#: roles that write or judge recipes are told the grammar and the code contract
+GRAMMAR_ACTIONS = frozenset({"propose", "critique"})
+
+
 def system_prompt(observation: Observation, role_briefs: Mapping[str, str] | None = None) -> str:
+    """Role, rules, (for proposers and critics) the recipe grammar generated from the registries
+    and the code contract, then the allowed actions and their schema. Identical for every step of
+    a role in a run, so providers can cache it."""
     allowed = observation.allowed_actions
     schema = action_schema(allowed)
-    return "\n\n".join([
+    sections = [
         role_brief(observation.role, role_briefs),
         "You work in a team running biomedical data-science experiments under a frozen judge. "
         "You see schemas, aggregates, findings and the shared state, never patient rows.",
         RULES,
-        "Allowed actions for you now: " + ", ".join(allowed or ["any"]),
-        "Action JSON schema:\n" + json.dumps(schema, separators=(",", ":"), sort_keys=True),
-    ])
+    ]
+    if not allowed or GRAMMAR_ACTIONS & set(allowed):
+        task_type = observation.task.task_type
+        sections += [grammar.recipe_text(task_type), grammar.code_text(task_type)]
+    sections += ["Allowed actions for you now: " + ", ".join(allowed or ["any"]),
+                 "Action JSON schema:\n" + json.dumps(schema, separators=(",", ":"), sort_keys=True)]
+    return "\n\n".join(sections)
 
 
 def _dump(obj: Any) -> str:
@@ -112,6 +124,7 @@ def observation_payload(observation: Observation, max_chars: int = USER_BUDGET) 
     """The observation as JSON-ready data, trimmed to ``max_chars`` by dropping the oldest list
     entries (lists are in the order the server gave them: oldest first)."""
     data = observation.model_dump(mode="json", exclude_none=True)
+    _mask_failures(data, failures.vocabulary(c.name for c in observation.task.features))
     omitted: dict[str, int] = {}
     keep = {k: len(data.get(k) or []) for k in TRIMMABLE}
     while len(_dump(data)) > max_chars and any(n > 1 for n in keep.values()):
@@ -126,14 +139,32 @@ def observation_payload(observation: Observation, max_chars: int = USER_BUDGET) 
     return data
 
 
-def user_prompt(observation: Observation, max_chars: int = USER_BUDGET) -> str:
+def _mask_failures(data: dict[str, Any], keep: set[str]) -> None:
+    """Failure reasons and the harness's failure notes with data values masked (a failed item's
+    reason is an exception message, which may quote a value); the summaries themselves are
+    rendered in their own section of the user prompt."""
+    for item in data.get("queue") or []:
+        if item.get("status") == "failed" and item.get("reason"):
+            item["reason"] = failures.scrub(str(item["reason"]), keep)
+    for post in data.get("posts") or []:
+        if isinstance((post.get("data") or {}).get("failure"), dict):
+            post["body"] = failures.scrub(str(post.get("body", "")), keep)
+            post["data"] = {k: v for k, v in post["data"].items() if k != "failure"}
+
+
+def user_prompt(observation: Observation, max_chars: int = USER_BUDGET, egress: Any = None) -> str:
+    """Refusal feedback, this agent's failed experiments (each through ``egress`` on its own),
+    the observation as JSON, and the choice to make."""
     parts = []
     if observation.feedback:
         parts.append(f"Your previous action was refused: {observation.feedback}")
+    failed = failures.failures_text(observation, egress)
+    if failed:
+        parts.append(failed)
     parts.append("Observation (JSON):\n" + _dump(observation_payload(observation, max_chars)))
     parts.append(f"Choose one action among: {', '.join(observation.allowed_actions or ['any'])}.")
     return "\n\n".join(parts)
 
 
-__all__ = ["ROLE_BRIEFS", "RULES", "TOOL_NAME", "action_schema", "observation_payload",
+__all__ = ["GRAMMAR_ACTIONS", "ROLE_BRIEFS", "RULES", "TOOL_NAME", "action_schema", "observation_payload",
            "role_brief", "system_prompt", "user_prompt"]
