@@ -23,19 +23,34 @@ held-out metric against standard baselines.
 
 from __future__ import annotations
 
-import argparse
-import json
-import statistics
-import tempfile
-import time
-from pathlib import Path
-from typing import Any
+import importlib.util
+import sys
 
-import numpy as np
 
-from autods.agents.roles import TeamSpec
-from autods.agents.run import RunOptions, start_run
-from autods.examples import example_path
+def _missing_extras() -> list[str]:
+    """The bench extra's packages this script imports (FLAML's AutoML imports xgboost)."""
+    return [name for name in ("flaml", "xgboost") if importlib.util.find_spec(name) is None]
+
+
+# Checked before the runs start: the held-out part comes last and would end in a traceback.
+if __name__ == "__main__" and _missing_extras():
+    print(f"bench/team.py needs the bench extra (missing: {', '.join(_missing_extras())}): "
+          "run  .venv/bin/pip install -e '.[bench]'  from the repository root")
+    sys.exit(2)
+
+import argparse  # noqa: E402 - after the extras check, so a missing extra prints one line
+import json  # noqa: E402
+import statistics  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from autods.agents.roles import TeamSpec  # noqa: E402
+from autods.agents.run import RunOptions, start_run  # noqa: E402
+from autods.examples import example_path  # noqa: E402
 
 
 def _state(run_dir: Path) -> dict[str, Any]:
