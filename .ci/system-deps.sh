@@ -7,6 +7,8 @@ command -v make >/dev/null 2>&1 || need+=(make)
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql)
 # Headless Chromium for the browser-marked board test (Playwright drives /usr/bin/chromium).
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# bubblewrap: the sandbox for agent-written code (execution/sandbox.py); code is refused without it.
+command -v bwrap >/dev/null 2>&1 || need+=(bubblewrap)
 if [ "${#need[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq
