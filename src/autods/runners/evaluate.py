@@ -42,6 +42,8 @@ from autods.judge.bootstrap import bootstrap_ci, fold_ci
 from autods.judge.metrics import compute_metric
 from autods.judge.score import METRICS, PRIMARY_METRIC
 from autods.judge.splits import make_splitter
+from autods.runners.calibrate import oof_calibration
+from autods.runners.ensemble import ENSEMBLE, cross_validated, member_inputs, member_recipes
 from autods.runners.families import task_kind
 from autods.runners.pipeline import RecipeRunner, TrainingData, select_features
 from autods.runners.preprocess import dropped_columns
@@ -182,7 +184,8 @@ def evaluate(
                              times=times if strategy == "temporal-split" else None, data_hash=_data_hash(task))
         dev, holdout_hash, n_holdout = np.sort(np.asarray(split.train_idx)), split.content_hash, len(split.test_idx)
 
-    used = select_features(recipe, features)
+    is_ensemble = recipe.family == ENSEMBLE
+    used = member_inputs(member_recipes(recipe), features) if is_ensemble else select_features(recipe, features)
     excluded += dropped_columns(frame, used, recipe.preprocess)
     dev_data = data.subset(dev)
     # The split is the plan's (task seed), identical for every experiment; ``seed`` moves the model only.
@@ -195,15 +198,16 @@ def evaluate(
     kw = _metric_kw(kind, classes)
     fitted = recipe if seed == 0 else recipe.model_copy(update={"seed": recipe.seed + seed})
 
+    ensemble = None
+    if is_ensemble:
+        fold_preds, ensemble = cross_validated(folds, dev_data, fitted, kind, classes, metric, kw,
+                                               past_only=strategy == "temporal-split")
+    else:
+        fold_preds = [_fold_prediction(dev_data, train, test, fitted, kind, classes) for _, train, test in folds]
+
     by_repeat: dict[str, tuple[list, list, list]] = {}
     fold_keys, fold_scores = [], []
-    for key, train, test in folds:
-        runner = RecipeRunner().fit(dev_data.subset(train), fitted)
-        pred = runner.predict_score(dev_data.frame.iloc[test])
-        if kind == "multiclass":  # align columns when a training fold lacks a class
-            full = np.zeros((len(test), len(classes)))
-            full[:, np.searchsorted(classes, runner.classes_)] = pred
-            pred = full
+    for (key, _, test), pred in zip(folds, fold_preds):
         fold_keys.append(key)
         fold_scores.append(_score(metric, dev_data.y[test], pred, kw))
         rows, ids, preds = by_repeat.setdefault(key.split("k")[0], ([], [], []))
@@ -220,6 +224,7 @@ def evaluate(
         mean = _mean_over(pooled, y, metric, kw)
         value = value if mean is None else mean
     secondary = {m: _mean_over(pooled, y, m, kw) for m in SECONDARY_METRICS[kind] if m != metric}
+    calibration = _calibration(pooled, y, fitted) if kind == "binary" else None
     finite = [s for s in fold_scores if s is not None]
     fci = fold_ci(finite) if len(finite) >= 2 else None
 
@@ -238,8 +243,44 @@ def evaluate(
         n_features=len(used) + len(recipe.preprocess.composites), excluded=excluded,
         oof=OutOfFold(row=oof_rows.tolist(), fold=oof_folds.tolist(), pred=oof_pred.tolist(),
                       classes=None if classes is None else classes.tolist()),
+        oof_all=_all_repeats(pooled, classes), calibration=calibration, ensemble=ensemble,
         holdout_hash=holdout_hash, duration_s=round(time.perf_counter() - started, 4), seed=seed,
     )
+
+
+def _fold_prediction(data: TrainingData, train: np.ndarray, test: np.ndarray, recipe: Recipe, kind: str,
+                     classes: np.ndarray | None) -> np.ndarray:
+    runner = RecipeRunner().fit(data.subset(train), recipe)
+    pred = runner.predict_score(data.frame.iloc[test])
+    if kind == "multiclass":  # align columns when a training fold lacks a class
+        full = np.zeros((len(test), len(classes)))
+        full[:, np.searchsorted(classes, runner.classes_)] = pred
+        pred = full
+    return pred
+
+
+def _all_repeats(pooled: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], classes: np.ndarray | None) -> OutOfFold:
+    """Every repeat's out-of-fold predictions, stacked, with a ``repeat`` number per row."""
+    rows = np.concatenate([r for r, _, _ in pooled.values()])
+    folds = np.concatenate([f for _, f, _ in pooled.values()])
+    preds = np.concatenate([p for _, _, p in pooled.values()])
+    repeat = np.concatenate([np.full(len(r), int(key[1:])) for key, (r, _, _) in pooled.items()])
+    return OutOfFold(row=rows.tolist(), fold=folds.tolist(), pred=preds.tolist(), repeat=repeat.tolist(),
+                     classes=None if classes is None else classes.tolist())
+
+
+def _calibration(pooled: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], y: Any, recipe: Recipe
+                 ) -> dict[str, float | str | None]:
+    """Binary OOF calibration: slope and calibration-in-the-large, each the mean over repeats
+    (None when undefined on a repeat), and which recalibration the recipe applied."""
+    from autods.runners.calibrate import CALIBRATED
+
+    fits = [oof_calibration(y[rows], pred) for rows, _, pred in pooled.values()]
+    slopes, intercepts = [f[0] for f in fits], [f[1] for f in fits]
+    method = recipe.params.get("method", "platt") if recipe.family == CALIBRATED else "none"
+    return {"calibration_slope": None if None in slopes else finite_or_none(np.mean(slopes)),
+            "calibration_intercept": None if None in intercepts else finite_or_none(np.mean(intercepts)),
+            "calibration_method": str(method)}
 
 
 def _mean_over(pooled: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], y: Any, metric: str,

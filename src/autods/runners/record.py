@@ -50,6 +50,7 @@ class OutOfFold(BaseModel):
     fold: list[int]
     pred: list[float] | list[list[float]]
     classes: list[Any] | None = None
+    repeat: list[int] | None = None  # the repeat of each row (``oof_all``: every repeat stacked)
 
 
 class EvaluationRecord(BaseModel):
@@ -83,6 +84,15 @@ class EvaluationRecord(BaseModel):
     n_features: int  # input columns the recipe used, composites included
     excluded: list[tuple[str, str]]  # (feature, reason) for every column kept out of the model
     oof: OutOfFold  # the first repeat's pooled out-of-fold predictions (one per development row)
+    #: every repeat's pooled out-of-fold predictions, stacked (``repeat`` per row); None in older records
+    oof_all: OutOfFold | None = None
+    #: binary only: ``calibration_slope`` / ``calibration_intercept`` of the OOF predictions (logistic
+    #: recalibration, calibration-in-the-large; means over repeats) and ``calibration_method``
+    #: (``none`` | ``platt`` | ``isotonic``: what the recipe applied inside its folds)
+    calibration: dict[str, float | str | None] | None = None
+    #: ensemble recipes only: ``method``, ``members`` [{recipe_hash, family, weight}] (weights fitted on
+    #: every fold's out-of-fold scores), ``intercept``, ``weights_by_fold`` {fold key: [weight per member]}
+    ensemble: dict[str, Any] | None = None
     holdout_hash: str | None
     duration_s: float
     seed: int
