@@ -9,6 +9,15 @@ Task types map to four kinds (:data:`KIND`): ``binary``, ``multiclass``, ``regre
 (also ``biomarker``) and ``survival``. Survival estimators follow scikit-survival:
 ``predict`` returns a risk score (higher = earlier event).
 
+``portfolio`` holds a short list of zero-shot configurations (parameter overrides, each
+checked against the space when the family is registered) that an agent may try before any
+search; each family's module names where its configurations come from.
+
+Built-in families beyond the first dozen live in modules named for what they hold
+(:mod:`~autods.runners.families_linear`, :mod:`~autods.runners.families_more`,
+:mod:`~autods.runners.families_survival`) and are registered here at import; their heavy
+libraries are imported inside the builders.
+
 Register your own::
 
     register_family(FamilySpec("my_svm", frozenset({"binary"}), {"C": 1.0},
@@ -92,6 +101,7 @@ class FamilySpec:
     build: Builder
     description: str = ""
     survival_function: bool = field(default=False)  # estimator has predict_survival_function
+    portfolio: tuple[dict[str, Any], ...] = ()  # zero-shot configurations: parameter overrides
 
     @property
     def param_names(self) -> list[str]:
@@ -125,6 +135,8 @@ def register_family(spec: FamilySpec, *, replace: bool = False) -> FamilySpec:
     """Add ``spec`` to :data:`FAMILIES`; re-registering a name needs ``replace=True``."""
     if spec.name in FAMILIES and not replace:
         raise RecipeError(f"model family '{spec.name}' is already registered", "pick another name or pass replace=True")
+    for config in spec.portfolio:
+        spec.resolve(config)  # a portfolio entry with an unknown or mistyped parameter fails here, not in a run
     FAMILIES[spec.name] = spec
     return spec
 
@@ -263,7 +275,13 @@ _BUILTINS = [
     FamilySpec("gb_survival", SURVIVAL, {"n_estimators": 100, "learning_rate": 0.1, "max_depth": 3, "subsample": 1.0},
                {"n_estimators": Param.int(50, 1000, log=True), "learning_rate": Param.float(0.01, 0.3, log=True),
                 "max_depth": Param.int(1, 6), "subsample": Param.float(0.5, 1.0)},
-               _gb_survival, "gradient-boosted Cox survival (scikit-survival)", survival_function=True),
+               _gb_survival, "gradient-boosted Cox survival (scikit-survival)", survival_function=True,
+               # Tuned boosted Cox, zero-shot: Friedman (2002) stochastic boosting (subsample 0.5-0.8 with
+               # shrinkage), Ridgeway's gbm guide (shrinkage 0.01-0.05 with more trees), and stumps (depth 1:
+               # an additive Cox model, Buehlmann and Hothorn 2007).
+               portfolio=({"n_estimators": 300, "learning_rate": 0.05, "max_depth": 2, "subsample": 0.8},
+                          {"n_estimators": 500, "learning_rate": 0.02, "max_depth": 3, "subsample": 0.5},
+                          {"n_estimators": 400, "learning_rate": 0.05, "max_depth": 1, "subsample": 0.8})),
 ]
 def _dummy(kind: str, p: dict[str, Any], seed: int) -> Any:
     from autods.runners.baseline import build_dummy
@@ -275,3 +293,15 @@ _BUILTINS.append(FamilySpec("dummy", CLASSIFY | REGRESS | SURVIVAL, {}, {}, _dum
                             "trivial baseline: prevalence, training mean, or one constant risk (ignores features)"))
 for _spec in _BUILTINS:
     register_family(_spec)
+
+
+def _register_portfolio_modules() -> None:
+    # Imported here, after FamilySpec and Param exist: these modules build their specs from them.
+    from autods.runners import families_linear, families_more, families_survival
+
+    for module in (families_linear, families_more, families_survival):
+        for spec in module.SPECS:
+            register_family(spec)
+
+
+_register_portfolio_modules()

@@ -9,6 +9,12 @@ Family order per task kind encodes prior experience on tabular clinical data: a 
 linear model first (the reference every other model must beat), then gradient boosting,
 then the rest. When events per variable are low (< 10) the order puts the penalised models
 first and flexible models get a constrained search space (:func:`search_space`).
+
+The whole model portfolio (splines, explainable boosting, small-data boosting, extra trees,
+k-NN, SVM, AFT and componentwise survival models) is ordered and classified here, so the
+critic and the tuner handle any of them; :func:`families_for` offers it on request
+(``portfolio=True``), and then on a small cohort the structured and small-data families come
+right after the penalised linear ones.
 """
 
 from __future__ import annotations
@@ -19,16 +25,30 @@ from typing import Any
 from autods.runners.expressions import quote_name
 from autods.runners.families import FAMILIES, Param, task_kind
 
-#: kind -> families in the order an expert tries them
+#: kind -> families in the order an expert tries them: a penalised linear model, its spline
+#: variant, then boosting (the small-data variants right after the default ones), then the rest.
 FAMILY_ORDER: dict[str, tuple[str, ...]] = {
-    "binary": ("logistic", "lightgbm", "elastic_net", "hist_gb", "random_forest"),
-    "multiclass": ("logistic", "lightgbm", "elastic_net", "hist_gb", "random_forest"),
-    "regression": ("ridge", "lightgbm", "elastic_net", "hist_gb", "random_forest", "lasso"),
-    "survival": ("cox", "coxnet", "gb_survival", "rsf"),
+    "binary": ("logistic", "spline_logistic", "lightgbm", "ebm", "lightgbm_small", "elastic_net", "hist_gb",
+               "random_forest", "extra_trees", "svm_rbf", "knn"),
+    "multiclass": ("logistic", "lightgbm", "elastic_net", "hist_gb", "random_forest", "extra_trees", "svm_rbf", "knn"),
+    "regression": ("ridge", "spline_ridge", "lightgbm", "ebm", "lightgbm_small", "elastic_net", "hist_gb",
+                   "random_forest", "extra_trees", "lasso", "svm_rbf", "knn"),
+    "survival": ("cox", "coxnet", "spline_cox", "gb_survival", "componentwise_gb", "rsf", "weibull_aft",
+                 "lognormal_aft", "extra_survival_trees"),
 }
+#: the families an expert offers unless asked for the whole portfolio (``families_for(portfolio=True)``):
+#: the first menu, whose cost and behaviour every end-to-end run so far was measured with
+CORE_FAMILIES = frozenset({"logistic", "lightgbm", "elastic_net", "hist_gb", "random_forest", "ridge", "lasso",
+                           "cox", "coxnet", "gb_survival", "rsf"})
 #: families whose parameters are shrunk: the safe choice when events per variable are low
-PENALISED = frozenset({"logistic", "elastic_net", "ridge", "lasso", "cox", "coxnet"})
-FLEXIBLE = frozenset({"lightgbm", "hist_gb", "random_forest", "rsf", "gb_survival"})
+#: (componentwise boosting shrinks a sparse linear Cox model; the AFT models carry a ridge penalty)
+PENALISED = frozenset({"logistic", "elastic_net", "ridge", "lasso", "cox", "coxnet", "spline_logistic", "spline_ridge",
+                       "spline_cox", "componentwise_gb", "weibull_aft", "lognormal_aft"})
+FLEXIBLE = frozenset({"lightgbm", "hist_gb", "random_forest", "rsf", "gb_survival", "ebm", "lightgbm_small",
+                      "extra_trees", "extra_survival_trees", "svm_rbf", "knn"})
+#: on a small cohort (low events per variable) these come right after the penalised linear models:
+#: structure a linear model misses, at a cost the events can pay for
+SMALL_COHORT = ("spline_logistic", "spline_ridge", "spline_cox", "ebm", "lightgbm_small", "componentwise_gb")
 #: leakage checks whose warnings make a feature unsafe to model (blocking ones are already
 #: excluded). A warning that a single feature discriminates strongly is *not* among them: it
 #: flags a feature to look at, and in a diagnostic task (tumour size and malignancy) it is
@@ -49,12 +69,20 @@ _CAPS: dict[str, dict[str, Param]] = {
     "lightgbm": {"n_estimators": Param.int(50, 600, log=True)},
     "hist_gb": {"max_iter": Param.int(50, 400, log=True)},
     "gb_survival": {"n_estimators": Param.int(50, 400, log=True)},
+    "extra_trees": {"n_estimators": Param.int(100, 400, log=True)},
+    "extra_survival_trees": {"n_estimators": Param.int(50, 300, log=True)},
+    "componentwise_gb": {"n_estimators": Param.int(50, 600, log=True)},
+    "ebm": {"outer_bags": Param.int(1, 8)},  # single-threaded bags cost seconds each
+    "lightgbm_small": {"max_rounds": Param.int(200, 2000, log=True)},
 }
 #: Under low EPV a penalised model needs at least this much shrinkage: (parameter, bound,
 #: "max" = the value may not exceed the bound, "min" = it may not fall below it).
 PENALTY_BOUND: dict[str, tuple[str, float, str]] = {
     "logistic": ("C", 1.0, "max"), "elastic_net": ("alpha", 1e-3, "min"), "cox": ("alpha", 0.1, "min"),
     "coxnet": ("alpha", 1e-3, "min"), "ridge": ("alpha", 0.1, "min"), "lasso": ("alpha", 1e-4, "min"),
+    # A spline basis multiplies each continuous input's parameters by about n_knots: shrink harder.
+    "spline_logistic": ("C", 0.1, "max"), "spline_ridge": ("alpha", 1.0, "min"), "spline_cox": ("alpha", 1.0, "min"),
+    "weibull_aft": ("penalizer", 0.01, "min"), "lognormal_aft": ("penalizer", 0.01, "min"),
 }
 #: the default model's penalty when events per variable are low: the strong end of each family's
 #: search range (sksurv's ridge alpha is on the summed partial likelihood, so it grows with n)
@@ -67,6 +95,12 @@ _LOW_EPV: dict[str, dict[str, Param]] = {
     "random_forest": {"min_samples_leaf": Param.int(5, 50, log=True)},
     "rsf": {"min_samples_leaf": Param.int(10, 50, log=True)},
     "gb_survival": {"max_depth": Param.int(1, 2)},
+    "ebm": {"interactions": Param.int(0, 5), "min_samples_leaf": Param.int(10, 50, log=True)},
+    "lightgbm_small": {"num_leaves": Param.int(3, 7), "max_depth": Param.int(1, 3)},
+    "extra_trees": {"min_samples_leaf": Param.int(5, 50, log=True)},
+    "extra_survival_trees": {"min_samples_leaf": Param.int(10, 50, log=True)},
+    "svm_rbf": {"C": Param.float(1e-2, 10.0, log=True)},
+    "knn": {"n_neighbors": Param.int(10, 100, log=True)},
 }
 
 
@@ -86,11 +120,20 @@ class Representation:
         return out
 
 
-def families_for(task_type: str, penalise: bool) -> list[str]:
+def families_for(task_type: str, penalise: bool, portfolio: bool = False) -> list[str]:
+    """Families to try for ``task_type``, in expert order.
+
+    Without ``portfolio`` only :data:`CORE_FAMILIES`. Under ``penalise`` (low events per variable)
+    the penalised families come first; with ``portfolio`` the :data:`SMALL_COHORT` families follow
+    them, then everything else in :data:`FAMILY_ORDER`'s order.
+    """
     kind = task_kind(task_type)
-    order = [f for f in FAMILY_ORDER.get(kind, ()) if f in FAMILIES and kind in FAMILIES[f].kinds]
+    order = [f for f in FAMILY_ORDER.get(kind, ()) if f in FAMILIES and kind in FAMILIES[f].kinds
+             and (portfolio or f in CORE_FAMILIES)]
     if penalise:
-        order = [f for f in order if f in PENALISED] + [f for f in order if f not in PENALISED]
+        first = [f for f in order if f in PENALISED and f not in SMALL_COHORT]
+        small = [f for f in order if f in SMALL_COHORT and f not in first]
+        order = first + small + [f for f in order if f not in first and f not in small]
     return order
 
 
@@ -214,7 +257,7 @@ def representations(summary: dict[str, Any], design: dict[str, Any]) -> list[Rep
     return out
 
 
-__all__ = ["EPV_LIMIT", "FAMILY_ORDER", "FLEXIBLE", "LEAKAGE_CHECKS", "LOW_EPV_DEFAULTS", "PENALISED", "PENALTY_BOUND",
+__all__ = ["CORE_FAMILIES", "EPV_LIMIT", "FAMILY_ORDER", "FLEXIBLE", "SMALL_COHORT", "LEAKAGE_CHECKS", "LOW_EPV_DEFAULTS", "PENALISED", "PENALTY_BOUND",
            "Representation",
            "families_for", "flagged_features", "representations", "search_space", "site_shifted", "skewed", "starting_params",
            "unit_history", "warned_features"]
