@@ -13,10 +13,11 @@ from autods.state.store import Store
 
 
 def _as_schema_1(url: str) -> None:
-    """Turn a current database into what schema 1 wrote: no run_stats, the old audit index."""
+    """Turn a current database into what schema 1 wrote: no run_stats, no graph, the old audit index."""
     engine = sa.create_engine(url)
     with engine.begin() as conn:
-        conn.execute(sa.text("DROP TABLE run_stats"))
+        for table in ("run_stats", "diagnoses", "ideas", "relations", "tickets"):
+            conn.execute(sa.text(f"DROP TABLE {table}"))
         conn.execute(sa.text("DROP TABLE audit_pending"))
         conn.execute(sa.text("DROP INDEX ix_audit_run_seq"))
         conn.execute(sa.text("CREATE INDEX ix_audit_events_run_id ON audit_events (run_id)"))
@@ -49,7 +50,7 @@ def test_schema_1_is_upgraded_in_place(tmp_path: Path) -> None:
             version = tx.conn.execute(sa.select(t.meta.c.value).where(t.meta.c.key == "schema_version")).scalar()
             stats = [tx.run_stats(r.id)[0] for r in runs]
             pending = tx.conn.execute(sa.select(sa.func.count()).select_from(t.audit_pending)).scalar()
-        assert version == str(t.SCHEMA_VERSION) == "3" and pending == 0
+        assert version == str(t.SCHEMA_VERSION) == "4" and pending == 0
         assert [(x.run_id, x.replayed) for x in stats if x is not None] == [(runs[0].id, False), (runs[1].id, False)]
     finally:
         s.close()
@@ -64,5 +65,5 @@ def test_a_version_without_an_upgrade_path_is_refused(tmp_path: Path) -> None:
     with engine.begin() as conn:
         conn.execute(sa.text("UPDATE meta SET value = '0' WHERE key = 'schema_version'"))
     engine.dispose()
-    with pytest.raises(SchemaVersionError, match="older than 3, and no migration exists"):
+    with pytest.raises(SchemaVersionError, match="older than 4, and no migration exists"):
         Store.open(url)

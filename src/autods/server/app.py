@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from autods.server import board, routes_read, routes_write
+from autods.server import board, routes_graph, routes_read, routes_write
 from autods.server.auth import resolve_actor
 from autods.server.hotpath import HotPath, lanes_for
 from autods.server.http_errors import ApiError, error_json, install_error_handlers
@@ -107,6 +107,7 @@ def create_app(service: Service, *, require_auth: bool = True, allowed_hosts: li
     app.include_router(routes_write.router)
     app.include_router(routes_read.router)
     app.include_router(board.router)
+    routes_graph.install(app)
     # A route, not a mounted sub-app, so /mcp needs no trailing-slash redirect.
     app.router.routes.append(Route("/mcp", endpoint=endpoint, methods=["GET", "POST", "DELETE"],
                                    include_in_schema=False))

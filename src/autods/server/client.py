@@ -14,6 +14,9 @@ from __future__ import annotations
 from typing import Any
 
 from autods.server.transport import Transport
+from autods.state.graph_records import (
+    Diagnosis, Dispatched, GraphView, Idea, Relation, Ticket, TicketAnswered, TierChange,
+)
 from autods.state.records import (
     AuditEvent,
     ChampionEntry,
@@ -198,3 +201,70 @@ class Coordinator:
     def events(self, since: int = 0, limit: int = 1000, run_id: int | None = None) -> list[AuditEvent]:
         return [AuditEvent.model_validate(e) for e in self._get("/api/events", since=since, limit=limit,
                                                                 run_id=run_id)]
+
+    # -- the hypothesis graph (issue 14) ----------------------------------------------------
+
+    def add_diagnosis(self, claim: str, finding_ids: list[int] | None = None, result_ids: list[int] | None = None,
+                      run_id: int | None = None) -> Diagnosis:
+        body = {"claim": claim, "finding_ids": finding_ids or [], "result_ids": result_ids or []}
+        return Diagnosis.model_validate(self._post(f"/api/runs/{self._run(run_id)}/diagnoses", body))
+
+    def set_diagnosis_status(self, diagnosis_id: int, status: str, reason: str,
+                             merged_into: int | None = None) -> Diagnosis:
+        body = {"status": status, "reason": reason, "merged_into": merged_into}
+        return Diagnosis.model_validate(self._post(f"/api/diagnoses/{diagnosis_id}/status", body))
+
+    def list_diagnoses(self, run_id: int | None = None) -> list[Diagnosis]:
+        return [Diagnosis.model_validate(d) for d in self._get(f"/api/runs/{self._run(run_id)}/diagnoses")]
+
+    def propose_idea(self, diagnosis_id: int, recipe: dict[str, Any], hypothesis: str, if_works: str, if_fails: str,
+                     expected_effect: float, effect_basis: str, effect_result_ids: list[int] | None = None,
+                     surprise_if: str = "", tier: str = "NEXT", title: str = "", team_id: int | None = None,
+                     run_id: int | None = None) -> Idea:
+        body = {"diagnosis_id": diagnosis_id, "recipe": recipe, "hypothesis": hypothesis, "if_works": if_works,
+                "if_fails": if_fails, "expected_effect": expected_effect, "effect_basis": effect_basis,
+                "effect_result_ids": effect_result_ids or [], "surprise_if": surprise_if, "tier": tier,
+                "title": title, "team_id": team_id}
+        return Idea.model_validate(self._post(f"/api/runs/{self._run(run_id)}/ideas", body))
+
+    def list_ideas(self, tier: str | None = None, team_id: int | None = None, diagnosis_id: int | None = None,
+                   run_id: int | None = None) -> list[Idea]:
+        out = self._get(f"/api/runs/{self._run(run_id)}/ideas", tier=tier, team_id=team_id, diagnosis_id=diagnosis_id)
+        return [Idea.model_validate(i) for i in out]
+
+    def get_idea(self, idea_id: int) -> Idea:
+        return Idea.model_validate(self._get(f"/api/ideas/{idea_id}"))
+
+    def set_tier(self, idea_id: int, tier: str, reason: str, demote: int | str | None = None,
+                 resurrect_if: str | None = None, surprise_if: str | None = None) -> TierChange:
+        """Promote X to NOW demoting Y because R: ``set_tier(x, "NOW", r, demote=y)``."""
+        body = {"tier": tier, "reason": reason, "demote": demote, "resurrect_if": resurrect_if,
+                "surprise_if": surprise_if}
+        return TierChange.model_validate(self._post(f"/api/ideas/{idea_id}/tier", body))
+
+    def relate(self, src_id: int, dst_id: int, kind: str, reason: str) -> Relation:
+        body = {"dst_id": dst_id, "kind": kind, "reason": reason}
+        return Relation.model_validate(self._post(f"/api/ideas/{src_id}/relations", body))
+
+    def list_relations(self, idea_id: int | None = None, run_id: int | None = None) -> list[Relation]:
+        out = self._get(f"/api/runs/{self._run(run_id)}/relations", idea_id=idea_id)
+        return [Relation.model_validate(r) for r in out]
+
+    def dispatch(self, seeds: list[int] | None = None, team_id: int | None = None,
+                 run_id: int | None = None) -> Dispatched:
+        body = {"seeds": seeds or [0], "team_id": team_id}
+        return Dispatched.model_validate(self._post(f"/api/runs/{self._run(run_id)}/dispatch", body))
+
+    def list_tickets(self, status: str | None = None, idea_id: int | None = None,
+                     run_id: int | None = None) -> list[Ticket]:
+        out = self._get(f"/api/runs/{self._run(run_id)}/tickets", status=status, idea_id=idea_id)
+        return [Ticket.model_validate(k) for k in out]
+
+    def answer_ticket(self, ticket_id: int, answer: str, reason: str, resurrect_if: str | None = None,
+                      demote: int | str | None = None, surprise_if: str | None = None) -> TicketAnswered:
+        body = {"answer": answer, "reason": reason, "resurrect_if": resurrect_if, "demote": demote,
+                "surprise_if": surprise_if}
+        return TicketAnswered.model_validate(self._post(f"/api/tickets/{ticket_id}/answer", body))
+
+    def graph(self, run_id: int | None = None) -> GraphView:
+        return GraphView.model_validate(self._get(f"/api/runs/{self._run(run_id)}/graph"))

@@ -30,6 +30,7 @@ from pydantic import BaseModel
 from autods.errors import AutodsError
 from autods.server.auth import actor_for_token
 from autods.server.http_errors import ApiError, domain_error_response
+from autods.server.mcp_graph_tools import register_graph_tools
 from autods.server.mcp_tools import register_tools
 from autods.server.service import Actor, Service
 
@@ -92,6 +93,7 @@ def build_mcp(service: Service, *, require_auth: bool = True) -> MCPServer:
     server: MCPServer = MCPServer("autods", instructions=INSTRUCTIONS, log_level="WARNING")
     gate = Gate(service, require_auth)
     register_tools(server, gate)
+    register_graph_tools(server, gate)
 
     def resource(fetch: Callable[[Actor, int], Any]) -> Callable[[str, Context], str]:
         def read(run_id: str, ctx: Context) -> str:

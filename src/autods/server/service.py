@@ -29,12 +29,13 @@ from __future__ import annotations
 
 from autods.server.service_base import DEFAULT_LEASE_S, SYSTEM_ACTOR, Actor
 from autods.server.service_forum import ForumVerbs
+from autods.server.service_graph_dispatch import GraphVerbs
 from autods.server.service_queue import QueueVerbs
 from autods.server.service_reads import ReadVerbs
 from autods.server.service_results import ResultVerbs
 
 
-class Service(ForumVerbs, QueueVerbs, ResultVerbs, ReadVerbs):
+class Service(GraphVerbs, ForumVerbs, QueueVerbs, ResultVerbs, ReadVerbs):
     """Protocol-enforcing façade over a :class:`~autods.state.store.Store`.
 
     ``Service(store, *, noise_floor=None, slot_limit=8, stagnation_k=10)``.

@@ -33,8 +33,15 @@ def _v2_to_v3(conn: sa.Connection) -> None:
     t.audit_pending.create(conn)
 
 
+def _v3_to_v4(conn: sa.Connection) -> None:
+    """The hypothesis graph: diagnoses, ideas (facts of proposals that are ideas), relations,
+    verdict tickets. Existing proposals stay plain proposals; existing dead ends stay."""
+    for table in t.GRAPH_TABLES:
+        table.create(conn)
+
+
 # version -> the step that upgrades it to version + 1
-STEPS: dict[int, Callable[[sa.Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
+STEPS: dict[int, Callable[[sa.Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 
 
 def check_or_create(conn: sa.Connection, where: str) -> None:

@@ -7,6 +7,12 @@ and the schema version; ``migrations.py`` creates, upgrades or refuses a databas
 Indexes follow the hot queries: claims scan ``queue_items(run_id, status, id)``, enqueue's
 duplicate check ``(run_id, recipe_hash, seed)``, critiques by ``proposal_id``, a run's
 event stream ``audit_events(run_id, seq)``.
+
+The hypothesis graph (schema 4, see ``state/graph_records.py``): ``diagnoses``; ``ideas``, one
+row per proposal that is an idea (``ideas.id`` IS the proposal id, so an idea keeps the
+proposal's critiques, queue items and results); ``relations`` between two ideas; verdict
+``tickets`` opened by results. Open tickets are looked up by ``(run_id, status)`` on every
+claim, NOW occupants by ``ideas(run_id, tier)``.
 """
 
 from __future__ import annotations
@@ -14,7 +20,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 APPLICATION_ID = "autods-state"
-SCHEMA_VERSION = 3  # 2: run_stats, audit_events indexed by (run_id, seq); 3: audit_pending
+# 2: run_stats, audit_events indexed by (run_id, seq); 3: audit_pending; 4: the hypothesis graph
+SCHEMA_VERSION = 4
 
 metadata = sa.MetaData()
 
@@ -215,3 +222,65 @@ run_stats = sa.Table(
     sa.Column("announced_id", sa.Integer),
     sa.Column("replayed", sa.Boolean, nullable=False),
 )
+
+
+# -- the hypothesis graph (schema 4) ------------------------------------------------------
+
+diagnoses = sa.Table(
+    "diagnoses", metadata, _id(),
+    sa.Column("run_id", sa.Integer, nullable=False, index=True),
+    sa.Column("claim", sa.Text, nullable=False),
+    sa.Column("finding_ids", sa.JSON, nullable=False),
+    sa.Column("result_ids", sa.JSON, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("status_reason", sa.Text, nullable=False),
+    sa.Column("merged_into", sa.Integer),
+    sa.Column("author", sa.String(32), nullable=False),
+    _at(),
+)
+
+# The graph's facts about a proposal that is an idea; ``id`` is the proposal's id.
+ideas = sa.Table(
+    "ideas", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("run_id", sa.Integer, nullable=False),
+    sa.Column("diagnosis_id", sa.Integer, nullable=False),
+    sa.Column("if_works", sa.Text, nullable=False),
+    sa.Column("if_fails", sa.Text, nullable=False),
+    sa.Column("surprise_if", sa.Text, nullable=False),
+    sa.Column("effect_evidence", sa.JSON, nullable=False),
+    sa.Column("tier", sa.String(8), nullable=False),
+    sa.Column("tier_reason", sa.Text, nullable=False),
+    sa.Column("resurrect_if", sa.Text, nullable=False),
+    sa.Column("dead_end_id", sa.Integer),
+    _at("tier_changed_at"),
+    sa.Index("ix_ideas_run_tier", "run_id", "tier"),
+    sa.Index("ix_ideas_diagnosis", "diagnosis_id"),
+)
+
+relations = sa.Table(
+    "relations", metadata, _id(),
+    sa.Column("run_id", sa.Integer, nullable=False, index=True),
+    sa.Column("src_id", sa.Integer, nullable=False),
+    sa.Column("dst_id", sa.Integer, nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("author", sa.String(32), nullable=False),
+    _at(),
+)
+
+tickets = sa.Table(
+    "tickets", metadata, _id(),
+    sa.Column("run_id", sa.Integer, nullable=False),
+    sa.Column("idea_id", sa.Integer, nullable=False),
+    sa.Column("result_id", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("answer", sa.String(8)),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("answered_by", sa.String(32)),
+    sa.Column("answered_at", sa.Float),
+    _at(),
+    sa.Index("ix_tickets_run_status", "run_id", "status"),
+)
+
+GRAPH_TABLES = (diagnoses, ideas, relations, tickets)

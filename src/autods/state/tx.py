@@ -23,6 +23,7 @@ from pydantic import BaseModel
 from autods.errors import StateError
 from autods.state import schema as t
 from autods.state.audit import Pending
+from autods.state.graph_tx import GraphTxMixin
 from autods.state.prepared import Prepared
 from autods.state.records import (
     SYSTEM, Agent, AuditEvent, ChampionEntry, Critique, DeadEnd, Post, Proposal, QueueItem, Result, Run, RunStats,
@@ -81,7 +82,10 @@ def _pick(team: bool) -> sa.ScalarSelect[Any]:
 _CLAIM_VALUES = {"status": "claimed", "claimed_by": sa.bindparam("by_"), "lease_expires_at": sa.bindparam("until_"),
                  "updated_at": sa.bindparam("now_")}
 # One statement picks and claims: no window between choosing an item and taking it.
-_CLAIM = {team: Prepared(_q.update().where(_q.c.id == _pick(team), _q.c.status == "pending")
+# A run with an open verdict ticket hands out no work (the graph's rule: reasoning catches up
+# first); part of the claim's one statement, so no ticket can open between check and claim.
+_NO_OPEN_TICKET = ~sa.exists().where(t.tickets.c.run_id == sa.bindparam("run_"), t.tickets.c.status == "open")
+_CLAIM = {team: Prepared(_q.update().where(_q.c.id == _pick(team), _q.c.status == "pending", _NO_OPEN_TICKET)
                          .values(**_CLAIM_VALUES).returning(*_q.c)) for team in (False, True)}
 _STALE_WHERE = (_q.c.status == "claimed", _q.c.lease_expires_at < sa.bindparam("now_"))
 _STALE = {run: Prepared(sa.select(_q.c.id, _q.c.attempts)
@@ -91,12 +95,15 @@ _RELEASE_KEYS = ("status", "attempts", "claimed_by", "lease_expires_at", "update
 _RELEASE = Prepared(_q.update().where(_q.c.id == _ID, *_STALE_WHERE)
                     .values({k: sa.bindparam(k) for k in _RELEASE_KEYS}).returning(*_q.c))
 _LOCK_RUN = Prepared(sa.select(t.runs.c.id).where(t.runs.c.id == sa.bindparam("run_")).with_for_update())
+_r = t.results
+_ADD_RESULT = Prepared(_r.insert().values({c.key: sa.bindparam(c.key) for c in _r.c if c.key != "id"})
+                       .returning(_r.c.id, sa.exists().where(t.ideas.c.id == sa.bindparam("proposal_id")).label("idea")))
 _s = t.run_stats
 _STATS_UPDATE = Prepared(_s.update().where(_s.c.run_id == sa.bindparam("run_"))
                          .values({c.key: sa.bindparam(c.key) for c in _s.c if c.key != "run_id"}))
 
 
-class Tx(ReadsMixin):
+class Tx(ReadsMixin, GraphTxMixin):
     """A transaction bound to one connection. ``actor`` is written into authors and audit events."""
 
     def __init__(self, conn: sa.Connection, actor: str, clock: Callable[[], float], *, postgres: bool) -> None:
@@ -253,11 +260,20 @@ class Tx(ReadsMixin):
     def add_result(self, item: QueueItem, split: str, metric: str, value: float, higher_is_better: bool,
                    fold_scores: Sequence[float], ci_low: float | None, ci_high: float | None, duration_s: float,
                    artifacts: dict[str, str]) -> Result:
-        return self._insert(t.results, Result, "record_result", item.run_id, run_id=item.run_id,
-                            queue_item_id=item.id, proposal_id=item.proposal_id, recipe_hash=item.recipe_hash,
-                            seed=item.seed, split=split, metric=metric, value=value,
-                            higher_is_better=higher_is_better, fold_scores=list(fold_scores), ci_low=ci_low,
-                            ci_high=ci_high, duration_s=duration_s, artifacts=artifacts, recorded_by=self.actor)
+        """Also opens the verdict tickets of an idea's result (``GraphTxMixin.open_tickets``): the
+        insert itself says whether the item's proposal is an idea, so a plain result costs nothing more."""
+        values = {"run_id": item.run_id, "queue_item_id": item.id, "proposal_id": item.proposal_id,
+                  "recipe_hash": item.recipe_hash, "seed": item.seed, "split": split, "metric": metric,
+                  "value": value, "higher_is_better": higher_is_better, "fold_scores": list(fold_scores),
+                  "ci_low": ci_low, "ci_high": ci_high, "duration_s": duration_s, "artifacts": artifacts,
+                  "recorded_by": self.actor, "created_at": self.clock()}
+        row = _ADD_RESULT.first(self.conn, values)
+        assert row is not None
+        result = Result.model_validate({"id": row["id"], **values})
+        self._audit("record_result", item.run_id, result.model_dump(mode="json"))
+        if row["idea"]:
+            self.open_tickets(result)
+        return result
 
     def add_champion(self, result: Result, confirming_result_id: int, previous_value: float | None,
                      noise_floor: float, value: float | None = None) -> ChampionEntry:
