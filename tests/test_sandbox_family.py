@@ -198,3 +198,42 @@ def test_pickled_code_model_predicts_in_a_fresh_sandbox(bc_task, tmp_path) -> No
     again = joblib.load(tmp_path / "m.joblib")
     np.testing.assert_array_equal(again.predict_score(data), before)
     sandbox.shutdown_sandbox()
+
+
+def _runner_pair(task_type: str, frame: pd.DataFrame, y: object, family: str, source: str) -> tuple[np.ndarray, np.ndarray]:
+    from autods.runners.pipeline import TrainingData
+
+    data = TrainingData(frame, y, task_type, tuple(frame.columns))
+    recipe = RecipeRunner().fit(data, Recipe(family=family)).predict_score(frame)
+    coded = RecipeRunner().fit(data, code(source)).predict_score(frame)
+    return recipe, coded
+
+
+@needs_bwrap
+def test_regression_code_matches_the_ridge_recipe() -> None:
+    from sklearn.datasets import load_diabetes
+
+    X, y = load_diabetes(return_X_y=True, as_frame=True)
+    source = ("from sklearn.linear_model import Ridge\nclass Model:\n    def fit(self, X, y):\n"
+              "        self.m = Ridge(alpha=1.0).fit(X, y)\n        return self\n"
+              "    def predict(self, X):\n        return self.m.predict(X)\n")
+    recipe, coded = _runner_pair("regression", X, y.to_numpy(), "ridge", source)
+    np.testing.assert_allclose(coded, recipe, rtol=0, atol=1e-9)
+
+
+@needs_bwrap
+def test_survival_code_gets_a_structured_y_and_matches_the_cox_recipe() -> None:
+    from sksurv.datasets import load_whas500
+
+    X, y = load_whas500()
+    X = X[["age", "bmi", "hr", "sysbp", "diasbp"]].astype(float).iloc[:250]
+    y = y[:250]
+    source = ("from sksurv.linear_model import CoxPHSurvivalAnalysis\nclass Model:\n    def fit(self, X, y):\n"
+              "        assert y.dtype.names == ('event', 'time'), y.dtype.names\n"
+              "        self.m = CoxPHSurvivalAnalysis(alpha=0.01, ties='efron', n_iter=100).fit(X, y)\n        return self\n"
+              "    def predict(self, X):\n        return self.m.predict(X)\n")
+    from sksurv.util import Surv
+
+    y = Surv.from_arrays(event=y["fstat"], time=y["lenfol"], name_event="event", name_time="time")
+    recipe, coded = _runner_pair("survival", X, y, "cox", source)
+    np.testing.assert_allclose(coded, recipe, rtol=0, atol=1e-9)
