@@ -1,0 +1,134 @@
+"""Diagnoses from measured evidence: what limits the metric, said by the expert brain from the
+steward's aggregates, the design and the recorded results (never rows).
+
+``diagnose(observation) -> list[Diagnosis]`` runs every detector of :data:`DETECTORS` and
+returns those that fire, strongest first. A detector fires only on evidence it can cite:
+
+=================  ==========================================================================
+key                fires when
+=================  ==========================================================================
+nonlinearity       an additive nonlinear model (splines, EBM main effects, stumps) beats the
+                   best linear one on the shared folds; with no additive model recorded, a
+                   tree/kernel model beating the best linear one (paired one-sided test)
+interactions       an interacting model (trees, kernels, splines/EBM with interaction terms)
+                   beats the best *additive nonlinear* model on the shared folds
+overfitting        the reference model's OOF calibration slope < 0.8, or its apparent
+                   (training) metric exceeds its CV metric by more than 0.05
+low_epv            events per candidate variable < 10 (the design's count)
+site_shift         the steward's ``site_shift`` finding
+missingness        a model with missingness indicators beats its twin without them, or a
+                   steward finding ties a column's missingness to the outcome
+class_imbalance    the smallest class is under a fifth of the largest (profile class counts)
+p_over_n           candidate features >= units
+subgroups          a subgroup finding (``subgroup.gap`` or any ``subgroup*`` check)
+drift              a time column and a temporal finding (``temporal*`` / ``drift*`` checks)
+=================  ==========================================================================
+
+Evidence references: ``{"result": id}``, ``{"finding": post_id, "check", "feature"}`` (the
+steward's per-finding post, else its summary post), ``{"profile": field, "value"}`` and
+``{"design": field, "value"}``. ``strength`` in [0, 1] ranks diagnoses (1 - p for a test,
+distance past the threshold otherwise); it is not a probability. Each diagnosis carries
+idea sketches (:mod:`.diagnose_ideas`) whose expected effects come from recorded results
+(:func:`~.diagnose_evidence.expected_effect`), None where nothing related is recorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from autods.agents.expert.diagnose_evidence import Effect, best, expected_effect, gap, of_class
+from autods.agents.expert.diagnose_ideas import Context, Diagnosis, IdeaSketch, compact, ensemble_of, from_p, sketch
+from autods.agents.expert.diagnose_rules import (
+    class_imbalance, drift, low_epv, missingness, overfitting, p_over_n, site_shift, subgroups,
+)
+from autods.agents.observation import Observation
+
+
+def _spline(ctx: Context) -> str | None:
+    return ctx.first("spline_logistic", "spline_ridge", "spline_cox")
+
+
+def nonlinearity(ctx: Context) -> Diagnosis | None:
+    lin = best(of_class(ctx.ms, "linear"), ctx.hib)
+    if lin is None:
+        return None
+    add = best(of_class(ctx.ms, "additive"), ctx.hib)
+    flex = add if add is not None else best(of_class(ctx.ms, "interacting"), ctx.hib)
+    if flex is None:
+        return None
+    g = gap(flex, lin, ctx.hib)
+    if not g.significant:
+        return None
+    if add is not None:
+        claim = (f"main effects are nonlinear: the best additive nonlinear model ({add.family}) beats the best linear "
+                 f"model ({lin.family}) on {ctx.metric} by {g.text()}")
+    else:
+        claim = (f"effects are nonlinear or interacting: the best flexible model ({flex.family}) beats the best linear "
+                 f"model ({lin.family}) on {ctx.metric} by {g.text()}; an additive spline model tells the two apart")
+    works = f"it beats {lin.family} on the shared folds: the linear form was the limit; keep the nonlinear terms"
+    fails = (f"it does not beat {lin.family}: {flex.family}'s gain came from interactions or from the selection "
+             "among many recipes, not from curved main effects")
+    surprise = f"it scores below {lin.family} by more than one SE: the basis overfits; shrink it harder"
+    spline = _spline(ctx)
+    ideas = [
+        sketch(ctx, spline, {}, title=f"nonlinearity: {spline} (additive splines)", if_works=works, if_fails=fails,
+               surprise_if=surprise) if spline else None,
+        sketch(ctx, "ebm", {"interactions": 0}, title="nonlinearity: ebm main effects only", if_works=works,
+               if_fails=fails, surprise_if=surprise),
+        sketch(ctx, ctx.first("lightgbm_small", "gb_survival") or "", {"max_depth": 1} if ctx.kind == "survival" else {},
+               title="nonlinearity: small boosted trees", if_works=works, if_fails=fails, surprise_if=surprise),
+        ensemble_of(ctx, [lin, flex], title=f"nonlinearity: ensemble of {lin.family} and {flex.family}",
+                    if_works="the blend beats both members: each captures part of the signal the other misses",
+                    if_fails="the blend equals the better member: the nonlinear model already holds the linear signal",
+                    surprise_if="the blend scores below the better member: the selection inside folds is unstable"),
+    ]
+    return Diagnosis("nonlinearity", claim, lin.refs() + flex.refs(), from_p(g.p_value), compact(ctx, ideas))
+
+
+def interactions(ctx: Context) -> Diagnosis | None:
+    add = best(of_class(ctx.ms, "additive"), ctx.hib)
+    inter = best(of_class(ctx.ms, "interacting"), ctx.hib)
+    if add is None or inter is None:
+        return None  # without an additive nonlinear model a tree's gain cannot be told from curvature
+    g = gap(inter, add, ctx.hib)
+    if not g.significant:
+        return None
+    claim = (f"effects interact: the best interacting model ({inter.family}) beats the best additive model "
+             f"({add.family}) on {ctx.metric} by {g.text()}")
+    works = f"it beats {add.family}: pairwise terms carry signal the additive model misses; name the pairs"
+    fails = f"it does not beat {add.family}: {inter.family}'s gain is not pairwise structure (higher order, or noise)"
+    surprise = f"it scores below {add.family} by more than one SE: the interaction terms overfit at this sample size"
+    spline = _spline(ctx)
+    ideas = [
+        sketch(ctx, spline, {"interactions": True}, title=f"interactions: {spline} with pairwise terms",
+               if_works=works, if_fails=fails, surprise_if=surprise) if spline else None,
+        sketch(ctx, "ebm", {"interactions": 15}, title="interactions: ebm with 15 pairwise terms", if_works=works,
+               if_fails=fails, surprise_if=surprise),
+        sketch(ctx, ctx.first("lightgbm", "gb_survival") or "", {}, title="interactions: boosted trees",
+               if_works="deeper trees beat the additive model: interactions of higher order matter",
+               if_fails="boosted trees tie the additive model: the interacting model's gain was its own quirk",
+               surprise_if="boosted trees lose clearly to the additive model: too few events for deep trees"),
+        ensemble_of(ctx, [add, inter], title=f"interactions: ensemble of {add.family} and {inter.family}",
+                    if_works="the blend beats both: the additive model is steadier where interactions are weak",
+                    if_fails="the blend equals the interacting model: it already contains the additive signal",
+                    surprise_if="the blend loses to both members: the in-fold weights are unstable"),
+    ]
+    return Diagnosis("interactions", claim, add.refs() + inter.refs(), from_p(g.p_value), compact(ctx, ideas))
+
+
+#: every detector, in the order they are run; each returns a Diagnosis or None
+DETECTORS: tuple[tuple[str, Callable[[Context], Diagnosis | None]], ...] = (
+    ("nonlinearity", nonlinearity), ("interactions", interactions), ("overfitting", overfitting),
+    ("low_epv", low_epv), ("site_shift", site_shift), ("missingness", missingness),
+    ("class_imbalance", class_imbalance), ("p_over_n", p_over_n), ("subgroups", subgroups), ("drift", drift),
+)
+
+
+def diagnose(obs: Observation) -> list[Diagnosis]:
+    """Every diagnosis the observation's evidence supports, strongest first (ties: detector order)."""
+    ctx = Context.of(obs)
+    found = [d for _, detect in DETECTORS if (d := detect(ctx)) is not None]
+    return sorted(found, key=lambda d: -d.strength)
+
+
+__all__ = ["DETECTORS", "Diagnosis", "Effect", "IdeaSketch", "diagnose", "expected_effect", "interactions", "nonlinearity"]
