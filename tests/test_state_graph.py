@@ -288,3 +288,33 @@ def test_schema_3_is_upgraded_to_the_graph(tmp_path: Path) -> None:
         assert s.verify_audit_chain()
     finally:
         s.close()
+
+
+def test_ticket_answers_move_the_idea_and_the_chain_verifies(team: Team) -> None:
+    s = team.service
+    x = _approved(team, _diag(team, "nonlinearity"), 1.0, title="x")
+    y = _approved(team, _diag(team, "interactions"), 2.0, title="y")
+    z = _approved(team, _diag(team, "imbalance"), 3.0, title="z")
+    s.relate(team.a1, x, y, "cheap_probe_for", "x is the cheap version of y")
+    s.relate(team.a1, x, z, "independent", "different columns")
+    s.set_tier(team.a1, x, "NOW", "go")
+    s.set_tier(team.a1, z, "NOW", "go")
+    s.dispatch(team.a1, team.run_id)
+    item = s.claim(team.exp, team.run_id)
+    assert item is not None and item.proposal_id == x
+    s.record_result(team.harness, item.id, "auc", 0.8, True, [0.79, 0.81])
+    by_idea = {k.idea_id: k for k in s.list_tickets(team.a1, team.run_id, "open")}
+    assert set(by_idea) == {x, y, z}  # every idea a relation touches, running z included
+    with pytest.raises(ProtocolViolation) as err:  # NOW holds x and z: PROMOTE y must name whom it displaces
+        s.answer_ticket(team.a2, by_idea[y].id, "PROMOTE", "the probe worked")
+    assert err.value.rule == "now_full"
+    promoted = s.answer_ticket(team.a2, by_idea[y].id, "PROMOTE", "the probe worked", demote="z")
+    assert promoted.idea.tier == "NOW" and promoted.demoted is not None and promoted.demoted.id == z
+    revised = s.answer_ticket(team.a2, by_idea[x].id, "REVISE", "the probe answered; x needs a sharper question")
+    assert revised.idea.tier == "PARKED"
+    demoted = s.answer_ticket(team.a2, by_idea[z].id, "DEMOTE", "not now")
+    assert demoted.idea.tier == "LATER"
+    assert s.list_tickets(team.a1, team.run_id, "open") == []
+    verbs = {e.verb for e in s.store.events(run_id=team.run_id)}
+    assert {"add_diagnosis", "add_idea", "relate", "set_tier", "open_ticket", "answer_ticket"} <= verbs
+    assert s.store.verify_audit_chain()
