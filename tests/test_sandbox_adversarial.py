@@ -214,3 +214,29 @@ def test_forged_error_report_is_masked(data, honest) -> None:
     code = module(f"open('../out/error.json', 'w').write({forged!r})\nos._exit(1)")
     msg = refused(code, data)
     assert "12345" not in msg and "1.5" not in msg and "rm -rf" not in msg
+
+
+@pytest.mark.slow  # governs a run folder first: about 15 s
+def test_through_the_harness_a_hostile_job_is_recorded_and_an_honest_one_scores(tmp_path) -> None:
+    """run_job, as every executor runs it: the hostile code reads the run folder's governed frame
+    (held-out labels included) and prints; the failure is recorded in one line, nothing it printed
+    lands in the run folder, and the next (honest) code job of the run scores normally."""
+    from execution_helpers import build_run_folder
+
+    from autods.execution.base import Job
+    from autods.execution.job import run_job
+
+    folder = build_run_folder(tmp_path)
+    stolen = folder.analytic / "frame.parquet"
+    assert stolen.exists()
+    hostile = module(f"print('LEAK' * 10)\nself.frame = open({str(stolen)!r}, 'rb').read()")
+    bad = run_job(Job(job_id="e1", run_dir=str(folder.root), recipe={"family": "code", "params": {"source": hostile}},
+                      n_resamples=50))
+    assert not bad.ok and bad.error_kind == "recipe"
+    assert "FileNotFoundError" in bad.error and "\n" not in bad.error and "LEAK" not in bad.error
+    good = run_job(Job(job_id="e2", run_dir=str(folder.root), recipe={"family": "code", "params": {"source": HONEST}},
+                       n_resamples=50))
+    assert good.ok and good.record is not None and good.record["value"] > 0.6
+    for path in folder.root.rglob("*"):
+        if path.is_file():
+            assert b"LEAK" not in path.read_bytes(), path

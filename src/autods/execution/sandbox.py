@@ -244,6 +244,7 @@ class Sandbox:
 
 _SANDBOX: tuple[int, Sandbox] | None = None
 _GUARD = threading.Lock()
+_EXIT_HOOK: list[bool] = []  # registered once, on the first start
 
 
 def get_sandbox() -> Sandbox:
@@ -251,8 +252,9 @@ def get_sandbox() -> Sandbox:
     global _SANDBOX
     with _GUARD:
         if _SANDBOX is None or _SANDBOX[0] != os.getpid():
-            if _SANDBOX is None:
+            if _SANDBOX is None and not _EXIT_HOOK:
                 atexit.register(shutdown_sandbox)
+                _EXIT_HOOK.append(True)
             _SANDBOX = (os.getpid(), Sandbox().start())
         return _SANDBOX[1]
 

@@ -140,15 +140,23 @@ def _lock_down(job: str, limits: dict) -> None:
     sys.stderr = os.fdopen(2, "w", buffering=1)
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a too-large file is an OSError, not a silent death
     cpu = int(limits["cpu_s"])
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 2))
+    _limit(resource.RLIMIT_CPU, cpu, cpu + 2)
     # Relative to the zygote's mapped imports: an absolute cap would be eaten by numpy alone.
     memory = _vm_bytes() + int(limits["memory_mb"]) * 2**20
-    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    _limit(resource.RLIMIT_AS, memory, memory)
     fsize = int(limits["fsize_mb"]) * 2**20
-    resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
-    resource.setrlimit(resource.RLIMIT_NPROC, (int(limits["nproc"]), int(limits["nproc"])))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    _limit(resource.RLIMIT_FSIZE, fsize, fsize)
+    _limit(resource.RLIMIT_NPROC, int(limits["nproc"]), int(limits["nproc"]))
+    _limit(resource.RLIMIT_CORE, 0, 0)
     install_seccomp()
+
+
+def _limit(which: int, soft: int, hard: int) -> None:
+    """Set a limit, never above one inherited from the parent (e.g. an executor worker's RLIMIT_AS)."""
+    _, inherited = resource.getrlimit(which)
+    if inherited != resource.RLIM_INFINITY:
+        soft, hard = min(soft, inherited), min(hard, inherited)
+    resource.setrlimit(which, (soft, hard))
 
 
 def _load_code(source: str) -> object:
@@ -205,7 +213,7 @@ def _error_report(exc: BaseException) -> dict:
 def _child(job: str, header: dict) -> None:
     try:
         _lock_down(job, header["limits"])
-    except OSError as exc:  # fail closed: untrusted code never runs without its limits
+    except (OSError, ValueError) as exc:  # fail closed: untrusted code never runs without its limits
         os._exit(70 if "seccomp" in str(exc) else 71)
     try:
         _run(job, header)
