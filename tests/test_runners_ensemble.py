@@ -3,6 +3,7 @@ and an ensemble through evaluate -> save -> load_model."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,15 @@ MEMBERS = [{"family": "logistic"}, {"family": "random_forest", "params": {"n_est
 #: two fast members with their own preprocessing: the second sees the curved part of the signal
 FAST = [{"family": "logistic"},
         {"family": "logistic", "preprocess": {"composites": [{"name": "b2", "expr": "b * b"}]}}]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_blas_thread() -> Iterator[None]:
+    # BLAS threads oversubscribe this 2-core machine: L-BFGS on 100 x 20 rows ran ~10x slower with them.
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        yield
 
 
 def _task(root: Path, n: int = 160, seed: int = 0) -> Path:

@@ -1,0 +1,143 @@
+"""Recalibration inside folds and the calibration gate of promotion (issue 12, deliverable 6)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from autods.errors import ProtocolViolation, RecipeError
+from autods.judge.calibration_gate import SLOPE_BAND, calibration_verdict, slope_from_artifacts
+from autods.runners import EvaluationRecord, Recipe, evaluate
+from autods.runners.calibrate import recalibrated
+
+#: an overfitted logistic model: weak penalty, 18 noise columns beside two real ones, 150 rows
+OVERFIT = {"family": "logistic", "params": {"C": 30.0}}
+
+
+@pytest.fixture(scope="module")
+def task_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    rng = np.random.default_rng(7)
+    n = 150
+    frame = pd.DataFrame(rng.normal(size=(n, 20)), columns=[f"x{i}" for i in range(20)])
+    frame["y"] = (frame.x0 + 0.7 * frame.x1 + rng.normal(size=n) > 0).astype(int)
+    root = tmp_path_factory.mktemp("cal")
+    (root / "data.csv").write_text(frame.to_csv(index=False))
+    (root / "TASK.md").write_text("---\nname: cal\ntask_type: binary\nendpoint: y\ndata: data.csv\n---\nA test.\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def records(task_dir: Path) -> tuple[EvaluationRecord, EvaluationRecord]:
+    plain = evaluate(task_dir, OVERFIT, n_resamples=20, repeats=2)
+    platt = evaluate(task_dir, recalibrated(OVERFIT), n_resamples=20, repeats=2)
+    return plain, platt
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_blas_thread() -> Iterator[None]:
+    # BLAS threads oversubscribe this 2-core machine: L-BFGS on 100 x 20 rows ran ~10x slower with them.
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        yield
+
+
+def test_the_rule_itself() -> None:
+    low, high = SLOPE_BAND
+    assert calibration_verdict(1.0, "lightgbm").ok and calibration_verdict(None, "lightgbm").ok
+    assert calibration_verdict(low, "lightgbm").ok and calibration_verdict(high, "lightgbm").ok
+    refused = calibration_verdict(low - 0.01, "lightgbm")
+    assert not refused.ok and "recalibrate: propose the platt variant" in refused.reason and "overconfident" in refused.reason
+    assert not calibration_verdict(high + 0.01, "ebm").ok
+    assert calibration_verdict(0.5, "calibrated").ok and calibration_verdict(0.5, "lightgbm", "isotonic").ok
+    assert slope_from_artifacts({"calibration_slope": "0.61", "calibration_method": "none"}) == (0.61, "none")
+    assert slope_from_artifacts({}) == (None, None)
+
+
+def test_the_recalibrated_variant_keeps_the_representation() -> None:
+    base = {"family": "random_forest", "params": {"n_estimators": 30}, "features": ["a", "b"], "seed": 3}
+    variant = Recipe.parse(recalibrated(base))
+    assert variant.family == "calibrated" and variant.features == ("a", "b") and variant.seed == 3
+    assert variant.params["base"] == "random_forest" and variant.params["base_params"]["n_estimators"] == 30
+    assert Recipe.parse(recalibrated(base, "isotonic")).params["method"] == "isotonic"
+    with pytest.raises(RecipeError, match="not a binary model family"):
+        Recipe.parse({"family": "calibrated", "params": {"base": "ridge"}})
+
+
+def test_oof_slope_and_intercept_match_statsmodels_and_scipy(records: tuple, task_dir: Path) -> None:
+    import statsmodels.api as sm
+    from scipy.optimize import brentq
+    from scipy.special import expit
+
+    plain, _ = records
+    y = pd.read_csv(task_dir / "data.csv")["y"].to_numpy()  # rows of the OOF index the task's frame
+    oof = plain.oof_all
+    assert oof is not None and sorted(set(oof.repeat)) == [0, 1]
+    slopes, citl = [], []
+    for r in (0, 1):
+        at = np.asarray(oof.repeat) == r
+        p = np.clip(np.asarray(oof.pred)[at], 1e-12, 1 - 1e-12)
+        yy = y[np.asarray(oof.row)[at]]
+        lp = np.log(p) - np.log1p(-p)
+        slopes.append(sm.Logit(yy, sm.add_constant(lp)).fit(disp=0).params[1])  # discrete Logit, not the judge's GLM
+        citl.append(brentq(lambda a: np.sum(yy - expit(a + lp)), -10, 10))  # score equation of a with offset lp
+    assert plain.calibration["calibration_slope"] == pytest.approx(np.mean(slopes), rel=1e-6)
+    assert plain.calibration["calibration_intercept"] == pytest.approx(np.mean(citl), abs=1e-6)
+    assert plain.calibration["calibration_method"] == "none"
+
+
+def test_platt_inside_the_fold_repairs_an_overconfident_model(records: tuple) -> None:
+    plain, platt = records
+    low, high = SLOPE_BAND
+    assert plain.calibration["calibration_slope"] < low  # the planted miscalibration
+    assert low <= platt.calibration["calibration_slope"] <= high
+    assert platt.calibration["calibration_method"] == "platt" and platt.fold_keys == plain.fold_keys
+
+
+@pytest.fixture()
+def world(tmp_path: Path) -> Iterator[dict]:
+    from autods.server.service import Service
+    from autods.state.store import Store
+
+    store = Store.open(f"sqlite:///{tmp_path / 'state.db'}")
+    svc = Service(store, noise_floor=None)
+    run = svc.create_run("gate")
+    actors = {}
+    for name, role in [("ann", "analyst"), ("bob", "analyst"), ("exp", "experimenter"), ("harness", "harness"),
+                       ("validator", "validator")]:
+        _, token = svc.register_agent(run.id, name, role)
+        actors[name] = svc.authenticate(token)
+    yield {"svc": svc, "run": run.id, **actors}
+    store.close()
+
+
+def _recorded(w: dict, record: EvaluationRecord) -> list:
+    """Two seeds of the record's recipe through propose -> critique -> enqueue -> claim -> record_result,
+    with the artifacts the harness writes (calibration as strings)."""
+    svc, recipe = w["svc"], record.recipe.canonical_dict()
+    p = svc.propose(w["ann"], w["run"], recipe, f"try {recipe['family']}", 0.01, recipe["family"])
+    svc.critique(w["bob"], p.id, "approve", "sound")
+    artifacts = {k: str(v) for k, v in record.calibration.items()}
+    out = []
+    for seed in (0, 1):
+        svc.enqueue(w["ann"], p.id, seed=seed)
+        item = svc.claim(w["exp"], w["run"])
+        folds = [float(f) for f in record.fold_scores]
+        out.append(svc.record_result(w["harness"], item.id, record.metric, float(record.value), True, folds,
+                                     artifacts=artifacts, split=f"folds:{record.cv.repeats}x{record.cv.n_splits}"))
+    return out
+
+
+def test_promotion_refuses_the_miscalibrated_model_and_accepts_its_platt_variant(world: dict, records: tuple) -> None:
+    plain, platt = records
+    bad = _recorded(world, plain)
+    with pytest.raises(ProtocolViolation, match="recalibrate: propose the platt variant") as err:
+        world["svc"].promote(world["validator"], bad[0].id)
+    assert err.value.rule == "miscalibrated"
+    good = _recorded(world, platt)
+    champion = world["svc"].promote(world["validator"], good[0].id)
+    assert champion.result_id == good[0].id
