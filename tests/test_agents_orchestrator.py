@@ -15,8 +15,10 @@ def _snap(results: list[dict[str, Any]], champ: dict[str, Any] | None, floor: fl
           queue: list[dict[str, Any]] | None = None) -> Snapshot:
     posts = [] if floor is None else [{"id": 1, "kind": "finding", "data": {FLOOR_KEY: {"value": floor}},
                                        "author": "9", "author_name": "orchestrator"}]
+    records = {} if floor is None else {FLOOR_KEY: {"post_id": 1, "author": "9", "role": "orchestrator",
+                                                   "value": {"value": floor}}}
     return Snapshot(names={}, teams=[], posts=posts, proposals=[], queue=queue or [], results=results,
-                    champion=champ, dead_ends=[])
+                    champion=champ, dead_ends=[], records=records)
 
 
 def test_challengers_beat_the_champion_by_more_than_the_floor() -> None:

@@ -29,11 +29,11 @@ def seed(service: Service, app: object) -> dict[str, str]:
     team = c["analyst"].create_team("trees", "non-linear interactions", "gradient boosting sweep")
     c["steward"].post("finding", "target proxy excluded: discharge_code", data={
         "check": "target_proxy", "severity": "blocking", "message": "discharge_code |rho| = 0.93 with readmit"})
-    c["analyst"].post("design", "Plan: patient-grouped 5-fold CV", "AUROC primary; calibration secondary")
+    c["biostatistician"].post("design", "Plan: patient-grouped 5-fold CV", "AUROC primary; calibration secondary")
     values = {0: [0.71, 0.712], 1: [0.74, 0.745], 2: [0.735, 0.73]}
     for depth, pair in values.items():
-        p = c["analyst"].propose({"model": "gbm", "max_depth": depth + 2}, f"depth {depth + 2} captures "
-                                 "interactions", 0.01, "gbm", team_id=team.id)
+        p = c["analyst"].propose({"family": "random_forest", "params": {"max_depth": depth + 2}},
+                                 f"depth {depth + 2} captures interactions", 0.01, "random_forest", team_id=team.id)
         c["biostatistician"].critique(p.id, "approve", "grouped CV keeps patients apart")
         results = []
         for seed_ in (0, 1):
@@ -43,9 +43,9 @@ def seed(service: Service, app: object) -> dict[str, str]:
             results.append(c["harness"].record_result(item.id, "auroc", pair[seed_], True, [pair[seed_]] * 3))
         if depth < 2:
             c["validator"].promote(results[0].id, results[1].id)
-    p = c["analyst"].propose({"model": "svm"}, "kernel trick", 0.0, "svm")
+    p = c["analyst"].propose({"family": "svm_rbf"}, "kernel trick", 0.0, "svm_rbf")
     c["biostatistician"].critique(p.id, "reject", "does not scale to 20k rows")
-    c["analyst"].add_dead_end("knn", {"k": 1}, "overfits: 3 losses", {"result_ids": [1, 2]})
+    c["analyst"].add_dead_end("knn", {"n_neighbors": 1}, "overfits: 3 losses", {"result_ids": [1, 2]})
     c["analyst"].enqueue(1, seed=7)  # one pending item in the trees queue
     for client in c.values():
         client.close()

@@ -38,7 +38,7 @@ class World:
         analyst = svc.authenticate(self.tokens["analyst"])
         critic = svc.authenticate(self.tokens["biostatistician"])
         assert analyst is not None and critic is not None
-        proposal = svc.propose(analyst, run.id, {"model": "gbm"}, "trees", 0.01, "gbm")
+        proposal = svc.propose(analyst, run.id, {"family": "lightgbm"}, "trees", 0.01, "lightgbm")
         svc.critique(critic, proposal.id, "approve", "ok")
         for seed in range(6):
             svc.enqueue(analyst, proposal.id, seed=seed)
@@ -172,7 +172,7 @@ def test_concurrent_claims_over_a_socket_are_exactly_once(tmp_path: Path) -> Non
     _, b_tok = svc.register_agent(run.id, "b", "biostatistician")
     a, b = svc.authenticate(a_tok), svc.authenticate(b_tok)
     assert a is not None and b is not None
-    pid = svc.propose(a, run.id, {"model": "gbm"}, "x", 0.0, "gbm").id
+    pid = svc.propose(a, run.id, {"family": "lightgbm"}, "x", 0.0, "lightgbm").id
     svc.critique(b, pid, "approve", "ok")
     items = 120
     for seed in range(items):

@@ -87,8 +87,8 @@ def test_full_cycle_and_refusals(server: tuple[str, dict[str, str]]) -> None:
         async with connect(url, tokens["analyst"]) as analyst, connect(url, tokens["biostatistician"]) as bio, \
                 connect(url, tokens["experimenter"]) as exp, connect(url, tokens["harness"]) as harness:
             assert (await call(analyst, "whoami"))["role"] == "analyst"
-            prop = await call(analyst, "propose", recipe={"model": "gbm", "depth": 4},
-                              hypothesis="interactions matter", expected_effect=0.02, family="gbm")
+            prop = await call(analyst, "propose", recipe={"family": "lightgbm", "params": {"num_leaves": 15}},
+                              hypothesis="interactions matter", expected_effect=0.02, family="lightgbm")
             err = await refusal(analyst, "enqueue", proposal_id=prop["id"])
             assert err["code"] == "protocol_violation" and err["rule"] == "needs_approval"
             await call(bio, "critique", proposal_id=prop["id"], verdict="approve", reasons="grouped CV ok")

@@ -63,8 +63,9 @@ def world(tmp_path: Path) -> Iterator[World]:
     w.close()
 
 
-def approved(w: World, recipe: dict[str, Any] | None = None, family: str = "gbm") -> int:
-    p = w.c("analyst").propose(recipe or {"model": family, "depth": 3}, "trees capture interactions", 0.02, family)
+def approved(w: World, recipe: dict[str, Any] | None = None, family: str = "lightgbm") -> int:
+    p = w.c("analyst").propose(recipe or {"family": family, "params": {"num_leaves": 7}}, "trees capture interactions",
+                               0.02, family)
     w.c("biostatistician").critique(p.id, "approve", "sound; grouped CV")
     return p.id
 
@@ -106,10 +107,10 @@ def test_every_verb_through_the_client(world: World) -> None:
     kinds = [p.kind for p in w.c("viewer").list_posts()]
     assert {"proposal", "critique", "result", "finding", "note"} <= set(kinds)
     assert w.c("viewer").list_findings()[0]["check"] == "target_proxy"
-    dead = w.c("analyst").add_dead_end("svm", {"kernel": "rbf"}, "3 losses", {"result_ids": [1, 2]})
+    dead = w.c("analyst").add_dead_end("svm_rbf", {"gamma": "scale"}, "3 losses", {"result_ids": [1, 2]})
     assert w.c("viewer").list_dead_ends() == [dead]
 
-    pid2 = approved(w, {"model": "lr", "C": 1.0}, "logistic")
+    pid2 = approved(w, {"family": "logistic", "params": {"C": 1.0}}, "logistic")
     doomed = w.c("analyst").enqueue(pid2)
     assert w.c("orchestrator").abort(doomed.id, "superseded").status == "aborted"
     w.c("analyst").enqueue(pid2, seed=5)
@@ -157,7 +158,7 @@ def test_403_other_run(world: World) -> None:
 
 def test_409_carries_the_rule_and_its_reason(world: World) -> None:
     w = world
-    p = w.c("analyst").propose({"model": "gbm"}, "h", 0.01, "gbm")
+    p = w.c("analyst").propose({"family": "lightgbm"}, "h", 0.01, "lightgbm")
     err = assert_error(w.raw("POST", f"/api/proposals/{p.id}/enqueue", "analyst", json={}), 409,
                        "protocol_violation", "needs_approval")
     assert "critique" in err["message"]
@@ -167,8 +168,8 @@ def test_409_carries_the_rule_and_its_reason(world: World) -> None:
     w.c("analyst").enqueue(p.id)
     assert_error(w.raw("POST", f"/api/proposals/{p.id}/enqueue", "analyst", json={}), 409,
                  "protocol_violation", "duplicate")
-    w.c("analyst").add_dead_end("svm", {}, "never converges")
-    svm = approved(w, {"model": "svm"}, "svm")
+    w.c("analyst").add_dead_end("svm_rbf", {}, "never converges")
+    svm = approved(w, {"family": "svm_rbf"}, "svm_rbf")
     with pytest.raises(ProtocolViolation) as info:
         w.c("analyst").enqueue(svm)
     assert info.value.rule == "dead_end" and "never converges" in info.value.reason

@@ -41,7 +41,7 @@ class Env:
         svc, actor = self.service, self.service.authenticate(self.tokens["analyst"])
         assert actor is not None
         svc.post(actor, run.id, "note", "hello")
-        svc.propose(actor, run.id, {"model": "lr"}, "baseline", 0.0, "logistic")
+        svc.propose(actor, run.id, {"family": "logistic"}, "baseline", 0.0, "logistic")
 
 
 @pytest.fixture(scope="module")

@@ -37,7 +37,7 @@ def world(tmp_path: Path) -> Iterator[dict]:
 
 def _results(w: dict, family: str, folds_by_seed: list[np.ndarray], split: str = SPLIT) -> list:
     svc = w["svc"]
-    p = svc.propose(w["ann"], w["run"], {"family": family, "tag": len(folds_by_seed[0]) * folds_by_seed[0][0]},
+    p = svc.propose(w["ann"], w["run"], {"family": family, "features": [f"tag{len(folds_by_seed[0]) * folds_by_seed[0][0]:.9g}"]},
                     f"try {family}", 0.01, family)
     svc.critique(w["bob"], p.id, "approve", "sound")
     out = []

@@ -57,11 +57,12 @@ def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
     store.close()
 
 
-def propose(w: World, recipe: dict[str, Any] | None = None, family: str = "linear") -> Proposal:
-    return w.svc.propose(w.ann, w.run_id, recipe or {"model": "logreg", "C": 1.0}, "regularised LR", 0.01, family)
+def propose(w: World, recipe: dict[str, Any] | None = None, family: str | None = None) -> Proposal:
+    return w.svc.propose(w.ann, w.run_id, recipe or {"family": "logistic", "params": {"C": 0.3}}, "regularised LR",
+                         0.01, family)
 
 
-def approved(w: World, recipe: dict[str, Any] | None = None, family: str = "linear") -> Proposal:
+def approved(w: World, recipe: dict[str, Any] | None = None, family: str | None = None) -> Proposal:
     p = propose(w, recipe, family)
     w.svc.critique(w.bob, p.id, "approve", "sound")
     return p
@@ -105,13 +106,13 @@ def test_a_reject_is_overruled_only_by_two_approvals(world: World) -> None:
 
 
 def test_b_no_canonical_duplicate(world: World) -> None:
-    p = approved(world, {"model": "logreg", "C": 1.0})
+    p = approved(world, {"family": "logistic", "params": {"C": 0.5}})
     item = world.svc.enqueue(world.ann, p.id, seed=7)
     with pytest.raises(ProtocolViolation, match="already pending") as exc:
         world.svc.enqueue(world.ann, p.id, seed=7)
     assert rule(exc) == "duplicate"
     # Same recipe spelled differently (key order, 1 vs 1.0) by another proposal is still a duplicate.
-    twin = approved(world, {"C": 1, "model": "logreg"})
+    twin = approved(world, {"params": {"C": 0.50}, "family": "logistic"})
     with pytest.raises(ProtocolViolation) as exc:
         world.svc.enqueue(world.ann, twin.id, seed=7)
     assert rule(exc) == "duplicate"
@@ -121,13 +122,13 @@ def test_b_no_canonical_duplicate(world: World) -> None:
 
 
 def test_c_dead_end_refused_unless_reopened_with_reason(world: World) -> None:
-    dead = world.svc.add_dead_end(world.validator, world.run_id, "trees", {"max_depth": 12},
+    dead = world.svc.add_dead_end(world.validator, world.run_id, "lightgbm", {"num_leaves": 127},
                                   "overfits: 4 losses in a row", {"results": [1, 2, 3, 4]})
-    p = approved(world, {"model": "lgbm", "max_depth": 12, "lr": 0.1}, family="trees")
+    p = approved(world, {"family": "lightgbm", "params": {"num_leaves": 127, "learning_rate": 0.1}}, family="lightgbm")
     with pytest.raises(ProtocolViolation, match=f"dead end {dead.id}") as exc:
         world.svc.enqueue(world.ann, p.id)
     assert rule(exc) == "dead_end"
-    outside = approved(world, {"model": "lgbm", "max_depth": 4}, family="trees")
+    outside = approved(world, {"family": "lightgbm", "params": {"num_leaves": 15}})
     world.svc.enqueue(world.ann, outside.id)  # other region of the same family is fine
     with pytest.raises(ProtocolViolation) as exc:
         world.svc.critique(world.cat, p.id, "approve", "  ", reopens_dead_end=dead.id)
@@ -173,7 +174,7 @@ def test_e_results_only_from_harness_for_claimed_items(world: World) -> None:
 
 
 def test_f_promotion_needs_confirmation_and_to_beat_the_noise_floor(world: World) -> None:
-    base = approved(world, {"model": "logreg"})
+    base = approved(world, {"family": "logistic"})
     r1 = run_seed(world, base, 0, 0.80)
     with pytest.raises(ProtocolViolation, match="another seed or split") as exc:
         world.svc.promote(world.validator, r1.id)
@@ -181,12 +182,12 @@ def test_f_promotion_needs_confirmation_and_to_beat_the_noise_floor(world: World
     run_seed(world, base, 1, 0.79)
     first = world.svc.promote(world.validator, r1.id)  # first champion: confirmation suffices
     assert first.value == pytest.approx(0.795) and first.previous_value is None  # the mean over seeds, not the best
-    small = approved(world, {"model": "logreg", "C": 0.5})
+    small = approved(world, {"family": "logistic", "params": {"C": 0.5}})
     s1, _ = run_seed(world, small, 0, 0.7955), run_seed(world, small, 1, 0.7956)
     with pytest.raises(ProtocolViolation, match="noise floor") as exc:
         world.svc.promote(world.validator, s1.id)
     assert rule(exc) == "no_improvement"
-    lucky = approved(world, {"model": "lgbm"})
+    lucky = approved(world, {"family": "lightgbm"})
     l1, _ = run_seed(world, lucky, 0, 0.85), run_seed(world, lucky, 1, 0.795)  # seed 1 does not confirm
     with pytest.raises(ProtocolViolation, match="also beats the champion") as exc:
         world.svc.promote(world.validator, l1.id)
@@ -196,14 +197,14 @@ def test_f_promotion_needs_confirmation_and_to_beat_the_noise_floor(world: World
 
 
 def test_f_promotion_is_direction_aware(world: World) -> None:
-    a = approved(world, {"model": "ridge"}, family="linear")
+    a = approved(world, {"family": "ridge"}, family="ridge")
     a1, _ = run_seed(world, a, 0, 10.0, "rmse", False), run_seed(world, a, 1, 10.1, "rmse", False)
     world.svc.promote(world.validator, a1.id)
-    higher = approved(world, {"model": "ridge", "alpha": 9})
+    higher = approved(world, {"family": "ridge", "params": {"alpha": 9}})
     h1, _ = run_seed(world, higher, 0, 11.0, "rmse", False), run_seed(world, higher, 1, 11.0, "rmse", False)
     with pytest.raises(ProtocolViolation):
         world.svc.promote(world.validator, h1.id)  # larger rmse is worse
-    lower = approved(world, {"model": "ridge", "alpha": 2})
+    lower = approved(world, {"family": "ridge", "params": {"alpha": 2}})
     w1, _ = run_seed(world, lower, 0, 9.0, "rmse", False), run_seed(world, lower, 1, 9.2, "rmse", False)
     assert world.svc.promote(world.validator, w1.id).value == pytest.approx(9.1)  # mean over its two seeds
     assert [c.value for c in world.svc.champion_history(world.viewer, world.run_id)] == pytest.approx([10.05, 9.1])
@@ -258,7 +259,7 @@ def test_j_roles_and_run_scope(world: World) -> None:
         world.svc.post(world.viewer, world.run_id, "note", "hello")
     assert rule(exc) == "permission" and isinstance(exc.value, ProtocolViolation)
     with pytest.raises(PermissionDenied):
-        world.svc.propose(world.exp, world.run_id, {"m": 1}, "h", 0.1, "f")
+        world.svc.propose(world.exp, world.run_id, {"family": "logistic"}, "h", 0.1)
     with pytest.raises(ProtocolViolation) as exc:
         world.svc.post(world.ann, world.run_id, "result", "AUROC 0.99!")
     assert rule(exc) == "result_post"

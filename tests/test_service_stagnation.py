@@ -99,7 +99,7 @@ def _team(svc: Service, run_id: int) -> tuple[Actor, Actor, Actor]:
 def _run(svc: Service, run_id: int, values: list[float]) -> tuple[Actor, Actor, int]:
     """Record ``values`` as results of one approved proposal; returns (analyst, harness, proposal id)."""
     ann, bob, harness = _team(svc, run_id)
-    p = svc.propose(ann, run_id, {"model": "lr"}, "h", 0.0, "linear")
+    p = svc.propose(ann, run_id, {"family": "logistic"}, "h", 0.0)
     svc.critique(bob, p.id, "approve", "ok")
     _more(svc, ann, harness, run_id, p.id, list(enumerate(values)))
     return ann, harness, p.id
@@ -139,7 +139,7 @@ def test_measured_floor_comes_from_the_champion(store: Store) -> None:
     svc = Service(store, stagnation_k=2)  # noise_floor None: the champion's fold-score SE
     run = svc.create_run("measured")
     ann, bob, harness = _team(svc, run.id)
-    p = svc.propose(ann, run.id, {"model": "lr"}, "h", 0.0, "linear")
+    p = svc.propose(ann, run.id, {"family": "logistic"}, "h", 0.0)
     svc.critique(bob, p.id, "approve", "ok")
     validator = svc.authenticate(svc.register_agent(run.id, "val", "validator")[1])
     assert validator is not None

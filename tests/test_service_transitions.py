@@ -33,7 +33,7 @@ def world(tmp_path: Path) -> Iterator[tuple[Service, Clock, dict[str, Actor], in
         actor = svc.authenticate(svc.register_agent(run_id, name, role)[1])
         assert actor is not None
         actors[name] = actor
-    p = svc.propose(actors["ann"], run.id, {"m": 1}, "h", 0.0, "f")
+    p = svc.propose(actors["ann"], run.id, {"family": "logistic"}, "h", 0.0)
     svc.critique(actors["bob"], p.id, "approve", "ok")
     yield svc, clock, actors, run.id, p.id
     store.close()

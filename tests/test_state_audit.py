@@ -88,7 +88,7 @@ def test_statement_budget_of_a_claim_result_cycle(tmp_path: Path) -> None:
         actors = [svc.authenticate(svc.register_agent(run.id, r, r)[1]) for r in ("analyst", "biostatistician", "harness")]
         ann, critic, harness = actors
         assert ann is not None and critic is not None and harness is not None
-        p = svc.propose(ann, run.id, {"m": 1}, "h", 0.0, "f")
+        p = svc.propose(ann, run.id, {"family": "logistic"}, "h", 0.0)
         svc.critique(critic, p.id, "approve", "ok")
         for seed in range(2):
             svc.enqueue(ann, p.id, seed=seed)

@@ -347,7 +347,13 @@ def _challengers(snap: Snapshot) -> list[dict[str, Any]]:
 
 
 def _objected(p: dict[str, Any]) -> bool:
-    return any(c["verdict"] == "reject" and c["author"] != p["author"] for c in p.get("critiques", []))
+    """A critic's latest verdict is reject or revise: the server refuses to queue it (a revise
+    blocks until a revised recipe is approved), so the design phase measures without it."""
+    latest: dict[str, str] = {}
+    for c in sorted(p.get("critiques", []), key=lambda c: c["id"]):
+        if c["author"] != p["author"]:
+            latest[c["author"]] = c["verdict"]
+    return any(v in ("reject", "revise") for v in latest.values())
 
 
 def _discussion_done(snap: Snapshot, agents: Sequence[Agent]) -> bool:

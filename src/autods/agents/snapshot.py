@@ -7,8 +7,10 @@ in a fixed order. That keeps a run deterministic for a seed and keeps the server
 independent of the number of agents.
 
 Everything here comes from the server's answers: no file of the run folder and no data
-row is read. The task summary is the data steward's ``finding`` post, the design is the
-biostatistician's ``design`` post, the noise floor the harness's ``finding`` post.
+row is read. The task summary, the design and the noise floor are the server's owned
+records (``GET /runs/{id}/records``: the steward's, the biostatistician's and the
+orchestrator's posts, never another author's), so a forged post cannot change what the
+critics check or what a resumed run takes as its noise floor.
 """
 
 from __future__ import annotations
@@ -41,25 +43,33 @@ class Snapshot:
     champion: dict[str, Any] | None
     dead_ends: list[dict[str, Any]]
     extra: dict[str, Any] = field(default_factory=dict)
+    #: the server's owned records by key (``steward_summary``, ``design``, ``noise_floor``)
+    records: dict[str, Any] = field(default_factory=dict)
 
-    # -- structured posts -------------------------------------------------------------------
-    def _latest_data(self, kind: str, key: str) -> dict[str, Any] | None:
-        for post in reversed(self.posts):
-            if post["kind"] == kind and isinstance(post["data"].get(key), dict):
-                return dict(post["data"][key])
-        return None
+    # -- the owned records (server state) ---------------------------------------------------
+    def _record(self, key: str) -> dict[str, Any] | None:
+        rec = self.records.get(key)
+        return None if rec is None else dict(rec["value"])
 
     @property
     def summary(self) -> dict[str, Any] | None:
-        return self._latest_data("finding", SUMMARY_KEY)
+        return self._record(SUMMARY_KEY)
 
     @property
     def design(self) -> dict[str, Any] | None:
-        return self._latest_data("design", DESIGN_KEY)
+        return self._record(DESIGN_KEY)
 
     @property
     def floor(self) -> dict[str, Any] | None:
-        return self._latest_data("finding", FLOOR_KEY)
+        return self._record(FLOOR_KEY)
+
+    def _trusted(self, post: dict[str, Any]) -> bool:
+        """False for a post that claims to be an owned record but is not the server's one
+        (only possible in a database written before the server enforced ownership)."""
+        owned = {rec["post_id"] for rec in self.records.values() if rec is not None}
+        data = post.get("data") or {}
+        claims = post["kind"] == "design" or SUMMARY_KEY in data or FLOOR_KEY in data
+        return not claims or post["id"] in owned
 
     def name_of(self, agent_id: str | None) -> str | None:
         if agent_id is None:
@@ -92,8 +102,9 @@ class Snapshot:
         floor = self.floor
         # Pinned posts go last: a size-limited prompt trims lists from the front (oldest), and
         # the task summary and the design must survive that.
-        pinned = [p for p in self.posts if _pinned(p)]
-        posts = [p for p in self.posts[-RECENT_POSTS:] if not _pinned(p)] + pinned
+        trusted = [p for p in self.posts if self._trusted(p)]
+        pinned = [p for p in trusted if _pinned(p)]
+        posts = [p for p in trusted[-RECENT_POSTS:] if not _pinned(p)] + pinned
         return Observation(
             agent=agent, role=role, team_id=team_id, step=step, phase=phase, allowed_actions=allowed, task=task,
             budget_total=budget_total, budget_used=budget_used,
@@ -159,6 +170,7 @@ class SnapshotReader:
             proposals=proposals, queue=queue, results=results,
             champion=None if champ is None else _dump(champ),
             dead_ends=[_dump(d) for d in self.client.list_dead_ends()],
+            records=self.client.run_records(),
         )
 
 

@@ -94,10 +94,12 @@ class Coordinator:
                    "team_id": team_id}
         return Post.model_validate(self._post(f"/api/runs/{self._run(run_id)}/posts", payload))
 
-    def propose(self, recipe: dict[str, Any], hypothesis: str, expected_effect: float, family: str,
-                title: str = "", team_id: int | None = None, run_id: int | None = None) -> Proposal:
+    def propose(self, recipe: dict[str, Any], hypothesis: str, expected_effect: float, family: str | None = None,
+                title: str = "", team_id: int | None = None, run_id: int | None = None,
+                revises: int | None = None) -> Proposal:
+        """``family`` is only checked by the server, which derives it; ``revises``: the proposal this revises."""
         payload = {"recipe": recipe, "hypothesis": hypothesis, "expected_effect": expected_effect,
-                   "family": family, "title": title, "team_id": team_id}
+                   "family": family, "title": title, "team_id": team_id, "revises": revises}
         return Proposal.model_validate(self._post(f"/api/runs/{self._run(run_id)}/proposals", payload))
 
     def critique(self, proposal_id: int, verdict: str, reasons: str,
@@ -193,6 +195,12 @@ class Coordinator:
 
     def list_dead_ends(self, run_id: int | None = None) -> list[DeadEnd]:
         return [DeadEnd.model_validate(d) for d in self._get(f"/api/runs/{self._run(run_id)}/dead-ends")]
+
+    def run_records(self, run_id: int | None = None) -> dict[str, Any]:
+        """``{steward_summary, design, noise_floor}``: each ``{post_id, author, role, value}`` or
+        None, from the owning role's post (server state; forged posts never count)."""
+        out: dict[str, Any] = self._get(f"/api/runs/{self._run(run_id)}/records")
+        return out
 
     def list_findings(self, run_id: int | None = None) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = self._get(f"/api/runs/{self._run(run_id)}/findings")

@@ -71,12 +71,16 @@ class NewPost(Body):
 
 
 class NewProposal(Body):
+    """``family`` is optional: the server derives it from the recipe and refuses a label that
+    disagrees. ``revises`` names the proposal this one revises (after a ``revise`` critique)."""
+
     recipe: dict[str, Any]
     hypothesis: str = Text
     expected_effect: float = FiniteFloat
-    family: str = Name
+    family: str | None = Field(default=None, min_length=1, max_length=200)
     title: str = Field(default="", max_length=500)
     team_id: int | None = OptId
+    revises: int | None = OptId
 
 
 class NewCritique(Body):
@@ -184,6 +188,25 @@ class FindingOut(BaseModel):
     message: str
     feature: str | None = None
     advice: str = ""
+
+
+class OwnedRecord(BaseModel):
+    """One record the critics act on, from the post of its owning role that carries it."""
+
+    post_id: int
+    author: str
+    role: str
+    value: dict[str, Any]
+
+
+class RunRecords(BaseModel):
+    """The run's owned records, from server state: the steward's task summary, the
+    biostatistician's design and the orchestrator's noise floor (null until posted).
+    A post by any other role never fills them."""
+
+    steward_summary: OwnedRecord | None = None
+    design: OwnedRecord | None = None
+    noise_floor: OwnedRecord | None = None
 
 
 class AuditOk(BaseModel):

@@ -2,17 +2,33 @@
 
 The Service calls these inside a write transaction, with records it just read, so a check
 and the write it guards commit together (a concurrent writer cannot slip between them).
+
+No side doors (issue 14): what a proposer *says* never decides a rule.
+
+* Recipes are read by the server (:mod:`autods.server.canon`): duplicates compare the
+  canonical hash (defaults filled in), dead ends match the derived family and the canonical
+  recipe (:func:`recipe_in_dead_end`), on REST, MCP and in-process alike.
+* Approval is judged per recipe *version* (every proposal of the run with that canonical
+  hash, :func:`check_approved`): a critic's latest ``revise`` blocks until a changed recipe
+  is approved; a validator's ``reject`` is final; otherwise one approval, two against a reject.
+* The task summary, the design and the noise floor the critics act on are the owning role's
+  record (:func:`owned_record`; owners in ``state/roles.py``), never the latest post of any
+  author, and the noise floor a restarted server promotes against is that record.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import re
 import statistics
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from autods.errors import ProtocolViolation
-from autods.state.records import ChampionEntry, Critique, DeadEnd, Proposal, Result, RunStats
+from autods.server import canon
+from autods.state import roles
+from autods.state.records import ChampionEntry, Critique, DeadEnd, Post, Proposal, Result, RunStats
 
 # Approvals needed to overrule an outstanding reject (rule a). One approval from someone
 # other than the proposer suffices when nobody rejects; a reject is a stated objection and
@@ -30,9 +46,38 @@ def latest_verdicts(critiques: Iterable[Critique], proposer: str) -> dict[str, C
     return latest
 
 
-def check_approved(proposal: Proposal, critiques: Sequence[Critique]) -> None:
-    """Rule a: >= 1 approval by another agent; a reject needs >= 2 approvals to be overruled."""
+def _said(c: Critique) -> str:
+    """A critique's reasons on one line, short enough for a refusal message."""
+    text = " ".join(c.reasons.split())
+    return (text[:157] + "...") if len(text) > 160 else (text or "no reason given")
+
+
+def check_approved(proposal: Proposal, critiques: Sequence[Critique], validators: Collection[str] = ()) -> None:
+    """Rule a, on every critique of this *version* (all proposals of the run with the same
+    canonical recipe hash, so re-proposing a recipe does not shed its critiques):
+
+    * a ``reject`` by a validator (agent ids in ``validators``) is final for the version;
+    * a critic whose latest verdict is ``revise`` blocks it until a changed recipe (a new
+      proposal, ``revises`` naming this one) is approved, or that critic approves after all;
+    * otherwise >= 1 approval by another agent, and >= 2 to overrule another critic's reject.
+    """
+    final = [c for c in critiques if c.verdict == "reject" and c.author in validators and c.author != proposal.author]
+    if final:
+        c = final[0]
+        raise ProtocolViolation(
+            "rejected_final",
+            f"proposal {proposal.id}: validator {c.author} rejected this recipe (critique {c.id}: {_said(c)}); "
+            "a validator's reject is final for a version: propose a changed recipe",
+        )
     verdicts = latest_verdicts(critiques, proposal.author)
+    revising = [c for c in verdicts.values() if c.verdict == "revise"]
+    if revising:
+        c = revising[0]
+        raise ProtocolViolation(
+            "revise",
+            f"proposal {proposal.id}: agent {c.author} asked for a revision ({_said(c)}); propose the revised "
+            f"recipe with revises={c.proposal_id} and have it approved",
+        )
     approvals = sum(1 for c in verdicts.values() if c.verdict == "approve")
     rejects = sum(1 for c in verdicts.values() if c.verdict == "reject")
     if approvals == 0:
@@ -49,39 +94,36 @@ def check_approved(proposal: Proposal, critiques: Sequence[Critique]) -> None:
         )
 
 
-def _lookup(recipe: dict[str, Any], key: str) -> tuple[bool, Any]:
-    """Find ``key`` in a recipe; dotted keys reach into nested dicts (``params.max_depth``)."""
-    if key in recipe:
-        return True, recipe[key]
-    node: Any = recipe
-    for part in key.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return False, None
-        node = node[part]
-    return True, node
-
-
-def in_dead_end(proposal: Proposal, dead_end: DeadEnd) -> bool:
-    """A proposal is inside a dead end when its family matches and it has every region item.
+def recipe_in_dead_end(family: str, recipe: dict[str, Any], team_id: int | None, dead_end: DeadEnd) -> bool:
+    """A canonical recipe (see :mod:`autods.server.canon`) lies inside a dead end when its
+    family matches and it has every region item, defaults included.
 
     A team-scoped dead end binds only that team's proposals; a run-wide one (team_id None) binds all.
     """
-    if dead_end.team_id is not None and dead_end.team_id != proposal.team_id:
+    if dead_end.team_id is not None and dead_end.team_id != team_id:
         return False
-    if proposal.family != dead_end.family:
-        return False
-    for key, value in dead_end.region.items():
-        found, actual = _lookup(proposal.recipe, key)
-        if not found or actual != value:
-            return False
-    return True
+    return family == dead_end.family and canon.in_region(recipe, dead_end.region)
 
 
-def check_dead_ends(proposal: Proposal, dead_ends: Sequence[DeadEnd], critiques: Sequence[Critique]) -> None:
-    """Rule c: refuse a recipe inside a dead end unless an approving critique re-opens it with a reason."""
+def in_dead_end(proposal: Proposal, dead_end: DeadEnd) -> bool:
+    """:func:`recipe_in_dead_end` on the server's reading of ``proposal.recipe``: its label
+    counts only when the recipe does not parse (a record from before canonicalisation)."""
+    try:
+        read = canon.canonicalise(proposal.recipe)
+    except ProtocolViolation:
+        return recipe_in_dead_end(proposal.family, proposal.recipe, proposal.team_id, dead_end)
+    return recipe_in_dead_end(read.family, read.recipe, proposal.team_id, dead_end)
+
+
+def check_dead_ends(proposal: Proposal, read: canon.Canonical, dead_ends: Sequence[DeadEnd],
+                    critiques: Sequence[Critique]) -> None:
+    """Rule c: refuse a recipe inside a dead end unless an approving critique re-opens it with a reason.
+
+    ``read`` is the server's canonical reading of the proposal's recipe, never its label.
+    """
     verdicts = latest_verdicts(critiques, proposal.author)
     for dead_end in dead_ends:
-        if not in_dead_end(proposal, dead_end):
+        if not recipe_in_dead_end(read.family, read.recipe, proposal.team_id, dead_end):
             continue
         reopened = any(
             c.verdict == "approve" and c.reopens_dead_end == dead_end.id and c.reasons.strip()
@@ -94,6 +136,38 @@ def check_dead_ends(proposal: Proposal, dead_ends: Sequence[DeadEnd], critiques:
                 f"region {dead_end.region}): {dead_end.reason}; to retry, another agent must approve it "
                 f"with a critique that sets reopens_dead_end={dead_end.id} and gives a reason",
             )
+
+
+_FENCED = re.compile(r"```json\s*(\{.*?\})\s*```", re.DOTALL)
+
+
+def record_value(post: Post, key: str) -> dict[str, Any] | None:
+    """The record a post carries under ``key``: ``data[key]``, or a fenced ```json block of
+    its body holding ``{key: {...}}`` (how a brain, which writes prose, states its design)."""
+    if isinstance(post.data.get(key), dict):
+        return dict(post.data[key])
+    match = _FENCED.search(post.body or "")
+    if match:
+        try:
+            parsed = json.loads(match.group(1))
+        except ValueError:
+            return None
+        if isinstance(parsed, dict) and isinstance(parsed.get(key), dict):
+            return dict(parsed[key])
+    return None
+
+
+def owned_record(posts: Sequence[Post], key: str, role_of: Mapping[str, str]) -> tuple[Post, dict[str, Any]] | None:
+    """The latest post carrying the ``key`` record whose author holds the owning role
+    (``roles.RECORD_OWNERS``); posts by anyone else are ignored, whatever they say."""
+    kind, owners = roles.RECORD_OWNERS[key]
+    for post in sorted(posts, key=lambda p: p.id, reverse=True):
+        if post.kind != kind or role_of.get(post.author) not in owners:
+            continue
+        value = record_value(post, key)
+        if value is not None:
+            return post, value
+    return None
 
 
 def beats(value: float, reference: float, higher_is_better: bool, floor: float) -> bool:

@@ -145,6 +145,13 @@ async def list_dead_ends(run_id: m.PathId, request: Request, actor: CurrentActor
     return await answer(request, svc(request).list_dead_ends, actor, run_id)
 
 
+@router.get("/runs/{run_id}/records", response_model=m.RunRecords, tags=["forum"])
+async def run_records(run_id: m.PathId, request: Request, actor: CurrentActor) -> Response:
+    """The task summary, design and noise floor from server state: the owning role's latest
+    post of each (steward, biostatistician, orchestrator); other authors' posts never count."""
+    return await answer(request, svc(request).run_records, actor, run_id)
+
+
 def findings_of(posts: list[Post]) -> list[m.FindingOut]:
     """Guardrail findings are ``finding`` posts whose data names a ``check``."""
     out = []

@@ -82,9 +82,10 @@ async def post(run_id: m.PathId, body: m.NewPost, request: Request, actor: Curre
 
 @router.post("/runs/{run_id}/proposals", response_model=Proposal, status_code=201, tags=["proposals"])
 async def propose(run_id: m.PathId, body: m.NewProposal, request: Request, actor: CurrentActor) -> Response:
-    """Propose a recipe; it opens a forum thread for its critiques."""
+    """Propose a recipe; it opens a forum thread for its critiques. The server canonicalises
+    the recipe and derives its family (a disagreeing ``family`` label is refused)."""
     return await answer_write(request, svc(request).propose, actor, run_id, body.recipe, body.hypothesis,
-                        body.expected_effect, body.family, body.title, body.team_id)
+                        body.expected_effect, body.family, body.title, body.team_id, body.revises)
 
 
 @router.post("/proposals/{proposal_id}/critiques", response_model=Critique, status_code=201,
@@ -142,7 +143,7 @@ async def release_expired(run_id: m.PathId, request: Request, actor: CurrentActo
 
 @router.post("/queue/{item_id}/abort", response_model=QueueItem, tags=["queue"])
 async def abort(item_id: m.PathId, body: m.Reason, request: Request, actor: CurrentActor) -> Response:
-    """Abort a pending or claimed item."""
+    """Abort a pending or claimed item: the owning team's, the monitor's or the orchestrator's."""
     return await answer_write(request, svc(request).abort, actor, item_id, body.reason)
 
 

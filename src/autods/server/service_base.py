@@ -15,7 +15,7 @@ from autods.errors import PermissionDenied, ProtocolViolation
 from autods.server import protocol
 from autods.state import roles
 from autods.state.hashing import token_hash
-from autods.state.records import Agent, Proposal, QueueItem, Run, Team
+from autods.state.records import SYSTEM, Agent, Post, Proposal, QueueItem, Run, Team
 from autods.state.store import Store, Tx
 
 DEFAULT_LEASE_S = 300.0
@@ -104,10 +104,27 @@ class ServiceBase:
             raise PermissionDenied(f"agent {actor.key} belongs to run {actor.run_id}, not run {run_id}")
 
     def _floor(self, tx: Tx, run_id: int) -> float:
+        """The noise floor: configured, else the one the orchestrator recorded (server state,
+        so a restarted server keeps it), else the champion's fold standard error."""
         if self.noise_floor is not None:
             return self.noise_floor
+        recorded = self._records(tx, run_id).get("noise_floor")
+        if recorded is not None and isinstance(recorded[1].get("value"), (int, float)):
+            return float(recorded[1]["value"])
         champ = tx.champion(run_id)
         return protocol.measured_noise_floor(None if champ is None else tx.get_result(champ.result_id))
+
+    def _records(self, tx: Tx, run_id: int) -> dict[str, tuple[Post, dict[str, Any]]]:
+        """The run's owned records (task summary, design, noise floor), each the latest post
+        of its owning role (``roles.RECORD_OWNERS``), with its value."""
+        role_of = {str(a.id): a.role for a in tx.list_agents(run_id)} | {SYSTEM: "orchestrator"}
+        posts = {kind: tx.list_posts(run_id, kind=kind) for kind in {k for k, _ in roles.RECORD_OWNERS.values()}}
+        out = {}
+        for key, (kind, _) in roles.RECORD_OWNERS.items():
+            found = protocol.owned_record(posts[kind], key, role_of)
+            if found is not None:
+                out[key] = found
+        return out
 
     @staticmethod
     def _missing(what: str, ident: int) -> ProtocolViolation:

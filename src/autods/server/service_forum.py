@@ -1,13 +1,31 @@
-"""Service verbs of the discussion: teams, forum posts, proposals, critiques, dead ends."""
+"""Service verbs of the discussion: teams, forum posts, proposals, critiques, dead ends.
+
+No side doors (issue 14):
+
+* **post** — ``result`` posts are the harness's (409 ``result_post``); ``design`` posts the
+  biostatistician's, ``finding`` posts the steward's (and the orchestrator's: the noise
+  floor), and the reserved data keys ``steward_summary`` / ``design`` / ``noise_floor``
+  only from their owning role (403; ``state/roles.py`` ``POST_KIND_OWNERS``, ``RECORD_OWNERS``).
+* **propose** — the recipe is canonicalised (``server/canon.py``): unparsable is refused
+  (409 ``recipe``), the stored recipe has the defaults filled in, family and hash are the
+  server's, and a ``family`` label that disagrees is refused (409 ``family_label``).
+  ``revises`` names the proposal this one revises (same author or team, and the recipe
+  must change: 409 ``revises``); the revised proposal, if still open, is withdrawn.
+* **add_dead_end** — the family must exist and every region key must be one its recipes
+  can have (409 ``dead_end_family`` / ``dead_end_region``): a dead end that matches nothing
+  would be a silent no-op.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from autods.errors import ProtocolViolation
+from autods.errors import PermissionDenied, ProtocolViolation
+from autods.server import canon
 from autods.server.service_base import Actor, ServiceBase
-from autods.state.hashing import canonical_hash
+from autods.state import roles
 from autods.state.records import POST_KINDS, Critique, DeadEnd, Post, Proposal, Team
+from autods.state.store import Tx
 
 
 class ForumVerbs(ServiceBase):
@@ -51,6 +69,9 @@ class ForumVerbs(ServiceBase):
             raise ProtocolViolation("post_kind", f"kind {kind!r} is not one of {list(POST_KINDS)}")
         if kind == "result" and actor.role != "harness":
             raise ProtocolViolation("result_post", "only the harness posts results; post a 'finding' or 'note'")
+        refusal = roles.may_post(actor.role, kind, set(data or {}))
+        if refusal is not None:
+            raise PermissionDenied(f"role {actor.role!r} may not write this post: {refusal}")
         with self.store.write(actor.key, run_id) as tx:
             self._run(tx, run_id)
             if thread_id is not None:
@@ -68,25 +89,51 @@ class ForumVerbs(ServiceBase):
         recipe: dict[str, Any],
         hypothesis: str,
         expected_effect: float,
-        family: str,
+        family: str | None = None,
         title: str = "",
         team_id: int | None = None,
+        revises: int | None = None,
     ) -> Proposal:
-        """Propose a recipe; also opens a forum thread (a ``proposal`` post) for its critiques."""
+        """Propose a recipe; also opens a forum thread (a ``proposal`` post) for its critiques.
+
+        The recipe is stored canonical and its family derived (``family`` is only checked);
+        ``revises`` names the proposal this one answers a ``revise`` critique of.
+        """
         self._allow(actor, "propose")
         self._in_run(actor, run_id)
-        recipe_hash = canonical_hash(recipe)
-        title = title or f"{family}: {hypothesis[:60]}"
+        read = canon.canonicalise(recipe, family)
+        title = title or f"{read.family}: {hypothesis[:60]}"
         with self.store.write(actor.key, run_id) as tx:
             self._run(tx, run_id)
             if team_id is not None:
                 self._team(tx, team_id, run_id)
+            if revises is not None:
+                self._check_revision(tx, actor, run_id, revises, read, team_id)
             post = tx.add_post(
-                run_id, "proposal", title, hypothesis, {"recipe": recipe, "family": family}, None, team_id
+                run_id, "proposal", title, hypothesis,
+                {"recipe": read.recipe, "family": read.family, **({} if revises is None else {"revises": revises})},
+                None, team_id,
             )
             return tx.add_proposal(
-                run_id, title, recipe, hypothesis, float(expected_effect), family, recipe_hash, team_id, post.id
+                run_id, title, read.recipe, hypothesis, float(expected_effect), read.family, read.hash, team_id, post.id
             )
+
+    def _check_revision(self, tx: Tx, actor: Actor, run_id: int, revises: int, read: canon.Canonical,
+                        team_id: int | None) -> None:
+        """A revision changes the recipe, comes from the revised proposal's author or team,
+        and withdraws that proposal while it is still open (its critiques stay with it)."""
+        old = self._proposal(tx, revises)
+        if old.run_id != run_id:
+            raise self._missing("proposal", revises)
+        if old.author != actor.key and (old.team_id is None or old.team_id != team_id):
+            raise ProtocolViolation(
+                "revises", f"proposal {revises} is agent {old.author}'s; only its author or team may revise it, "
+                "propose your own recipe without revises")
+        if old.canonical_hash == read.hash:
+            raise ProtocolViolation(
+                "revises", f"the revision has the same canonical recipe as proposal {revises}; change the recipe")
+        if old.status == "open":
+            tx.set_proposal_status(revises, "withdrawn")
 
     def critique(
         self,
@@ -138,6 +185,8 @@ class ForumVerbs(ServiceBase):
         self._in_run(actor, run_id)
         if not reason.strip():
             raise ProtocolViolation("dead_end_reason", "a dead end needs a reason so others can judge it")
+        family = canon.family_name(family)
+        canon.check_region(family, region)
         with self.store.write(actor.key, run_id) as tx:
             self._run(tx, run_id)
             if team_id is not None:

@@ -1,12 +1,27 @@
 """Service verbs of the queue: enqueue (rules a, b, c), claim with a lease (d, h), heartbeat,
-release of expired leases, abort (g)."""
+release of expired leases, abort (g).
+
+Enqueue reads the proposal's recipe as the server does (``server/canon.py``): the duplicate
+rule compares canonical hashes (defaults filled in, so spelling out a default is the same
+recipe), and dead ends match the derived family and the canonical recipe, never the
+proposer's label. Approval (rule a, ``protocol.check_approved``) is judged on every critique
+of the recipe *version* (all proposals of the run with that canonical hash): a critic's
+``revise`` blocks until a changed recipe is approved, a validator's ``reject`` is final, and
+a withdrawn (revised) proposal is not enqueued.
+
+Abort (rule g) is the owning team's: the proposal's author, an agent registered in the
+item's or the proposal's team, or the monitor / orchestrator (``roles.ABORT_ANY``); anyone
+else is refused (403).
+"""
 
 from __future__ import annotations
 
-from autods.errors import ProtocolViolation
-from autods.server import protocol
+from autods.errors import PermissionDenied, ProtocolViolation
+from autods.server import canon, protocol
 from autods.server.service_base import DEFAULT_LEASE_S, Actor, ServiceBase
-from autods.state.records import LIVE_OR_RUN, QueueItem
+from autods.state import roles
+from autods.state.records import LIVE_OR_RUN, Critique, Proposal, QueueItem
+from autods.state.store import Tx
 
 
 class QueueVerbs(ServiceBase):
@@ -17,21 +32,37 @@ class QueueVerbs(ServiceBase):
             proposal = self._proposal(tx, proposal_id)
             self._in_run(actor, proposal.run_id)
             tx.lock_run(proposal.run_id)
-            critiques = tx.list_critiques(proposal_id)
-            protocol.check_approved(proposal, critiques)
-            taken = tx.find_items(proposal.run_id, proposal.canonical_hash, seed, LIVE_OR_RUN)
+            if proposal.status == "withdrawn":
+                raise ProtocolViolation(
+                    "withdrawn", f"proposal {proposal_id} was withdrawn by a revision; enqueue the revised proposal")
+            read = canon.canonicalise(proposal.recipe)  # records from before canonicalisation too
+            critiques = self._version_critiques(tx, proposal, read.hash)
+            validators = {str(a.id) for a in tx.list_agents(proposal.run_id) if a.role in roles.FINAL_REJECT}
+            protocol.check_approved(proposal, critiques, validators)
+            taken = tx.find_items(proposal.run_id, read.hash, seed, LIVE_OR_RUN)
             if taken:
                 raise ProtocolViolation(
                     "duplicate",
-                    f"recipe {proposal.canonical_hash[:12]} with seed {seed} is already {taken[0].status} "
+                    f"recipe {read.hash[:12]} with seed {seed} is already {taken[0].status} "
                     f"as queue item {taken[0].id}; change the recipe or the seed",
                 )
-            protocol.check_dead_ends(proposal, tx.list_dead_ends(proposal.run_id), critiques)
+            protocol.check_dead_ends(proposal, read, tx.list_dead_ends(proposal.run_id), critiques)
             team = proposal.team_id if team_id is None else self._team(tx, team_id, proposal.run_id).id
-            item = tx.add_item(proposal.run_id, proposal_id, team, proposal.canonical_hash, seed)
+            item = tx.add_item(proposal.run_id, proposal_id, team, read.hash, seed)
             if proposal.status == "open":
                 tx.set_proposal_status(proposal_id, "queued")
             return item
+
+    @staticmethod
+    def _version_critiques(tx: Tx, proposal: Proposal, recipe_hash: str) -> list[Critique]:
+        """Critiques of every proposal of the run with this canonical recipe: re-proposing a
+        recipe under a new id does not shed a revise or a reject."""
+        twins = [p.id for p in tx.list_proposals(proposal.run_id)
+                 if p.id != proposal.id and p.canonical_hash in (recipe_hash, proposal.canonical_hash)]
+        critiques = list(tx.list_critiques(proposal.id))
+        for twin in twins:
+            critiques += tx.list_critiques(twin)
+        return sorted(critiques, key=lambda c: c.id)
 
     def claim(
         self, actor: Actor, run_id: int, team_id: int | None = None, lease_s: float = DEFAULT_LEASE_S
@@ -80,7 +111,9 @@ class QueueVerbs(ServiceBase):
             return tx.release_expired(run_id, protocol.MAX_ATTEMPTS)
 
     def abort(self, actor: Actor, item_id: int, reason: str) -> QueueItem:
-        """Abort a pending or claimed item (rule g); a finished item cannot be aborted."""
+        """Abort a pending or claimed item (rule g); a finished item cannot be aborted.
+
+        Only the owning team may: see the module docstring."""
         self._allow(actor, "abort")
         with self.store.write(actor.key) as tx:
             item = tx.move_item(item_id, ("pending", "claimed"), "aborted", reason)
@@ -89,4 +122,20 @@ class QueueVerbs(ServiceBase):
                 self._in_run(actor, item.run_id)
                 raise ProtocolViolation("not_in_flight", f"item {item_id} is {item.status}; only in-flight items abort")
             self._in_run(actor, item.run_id)  # refusing rolls the abort back
+            self._check_owner(tx, actor, item)
             return item
+
+    def _check_owner(self, tx: Tx, actor: Actor, item: QueueItem) -> None:
+        if actor.role in roles.ABORT_ANY:
+            return
+        proposal = tx.get_proposal(item.proposal_id)
+        if proposal is not None and proposal.author == actor.key:
+            return
+        agent = None if actor.agent_id is None else tx.get_agent(actor.agent_id)
+        teams = {item.team_id, None if proposal is None else proposal.team_id} - {None}
+        if agent is not None and agent.team_id is not None and agent.team_id in teams:
+            return
+        raise PermissionDenied(
+            f"agent {actor.key} may not abort item {item.id}: it belongs to "
+            + (f"team {sorted(teams)[0]}" if teams else f"agent {None if proposal is None else proposal.author}")
+            + "; ask that team, the monitor or the orchestrator")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager
 
+from autods.server.models import OwnedRecord, RunRecords
 from autods.server.service_base import Actor, ServiceBase
 from autods.state import roles
 from autods.state.records import (
@@ -80,6 +81,17 @@ class ReadVerbs(ServiceBase):
     def champion_history(self, actor: Actor, run_id: int) -> list[ChampionEntry]:
         with self._reader(actor, run_id) as tx:
             return tx.champion_history(run_id)
+
+    def run_records(self, actor: Actor, run_id: int) -> RunRecords:
+        """The task summary, design and noise floor as the server holds them: each from the
+        latest post of its owning role (``roles.RECORD_OWNERS``), never from another author's."""
+        with self._reader(actor, run_id) as tx:
+            self._run(tx, run_id)
+            found = self._records(tx, run_id)
+            role_of = {str(a.id): a.role for a in tx.list_agents(run_id)}
+        return RunRecords(**{key: OwnedRecord(post_id=post.id, author=post.author,
+                                              role=role_of.get(post.author, "orchestrator"), value=value)
+                             for key, (post, value) in found.items()})
 
     def list_dead_ends(self, actor: Actor, run_id: int) -> list[DeadEnd]:
         with self._reader(actor, run_id) as tx:
