@@ -9,6 +9,7 @@ What the child can reach (see docs/code-experiments.md for the threat model):
 
 * ``--unshare-all``: no network (an empty network namespace), own pid/ipc/uts/user namespaces;
   ``--cap-drop ALL``; ``--die-with-parent``; ``--new-session`` (no terminal to inject into);
+  ``--as-pid-1`` (the zygote is init: calls cannot signal it); ``/dev`` read-only (no /dev/shm);
 * read-only: ``/usr`` (and the merged-/usr links), the Python installation and the project's
   virtualenv (the import surface), ``ld.so.cache`` / ``localtime``; nothing else of the host:
   no run folder, state database, held-out ledger, task folder or home directory is bound;
@@ -104,7 +105,9 @@ def _read_only_paths() -> list[str]:
 
 def bwrap_argv(bwrap: str, limits: Limits) -> list[str]:
     """The bubblewrap command line (public so the docs and tests can show exactly what runs)."""
-    argv = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
+    # --as-pid-1: the zygote is the namespace's init, so a call can neither signal it (init ignores
+    # what it does not handle) nor reach the control pipe through bwrap's own reaper process.
+    argv = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--as-pid-1", "--cap-drop", "ALL",
             "--ro-bind", "/usr", "/usr"]
     for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
         if os.path.islink(top):
@@ -116,7 +119,7 @@ def bwrap_argv(bwrap: str, limits: Limits) -> list[str]:
             argv += ["--ro-bind", path, path]
     for path in _read_only_paths():
         argv += ["--ro-bind", path, path]
-    argv += ["--ro-bind", str(CHILD), INSIDE_CHILD, "--dev", "/dev", "--proc", "/proc",
+    argv += ["--ro-bind", str(CHILD), INSIDE_CHILD, "--dev", "/dev", "--remount-ro", "/dev", "--proc", "/proc",
              "--size", str(limits.scratch_mb * 2**20), "--tmpfs", "/tmp", "--chdir", "/tmp", "--clearenv",
              "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "HOME", "/tmp", "--setenv", "TMPDIR", "/tmp",
              "--setenv", "LANG", "C.UTF-8", "--setenv", "PYTHONHASHSEED", "0",
