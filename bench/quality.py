@@ -24,6 +24,7 @@ difference lies wholly above (below) zero. The default model is the default line
     .venv/bin/python bench/quality.py --quick                     # 3 small cohorts, short budgets
     .venv/bin/python bench/quality.py                             # all cohorts, budget 12
     .venv/bin/python bench/quality.py --cohorts wdbc,gbsg2 --budget 8
+    .venv/bin/python bench/quality.py --combine a.json,b.json     # merge runs made side by side
 """
 
 from __future__ import annotations
@@ -262,6 +263,10 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         print(f"| {r['cohort']} | {r['task_type']} | {r['units']:,} | {r['metric']} | {champ} | {peers} | {tail} |")
 
 
+def _fmt(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.3f}"
+
+
 def git_commit() -> str:
     out = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True)
     return out.stdout.strip()
@@ -280,7 +285,13 @@ def main() -> None:
     ap.add_argument("--workdir", type=Path, default=None, help="task and run folders (default: a new /tmp dir); "
                     "a finished run found there is reused")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "quality.json")
+    ap.add_argument("--combine", default=None, metavar="A.json,B.json",
+                    help="no runs: merge the rows of earlier result files (in order, a later cohort entry wins), "
+                         "write them to --out and print the table and targets")
     args = ap.parse_args()
+    if args.combine:
+        combine([Path(p) for p in args.combine.split(",")], args.out)
+        return
     by_name = {c.name: c for c in COHORTS}
     names = args.cohorts.split(",") if args.cohorts else list(QUICK) if args.quick else list(by_name)
     unknown = [n for n in names if n not in by_name]
@@ -302,10 +313,32 @@ def main() -> None:
         report["summary"] = summarise(report["rows"])
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=2, default=str))  # after each cohort: a long run keeps its part
+    finish(report, args.out)
+
+
+def combine(files: list[Path], out: Path) -> None:
+    """Rows of several result files (e.g. the small and the large cohorts run side by side) as one report."""
+    parts = [json.loads(f.read_text()) for f in files]
+    rows: dict[str, dict[str, Any]] = {}
+    for part in parts:
+        rows.update({r["cohort"]: r for r in part["rows"]})
+    order = [c.name for c in COHORTS]
+    merged = sorted(rows.values(), key=lambda r: order.index(r["cohort"]) if r["cohort"] in order else len(order))
+    report = {"combined_from": [{"file": str(f), "command": p["command"], "commit": p["commit"],
+                                 "started": p["started"]} for f, p in zip(files, parts)],
+              "budget": sorted({p["budget"] for p in parts}), "rows": merged, "summary": summarise(merged)}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2, default=str))
+    for r in merged:
+        print_row(r)
+    finish(report, out)
+
+
+def finish(report: dict[str, Any], out: Path) -> None:
     print_table(report["rows"])
     s = report["summary"]
     t = s["targets"]
-    print(f"\nmean ratio to the best peer {s['mean_ratio']:.3f} over {s['scored']} cohorts (min {s['min_ratio']}); "
+    print(f"\nmean ratio to the best peer {s['mean_ratio']:.3f} over {s['scored']} cohorts (min {_fmt(s['min_ratio'])}); "
           f"below 0.98: {s['below_0_98'] or 'none'}; champion failed: {s['failed'] or 'none'}")
     print(f"champion beats the default model by more than the noise on {s['beats_default']} of {s['cohorts']}, "
           f"loses by more on {s['loses_to_default'] or 'none'}")
@@ -313,7 +346,7 @@ def main() -> None:
                        ("beats_default_on_a_third", "beats default beyond noise on >= 1/3"),
                        ("loses_to_default_on_none", "loses to default beyond noise on none")):
         print(f"  target {label}: {'met' if t[key] else 'NOT met'}")
-    print(f"results: {args.out}")
+    print(f"results: {out}")
 
 
 if __name__ == "__main__":
