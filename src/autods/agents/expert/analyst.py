@@ -15,7 +15,13 @@ Each step does the first of:
      rank r), with Optuna's ask/tell told every recorded result of the family, on the
      representation of the family's best recipe;
    * a family whose last two proposals of mine were rejected for low expected gain, or that
-     is a dead end, is not proposed again.
+     is a dead end, is not proposed again;
+   * before either, two judge-shaped proposals (:func:`_recalibration`, :func:`_ensemble`):
+     the Platt variant of the best binary recipe whose recorded out-of-fold calibration slope
+     is outside the promotion band (the server refuses it as champion otherwise), and, once
+     at least :data:`ENSEMBLE_MIN_FAMILIES` families have results, an ensemble of each
+     family's best recipe (Caruana selection first, then a stack; at most
+     :data:`ENSEMBLE_MAX` per run).
 """
 
 from __future__ import annotations
@@ -32,6 +38,14 @@ from autods.runners.recipe import Recipe
 from autods.state.hashing import canonical_hash
 
 ENQUEUERS = ("analyst",)
+#: distinct families with results before an ensemble of their best recipes is worth proposing
+ENSEMBLE_MIN_FAMILIES = 3
+#: members of a proposed ensemble: the best recipe of each of the best families
+ENSEMBLE_MEMBERS = 4
+#: ensemble proposals per run (each costs the sum of its members' evaluations)
+ENSEMBLE_MAX = 3
+#: families never taken as ensemble members (a constant model adds nothing; ensembles do not nest)
+_NOT_MEMBERS = ("dummy", "ensemble")
 
 
 def _dead_families(obs: Observation) -> set[str]:
@@ -122,8 +136,96 @@ def _tune(obs: Observation, family: str, design: dict[str, Any]) -> dict[str, An
     return {**base, "family": family, "params": {**base.get("params", {}), **params}}
 
 
+def _slope(results: list[dict[str, Any]]) -> float | None:
+    """Mean recorded OOF calibration slope of one recipe's results (None when none was recorded)."""
+    from autods.judge.calibration_gate import slope_from_artifacts
+
+    slopes = [s for s in (slope_from_artifacts(r.get("artifacts") or {})[0] for r in results) if s is not None]
+    return sum(slopes) / len(slopes) if slopes else None
+
+
+def _recalibration(obs: Observation) -> Propose | None:
+    """The Platt variant of the best binary recipe the calibration gate would refuse as champion."""
+    from autods.judge.calibration_gate import RECALIBRATED_FAMILY, SLOPE_BAND
+    from autods.runners.calibrate import recalibrated
+
+    if obs.task.task_type != "binary":
+        return None
+    sign, champ = ev.direction(obs), ev.champion_value(obs)
+    champ_hash = None if obs.champion is None else obs.champion["recipe_hash"]
+    proposed = {p["canonical_hash"] for p in obs.proposals}
+    low, high = SLOPE_BAND
+    candidates = []
+    for st in ev.by_recipe(obs).values():
+        if st.family in (RECALIBRATED_FAMILY, *_NOT_MEMBERS) or not st.recipe:
+            continue
+        slope = _slope([r for r in obs.results if r["recipe_hash"] == st.recipe_hash])
+        if slope is None or low <= slope <= high:
+            continue
+        if champ is None or st.recipe_hash == champ_hash or sign * st.mean > sign * champ:
+            candidates.append((st, slope))
+    for st, slope in sorted(candidates, key=lambda c: -sign * c[0].mean):
+        variant = recalibrated(st.recipe, "platt")
+        if canonical_hash(variant) in proposed:
+            continue
+        gain, evidence_text = ev.expected_gain(obs, variant)
+        return Propose(recipe=variant, family=RECALIBRATED_FAMILY, title=f"recalibrate: platt {st.family}",
+                       hypothesis=(f"{st.family} ({obs.task.metric} {st.mean:.4f}) has an out-of-fold calibration "
+                                   f"slope of {slope:.3f}, outside [{low}, {high}], so promotion refuses it; Platt "
+                                   f"recalibration inside the training fold repairs its risks at the same "
+                                   f"discrimination.")[:1000],
+                       expected_effect=round(gain, 6), rationale=evidence_text[:2000])
+    return None
+
+
+def _member_key(st: ev.RecipeStats) -> str:
+    # a recalibrated recipe is its base family for diversity: Platt does not change what a model learns
+    return str(st.recipe.get("params", {}).get("base", st.family)) if st.family == "calibrated" else st.family
+
+
+def _ensemble(obs: Observation, dead: set[str]) -> Propose | None:
+    """An ensemble of the best recipe of each of the best families, once enough families have results."""
+    if "ensemble" in dead or _gain_rejected(obs, "ensemble"):
+        return None
+    earlier = [p for p in obs.proposals if p["family"] == "ensemble"]
+    live = {q["recipe_hash"] for q in obs.queue if q["status"] in ("pending", "claimed")}
+    waiting = [p for p in earlier if (p["status"] == "open" and not ev.objected(p)) or p["canonical_hash"] in live]
+    if len(earlier) >= ENSEMBLE_MAX or waiting:
+        return None  # the cap, or one still awaiting critique or its result
+    sign = ev.direction(obs)
+    best: dict[str, ev.RecipeStats] = {}
+    for st in ev.by_recipe(obs).values():
+        key = _member_key(st)
+        if st.family in _NOT_MEMBERS or not st.recipe or (key in best and sign * best[key].mean >= sign * st.mean):
+            continue
+        best[key] = st
+    if len(best) < ENSEMBLE_MIN_FAMILIES:
+        return None
+    ranked = sorted(best.values(), key=lambda st: -sign * st.mean)[:ENSEMBLE_MEMBERS]
+    members = [st.recipe for st in ranked]
+    methods = ("caruana",) if obs.task.task_type in ("multiclass", "singlecell") else ("caruana", "stack")
+    proposed = {p["canonical_hash"] for p in obs.proposals}
+    for method in methods:
+        recipe = Recipe.parse({"family": "ensemble", "params": {"members": members, "method": method}}).canonical_dict()
+        if canonical_hash(recipe) in proposed:
+            continue
+        gain, evidence_text = ev.expected_gain(obs, recipe)
+        names = ", ".join(f"{st.family} {st.mean:.4f}" for st in ranked)
+        how = ("greedy selection with replacement (Caruana 2004)" if method == "caruana"
+               else "a penalised stack on their out-of-fold scores")
+        return Propose(recipe=recipe, family="ensemble", title=f"ensemble: {method} of {len(members)} families",
+                       hypothesis=(f"an ensemble of the best recipe of {len(members)} families ({names}), weighted by "
+                                   f"{how} inside each fold, improves {obs.task.metric} over the champion: their "
+                                   f"errors differ.")[:1000],
+                       expected_effect=round(gain, 6), rationale=evidence_text[:2000])
+    return None
+
+
 def _propose(obs: Observation, n_analysts: int, design: dict[str, Any]) -> Action | None:
     dead = _dead_families(obs)
+    special = _recalibration(obs) or _ensemble(obs, dead)
+    if special is not None:
+        return special
     families = [f for f in families_for(obs.task.task_type, bool(design.get("penalise"))) if f not in dead]
     families = [f for f in families if not _gain_rejected(obs, f)]
     if not families:
