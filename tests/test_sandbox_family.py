@@ -237,3 +237,15 @@ def test_survival_code_gets_a_structured_y_and_matches_the_cox_recipe() -> None:
     y = Surv.from_arrays(event=y["fstat"], time=y["lenfol"], name_event="event", name_time="time")
     recipe, coded = _runner_pair("survival", X, y, "cox", source)
     np.testing.assert_allclose(coded, recipe, rtol=0, atol=1e-9)
+
+
+@needs_bwrap
+def test_multiclass_code_gets_coded_labels_and_matches_the_logistic_recipe() -> None:
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    labels = np.asarray(["setosa", "versicolor", "virginica"], dtype=object)[y.to_numpy()]
+    source = LOGISTIC.replace("self.m = ", "assert sorted(set(y.tolist())) == [0, 1, 2]\n        self.m = ")
+    recipe, coded = _runner_pair("multiclass", X, labels, "logistic", source)
+    assert coded.shape == (150, 3)
+    np.testing.assert_allclose(coded, recipe, rtol=0, atol=1e-9)
