@@ -20,7 +20,7 @@ from autods.agents.expert.design import design_choices
 from autods.agents.expert.diagnose import Diagnosis, diagnose
 from autods.agents.expert.diagnose_evidence import expected_effect, gap, measured, model_class
 from autods.agents.observation import ColumnSummary, Observation, TaskSummary
-from autods.agents.snapshot import DESIGN_KEY
+from autods.agents.snapshot import DESIGN_KEY, SUMMARY_KEY
 from autods.runners.families import FAMILIES, FamilySpec
 from autods.runners.recipe import Recipe
 
@@ -95,6 +95,12 @@ def cohort(n: int = 400, seed: int = 0, prevalence: float = 0.35, p: int = 4) ->
 BINARY = "name: c\ntask_type: binary\nendpoint: y"
 
 
+def needs(*families: str) -> pytest.MarkDecorator:
+    """Skip until the portfolio families a test reads are registered (they land with the selection issue)."""
+    missing = [f for f in families if f not in FAMILIES]
+    return pytest.mark.skipif(bool(missing), reason=f"families not registered yet: {missing}")
+
+
 # -- results: hand-planted on shared folds, and recorded by the judge on real cohorts ----------------
 
 def res(rid: int, rec: dict[str, Any], folds: list[float], split: str = "folds:2x5", seed: int = 0,
@@ -161,6 +167,7 @@ def test_expected_effect_is_oriented_for_lower_is_better_metrics() -> None:
     assert e.value == pytest.approx(0.1 - 0.001 * np.mean([i % 3 for i in range(10)]))
 
 
+@needs("ebm", "spline_logistic", "knn", "svm_rbf")
 def test_expected_effect_walks_recipe_base_family_class_then_says_none() -> None:
     champ = res(1, {"family": "logistic"}, BASE_FOLDS)
     ebm0 = res(2, {"family": "ebm", "params": {"interactions": 0}}, shifted(0.02))
@@ -189,6 +196,7 @@ def test_expected_effect_without_shared_folds_is_unpaired_and_says_so() -> None:
     assert g.p_value == pytest.approx(stats.norm.sf(g.diff / g.se))
 
 
+@needs("spline_logistic", "ebm")
 def test_model_classes_follow_the_recipe_not_only_the_family() -> None:
     assert model_class({"family": "logistic"}) == "linear"
     assert model_class({"family": "spline_logistic", "params": {"interactions": False}}) == "additive"
@@ -236,6 +244,7 @@ def _obs_with(results: list[dict[str, Any]]) -> Observation:
 
 
 @pytest.mark.slow
+@needs("spline_logistic")
 def test_nonlinearity_fires_on_a_curved_effect_and_not_on_a_linear_one(shapes: dict[str, Any]) -> None:
     d = one(_obs_with(shapes["curved"]), "nonlinearity")
     assert {"result": 1} in d.evidence and {"result": 2} in d.evidence and "spline_logistic" in d.claim
@@ -244,6 +253,7 @@ def test_nonlinearity_fires_on_a_curved_effect_and_not_on_a_linear_one(shapes: d
 
 
 @pytest.mark.slow
+@needs("spline_logistic", "ebm")
 def test_interactions_fire_on_a_product_and_not_on_an_additive_curve(shapes: dict[str, Any]) -> None:
     d = one(_obs_with(shapes["interacting"]), "interactions")
     assert {"result": 3} in d.evidence and "lightgbm" in d.claim and d.strength > 0.95
@@ -254,6 +264,7 @@ def test_interactions_fire_on_a_product_and_not_on_an_additive_curve(shapes: dic
     assert "interactions" not in keys(_obs_with(shapes["linear"]))
 
 
+@needs("spline_logistic")
 def test_nonlinearity_on_planted_results_without_an_additive_model_says_it_cannot_tell() -> None:
     champ = res(1, {"family": "logistic"}, BASE_FOLDS)
     trees = res(2, {"family": "random_forest"}, shifted(0.04))
@@ -312,7 +323,10 @@ def test_low_epv_fires_on_few_events_and_not_on_many(tmp_path: Path) -> None:
     obs = observe(steward_summary(tmp_path / "few", few, BINARY))
     d = one(obs, "low_epv")
     epv = obs.task.events_per_variable
-    assert epv is not None and epv < 10 and {"design": "events_per_variable", "value": epv} in d.evidence
+    summary_post = next(p["id"] for p in obs.posts if SUMMARY_KEY in p["data"])
+    assert epv is not None and epv < 10
+    assert {"design": "events_per_variable", "value": epv, "finding": summary_post} in d.evidence
+    assert d.finding_ids == [summary_post]  # the graph cites the steward's summary post
     assert {i.family for i in d.ideas} <= {f for f, s in FAMILIES.items() if "binary" in s.kinds}
     assert "low_epv" not in keys(observe(steward_summary(tmp_path / "many", cohort(n=600, seed=1), BINARY)))
 
@@ -370,7 +384,7 @@ def test_class_imbalance_fires_on_a_rare_outcome_and_not_on_a_common_one(tmp_pat
 def test_p_over_n_fires_on_a_wide_omics_like_table_and_not_on_a_tall_one(tmp_path: Path) -> None:
     wide = observe(steward_summary(tmp_path / "wide", cohort(n=60, seed=6, p=90), BINARY))
     d = one(wide, "p_over_n")
-    assert {"profile": "n_features", "value": 90} in d.evidence
+    assert {"profile": "n_features", "value": 90, "finding": 1} in d.evidence
     assert any(i.family == "elastic_net" and i.recipe["params"]["l1_ratio"] == 0.9 for i in d.ideas)
     assert "p_over_n" not in keys(observe(steward_summary(tmp_path / "tall", cohort(n=300, seed=6, p=10), BINARY)))
 
@@ -398,6 +412,7 @@ def test_drift_needs_a_time_column_and_a_temporal_finding() -> None:
 
 # -- ideas follow the registry at call time -------------------------------------------------------------
 
+@needs("spline_logistic")
 def test_ideas_use_only_families_registered_for_the_task_kind(monkeypatch: pytest.MonkeyPatch) -> None:
     champ = res(1, {"family": "logistic"}, BASE_FOLDS)
     trees = res(2, {"family": "random_forest"}, shifted(0.04))
@@ -436,6 +451,7 @@ def test_survival_diagnoses_suggest_survival_families_only() -> None:
     assert d.ideas and all("survival" in FAMILIES[i.family].kinds for i in d.ideas)
 
 
+@needs("spline_logistic")
 def test_ideas_are_never_a_recipe_already_recorded_and_serialise() -> None:
     champ = res(1, {"family": "logistic"}, BASE_FOLDS)
     trees = res(2, {"family": "random_forest"}, shifted(0.04))
@@ -445,3 +461,25 @@ def test_ideas_are_never_a_recipe_already_recorded_and_serialise() -> None:
     for d in diagnose(obs):
         assert all(Recipe.parse(i.recipe).canonical_hash() not in recorded for i in d.ideas)
         json.dumps(d.as_dict())
+
+
+@pytest.mark.slow  # the in-process server's first import costs ~10 s on a loaded machine
+def test_a_diagnosis_and_its_ideas_are_accepted_by_the_graph_server(tmp_path: Path) -> None:
+    from agents_helpers import InProcess
+    from autods.agents.steward import post_summary
+
+    summ = steward_summary(tmp_path / "rare", cohort(n=600, seed=8, prevalence=0.05, p=3), BINARY)
+    h = InProcess(tmp_path / "state.db")
+    try:
+        post_summary(h.client("steward", "steward"), summ)
+        analyst = h.client("analyst-1", "analyst")
+        server_posts = [p.model_dump(mode="json") for p in analyst.list_posts()]
+        obs = observe(summ).model_copy(update={"posts": server_posts + observe(summ).posts[-1:]})
+        d = one(obs, "class_imbalance")
+        stored = analyst.add_diagnosis(**d.graph_diagnosis())
+        assert stored.finding_ids == d.finding_ids and stored.claim.startswith("[class_imbalance]")
+        ideas = [analyst.propose_idea(**kw) for kw in d.graph_ideas(stored.id)]
+        assert ideas and all(i.diagnosis_id == stored.id and i.if_works and i.if_fails for i in ideas)
+        assert all(i.effect_evidence["basis"].startswith("no estimate") for i in ideas)  # nothing recorded yet
+    finally:
+        h.close()

@@ -36,12 +36,75 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from autods.agents.expert.diagnose_evidence import Effect, best, expected_effect, gap, of_class
-from autods.agents.expert.diagnose_ideas import Context, Diagnosis, IdeaSketch, compact, ensemble_of, from_p, sketch
+from autods.agents.expert.diagnose_evidence import Effect, Measured, best, expected_effect, gap, of_class
+from autods.agents.expert.diagnose_ideas import Context, compact, ensemble_of, recalibrated, shrunk_params, sketch
+from autods.agents.expert.diagnose_records import Diagnosis, IdeaSketch, from_p
 from autods.agents.expert.diagnose_rules import (
-    class_imbalance, drift, low_epv, missingness, overfitting, p_over_n, site_shift, subgroups,
+    class_imbalance, drift, low_epv, missingness, model_family, p_over_n, ref_params, site_shift, subgroups,
 )
+
+#: calibration slope below which predictions are too extreme (Van Calster et al. 2019, "Calibration:
+#: the Achilles heel of predictive analytics"; a slope < 1 is the signature of overfitting)
+SLOPE_LIMIT = 0.8
+#: apparent (training) minus CV metric, on the bounded metrics (AUROC, C, R2, F1, accuracy)
+TRAIN_GAP = 0.05
 from autods.agents.observation import Observation
+
+
+def overfitting(ctx: Context) -> Diagnosis | None:
+    sign = 1.0 if ctx.hib else -1.0
+    with_slope = [m for m in ctx.ms if m.calibration_slope is not None]
+    target = ctx.ref if ctx.ref is not None and ctx.ref.calibration_slope is not None else best(with_slope, ctx.hib)
+    with_train = [m for m in ctx.ms if m.train_value is not None]
+    trained = ctx.ref if ctx.ref is not None and ctx.ref.train_value is not None else best(with_train, ctx.hib)
+    parts, refs, strength = [], [], 0.0
+    if target is not None and target.calibration_slope is not None and target.calibration_slope < SLOPE_LIMIT:
+        s = target.calibration_slope
+        parts.append(f"{target.family}'s out-of-fold calibration slope is {s:.3g} (< {SLOPE_LIMIT}): its predictions "
+                     "are too extreme, the signature of overfitting")
+        refs += target.refs()
+        strength = min(1.0, 0.5 + (SLOPE_LIMIT - s) / SLOPE_LIMIT)
+    if trained is not None and trained.train_value is not None:
+        g = sign * (trained.train_value - trained.mean)
+        if g > TRAIN_GAP:
+            parts.append(f"{trained.family} scores {trained.train_value:.4g} on its training rows and {trained.mean:.4g} "
+                         f"in CV (gap {g:.3g} > {TRAIN_GAP})")
+            refs += [r for r in trained.refs() if r not in refs]
+            strength = max(strength, min(1.0, 0.5 + g))
+    if not parts:
+        return None
+    fam = model_family(ctx)
+    shrunk = shrunk_params(fam, ref_params(ctx))
+    works = "it beats the champion on the shared folds: variance was the limit; keep the more conservative fit"
+    fails = "it does not beat the champion: the miscalibration costs calibration, not discrimination; report the slope"
+    surprise = "it scores clearly below the champion: the champion's flexibility was signal, not noise"
+    ideas = [
+        recalibrated(ctx, target or ctx.ref, title=f"overfitting: {(target or ctx.ref).family if (target or ctx.ref) else ''}"
+                                                   " recalibrated (Platt, inside the fold)",
+                     if_works="the slope moves to about 1 without losing discrimination: recalibration is the fix",
+                     if_fails="the slope stays below 0.8: the map learned on inner folds does not transport; shrink the model",
+                     surprise_if="discrimination drops: the inner folds are too small for the map"),
+        sketch(ctx, fam, shrunk, title=f"overfitting: {fam} shrunk harder", if_works=works, if_fails=fails,
+               surprise_if=surprise) if shrunk is not None else None,
+        sketch(ctx, "lightgbm_small", {}, title="overfitting: small, slow boosted trees", if_works=works,
+               if_fails=fails, surprise_if=surprise),
+        ensemble_of(ctx, _top_distinct(ctx, 2), title="overfitting: ensemble of the two best recipes",
+                    if_works="averaging beats both: their errors were partly independent variance",
+                    if_fails="averaging equals the better: the two make the same errors",
+                    surprise_if="averaging loses to both: in-fold weights are unstable"),
+    ]
+    return Diagnosis("overfitting", "overfitting: " + "; ".join(parts), refs, round(strength, 4), compact(ctx, ideas))
+
+
+def _top_distinct(ctx: Context, n: int) -> list[Measured]:
+    """The best recipe of each of the ``n`` best families (an ensemble of one family's variants adds little)."""
+    sign = 1.0 if ctx.hib else -1.0
+    out, families = [], set()
+    for m in sorted(ctx.ms, key=lambda m: -sign * m.mean):
+        if m.family not in families and m.cls not in ("baseline", "ensemble"):
+            out.append(m)
+            families.add(m.family)
+    return out[:n]
 
 
 def _spline(ctx: Context) -> str | None:
@@ -131,4 +194,5 @@ def diagnose(obs: Observation) -> list[Diagnosis]:
     return sorted(found, key=lambda d: -d.strength)
 
 
-__all__ = ["DETECTORS", "Diagnosis", "Effect", "IdeaSketch", "diagnose", "expected_effect", "interactions", "nonlinearity"]
+__all__ = ["DETECTORS", "Diagnosis", "Effect", "IdeaSketch", "SLOPE_LIMIT", "TRAIN_GAP", "diagnose", "expected_effect",
+           "interactions", "nonlinearity", "overfitting"]

@@ -10,13 +10,15 @@ from :data:`~autods.runners.families.FAMILIES` at call time and filtered by the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from autods.agents.expert import evidence as ev
-from autods.agents.expert.diagnose_evidence import Effect, Measured, expected_effect, measured, reference
+from autods.agents.expert.diagnose_evidence import Measured, expected_effect, measured, reference
+from autods.agents.expert.diagnose_records import IdeaSketch
 from autods.agents.expert.library import representations
 from autods.agents.observation import Observation
+from autods.agents.snapshot import SUMMARY_KEY
 from autods.errors import RecipeError
 from autods.runners.families import FAMILIES, task_kind
 from autods.runners.recipe import Recipe
@@ -33,58 +35,6 @@ SHRINK: dict[str, tuple[str, float]] = {
     "extra_trees": ("min_samples_leaf", 5.0), "rsf": ("min_samples_leaf", 2.0),
     "extra_survival_trees": ("min_samples_leaf", 2.0), "ebm": ("min_samples_leaf", 4.0),
 }
-
-
-@dataclass(frozen=True)
-class IdeaSketch:
-    """A recipe worth running for one diagnosis, with its meaning fixed before it runs."""
-
-    title: str
-    recipe: dict[str, Any]
-    if_works: str
-    if_fails: str
-    surprise_if: str
-    expected_effect: Effect
-
-    @property
-    def family(self) -> str:
-        return str(self.recipe["family"])
-
-    def as_dict(self) -> dict[str, Any]:
-        e = self.expected_effect
-        return {"title": self.title, "recipe": self.recipe, "family": self.family, "if_works": self.if_works,
-                "if_fails": self.if_fails, "surprise_if": self.surprise_if, "expected_effect": e.value,
-                "expected_effect_se": e.se, "effect_evidence": e.as_evidence()}
-
-
-@dataclass(frozen=True)
-class Diagnosis:
-    """A claim about what limits the metric, the evidence it cites and the ideas that follow."""
-
-    key: str
-    claim: str
-    evidence: list[dict[str, Any]]
-    strength: float
-    ideas: list[IdeaSketch] = field(default_factory=list)
-
-    @property
-    def result_ids(self) -> list[int]:
-        return sorted({int(r["result"]) for r in self.evidence if "result" in r})
-
-    @property
-    def finding_ids(self) -> list[int]:
-        """Post ids of cited findings: what the graph's ``Diagnosis.finding_ids`` holds."""
-        return sorted({int(r["finding"]) for r in self.evidence if "finding" in r})
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"key": self.key, "claim": self.claim, "evidence": self.evidence, "strength": self.strength,
-                "result_ids": self.result_ids, "finding_ids": self.finding_ids,
-                "ideas": [i.as_dict() for i in self.ideas]}
-
-
-def from_p(p: float | None) -> float:
-    """A test's strength: 1 - p, clipped; 0 without a p-value."""
-    return 0.0 if p is None else round(min(1.0, max(0.0, 1.0 - p)), 4)
 
 
 @dataclass(frozen=True)
@@ -112,6 +62,21 @@ class Context:
     @property
     def metric(self) -> str:
         return self.obs.task.metric
+
+    @property
+    def summary_post(self) -> int | None:
+        """The steward's summary post (a ``finding`` post): where profile and design counts are cited from."""
+        for post in reversed(self.obs.posts):
+            if post.get("kind") == "finding" and ev.post_json(post, SUMMARY_KEY) is not None:
+                return int(post["id"])
+        return None
+
+    def cite(self, where: str, name: str, value: Any) -> dict[str, Any]:
+        """``{where: name, "value": value}`` (where = profile | design), with the summary post that holds it."""
+        ref: dict[str, Any] = {where: name, "value": value}
+        if self.summary_post is not None:
+            ref["finding"] = self.summary_post
+        return ref
 
     def registered(self, family: str) -> bool:
         return family in FAMILIES and self.kind in FAMILIES[family].kinds
@@ -230,5 +195,5 @@ def compact(ctx: Context, ideas: list[IdeaSketch | None]) -> list[IdeaSketch]:
     return out
 
 
-__all__ = ["CALIBRATED", "Context", "Diagnosis", "ENSEMBLE", "IdeaSketch", "from_p", "SHRINK", "compact", "ensemble_of", "recalibrated",
+__all__ = ["CALIBRATED", "Context", "ENSEMBLE", "SHRINK", "compact", "ensemble_of", "recalibrated",
            "shrunk_params", "sketch"]

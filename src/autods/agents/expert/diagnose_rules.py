@@ -1,5 +1,5 @@
-"""Detectors that read the design, the steward's profile and findings, and per-recipe records
-(calibration slope, apparent performance, missingness-indicator twins). See
+"""Detectors that read the design, the steward's profile and findings (and, for missingness,
+indicator twins among the recorded recipes). See
 :mod:`autods.agents.expert.diagnose` for the table of keys and firing rules.
 """
 
@@ -12,19 +12,13 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from autods.agents.expert import evidence as ev
-from autods.agents.expert.diagnose_evidence import Measured, best, gap
-from autods.agents.expert.diagnose_ideas import (
-    CALIBRATED, ENSEMBLE, Context, Diagnosis, compact, ensemble_of, from_p, recalibrated, shrunk_params, sketch,
-)
+from autods.agents.expert.diagnose_evidence import Measured, gap
+from autods.agents.expert.diagnose_ideas import CALIBRATED, ENSEMBLE, Context, compact, recalibrated, sketch
+from autods.agents.expert.diagnose_records import Diagnosis, from_p
 from autods.agents.expert.library import EPV_LIMIT
 from autods.agents.snapshot import SUMMARY_KEY
 from autods.runners.recipe import DEFAULT_FAMILY
 
-#: calibration slope below which predictions are too extreme (Van Calster et al. 2019, "Calibration:
-#: the Achilles heel of predictive analytics"; a slope < 1 is the signature of overfitting)
-SLOPE_LIMIT = 0.8
-#: apparent (training) minus CV metric, on the bounded metrics (AUROC, C, R2, F1, accuracy)
-TRAIN_GAP = 0.05
 #: smallest / largest class count below which the rare class is under-represented
 IMBALANCE_RATIO = 0.2
 #: candidate features per unit at which p >> n holds
@@ -61,64 +55,8 @@ def model_family(ctx: Context) -> str:
     return DEFAULT_FAMILY[ctx.obs.task.task_type]
 
 
-def _ref_params(ctx: Context) -> dict[str, Any]:
+def ref_params(ctx: Context) -> dict[str, Any]:
     return dict(ctx.ref.recipe.get("params") or {}) if ctx.ref is not None and ctx.ref.family == model_family(ctx) else {}
-
-
-def overfitting(ctx: Context) -> Diagnosis | None:
-    sign = 1.0 if ctx.hib else -1.0
-    with_slope = [m for m in ctx.ms if m.calibration_slope is not None]
-    target = ctx.ref if ctx.ref is not None and ctx.ref.calibration_slope is not None else best(with_slope, ctx.hib)
-    with_train = [m for m in ctx.ms if m.train_value is not None]
-    trained = ctx.ref if ctx.ref is not None and ctx.ref.train_value is not None else best(with_train, ctx.hib)
-    parts, refs, strength = [], [], 0.0
-    if target is not None and target.calibration_slope is not None and target.calibration_slope < SLOPE_LIMIT:
-        s = target.calibration_slope
-        parts.append(f"{target.family}'s out-of-fold calibration slope is {s:.3g} (< {SLOPE_LIMIT}): its predictions "
-                     "are too extreme, the signature of overfitting")
-        refs += target.refs()
-        strength = min(1.0, 0.5 + (SLOPE_LIMIT - s) / SLOPE_LIMIT)
-    if trained is not None and trained.train_value is not None:
-        g = sign * (trained.train_value - trained.mean)
-        if g > TRAIN_GAP:
-            parts.append(f"{trained.family} scores {trained.train_value:.4g} on its training rows and {trained.mean:.4g} "
-                         f"in CV (gap {g:.3g} > {TRAIN_GAP})")
-            refs += [r for r in trained.refs() if r not in refs]
-            strength = max(strength, min(1.0, 0.5 + g))
-    if not parts:
-        return None
-    fam = model_family(ctx)
-    shrunk = shrunk_params(fam, _ref_params(ctx))
-    works = "it beats the champion on the shared folds: variance was the limit; keep the more conservative fit"
-    fails = "it does not beat the champion: the miscalibration costs calibration, not discrimination; report the slope"
-    surprise = "it scores clearly below the champion: the champion's flexibility was signal, not noise"
-    ideas = [
-        recalibrated(ctx, target or ctx.ref, title=f"overfitting: {(target or ctx.ref).family if (target or ctx.ref) else ''}"
-                                                   " recalibrated (Platt, inside the fold)",
-                     if_works="the slope moves to about 1 without losing discrimination: recalibration is the fix",
-                     if_fails="the slope stays below 0.8: the map learned on inner folds does not transport; shrink the model",
-                     surprise_if="discrimination drops: the inner folds are too small for the map"),
-        sketch(ctx, fam, shrunk, title=f"overfitting: {fam} shrunk harder", if_works=works, if_fails=fails,
-               surprise_if=surprise) if shrunk is not None else None,
-        sketch(ctx, "lightgbm_small", {}, title="overfitting: small, slow boosted trees", if_works=works,
-               if_fails=fails, surprise_if=surprise),
-        ensemble_of(ctx, _top_distinct(ctx, 2), title="overfitting: ensemble of the two best recipes",
-                    if_works="averaging beats both: their errors were partly independent variance",
-                    if_fails="averaging equals the better: the two make the same errors",
-                    surprise_if="averaging loses to both: in-fold weights are unstable"),
-    ]
-    return Diagnosis("overfitting", "overfitting: " + "; ".join(parts), refs, round(strength, 4), compact(ctx, ideas))
-
-
-def _top_distinct(ctx: Context, n: int) -> list[Measured]:
-    """The best recipe of each of the ``n`` best families (an ensemble of one family's variants adds little)."""
-    sign = 1.0 if ctx.hib else -1.0
-    out, families = [], set()
-    for m in sorted(ctx.ms, key=lambda m: -sign * m.mean):
-        if m.family not in families and m.cls not in ("baseline", "ensemble"):
-            out.append(m)
-            families.add(m.family)
-    return out[:n]
 
 
 _PENALISED: dict[str, list[tuple[str, dict[str, Any]]]] = {
@@ -149,7 +87,7 @@ def low_epv(ctx: Context) -> Diagnosis | None:
     surprise = "a barely penalised model wins clearly: a few strong predictors carry the signal; check them for leakage"
     ideas = [sketch(ctx, f, p, title=f"low EPV: {f} {p or 'defaults'}", if_works=works, if_fails=fails,
                     surprise_if=surprise) for f, p in _PENALISED.get(ctx.kind, [])]
-    refs = [{"design": "events_per_variable", "value": epv}, {"design": "n_events", "value": n_events}]
+    refs = [ctx.cite("design", "events_per_variable", epv), ctx.cite("design", "n_events", n_events)]
     return Diagnosis("low_epv", claim, refs, round(min(1.0, 0.5 + (EPV_LIMIT - epv) / (2 * EPV_LIMIT)), 4),
                      compact(ctx, ideas))
 
@@ -175,13 +113,13 @@ def site_shift(ctx: Context) -> Diagnosis | None:
         if site in names:
             for how in ("site_standardize", "combat"):
                 feats = ctx.base().get("features")
-                ideas.append(sketch(ctx, fam, _ref_params(ctx), title=f"site shift: {fam} with {how} on '{site}'",
+                ideas.append(sketch(ctx, fam, ref_params(ctx), title=f"site shift: {fam} with {how} on '{site}'",
                                     preprocess={"harmonize": how, "harmonize_site": site},
                                     features=None if feats is None else sorted(set(feats) | {site}),
                                     if_works=works, if_fails=fails, surprise_if=surprise))
     kept = [n for n in names if n not in shifted]
     if kept and len(kept) < len(names):
-        ideas.append(sketch(ctx, fam, _ref_params(ctx), title=f"site shift: {fam} without the shifted features",
+        ideas.append(sketch(ctx, fam, ref_params(ctx), title=f"site shift: {fam} without the shifted features",
                             features=kept, if_works="it ties or beats the champion: the shifted features were not needed",
                             if_fails="it loses: the shifted features carry signal; harmonise them instead of dropping",
                             surprise_if="it wins clearly: the shifted features were fitting site, not outcome"))
@@ -226,13 +164,13 @@ def missingness(ctx: Context) -> Diagnosis | None:
     if not parts:
         return None
     missing = [c for c in ctx.summary.get("features", []) if float(c.get("missing_fraction") or 0.0) >= 0.05]
-    refs += [{"profile": f"features.{c['name']}.missing_fraction", "value": c["missing_fraction"]} for c in missing[:10]]
+    refs += [ctx.cite("profile", f"features.{c['name']}.missing_fraction", c["missing_fraction"]) for c in missing[:10]]
     fam = model_family(ctx)
     works = ("it beats the champion: whether a value is recorded carries outcome signal (the process of care); "
              "report it as that, not as biology")
     fails = "it does not beat the champion: the observed values already carry what the missingness said"
     surprise = "it loses clearly: the indicators add noise dimensions at this sample size"
-    ideas = [sketch(ctx, fam, _ref_params(ctx), title=f"missingness: {fam} with missingness indicators",
+    ideas = [sketch(ctx, fam, ref_params(ctx), title=f"missingness: {fam} with missingness indicators",
                     preprocess={"add_indicator": True}, if_works=works, if_fails=fails, surprise_if=surprise)]
     ideas += [sketch(ctx, f, {}, title=f"missingness: {f} with indicators", preprocess={"add_indicator": True},
                      if_works=works, if_fails=fails, surprise_if=surprise)
@@ -261,7 +199,7 @@ def class_imbalance(ctx: Context) -> Diagnosis | None:
     ideas = []
     for f in dict.fromkeys([model_family(ctx), "logistic", "spline_logistic"]):
         if ctx.registered(f) and "class_weight" in _param_names(f):
-            params = {**(_ref_params(ctx) if f == model_family(ctx) else {}), "class_weight": "balanced"}
+            params = {**(ref_params(ctx) if f == model_family(ctx) else {}), "class_weight": "balanced"}
             ideas.append(sketch(ctx, f, params, title=f"imbalance: {f} with balanced class weights",
                                 if_works="it beats the champion: the minority class was under-fitted",
                                 if_fails=fails, surprise_if="it loses clearly: reweighting inflated minority noise"))
@@ -270,7 +208,7 @@ def class_imbalance(ctx: Context) -> Diagnosis | None:
                               if_fails="calibration does not move: the champion's risks already match the prevalence",
                               surprise_if="discrimination drops: the rare class is too small for the inner folds"))
     strength = min(1.0, 0.5 + (IMBALANCE_RATIO - ratio) / (2 * IMBALANCE_RATIO))
-    return Diagnosis("class_imbalance", claim, [{"profile": "class_counts", "value": counts}], round(strength, 4),
+    return Diagnosis("class_imbalance", claim, [ctx.cite("profile", "class_counts", counts)], round(strength, 4),
                      compact(ctx, ideas))
 
 
@@ -292,7 +230,7 @@ def p_over_n(ctx: Context) -> Diagnosis | None:
     ideas = [sketch(ctx, f, q, title=f"p >> n: {f} {q or 'defaults'}", if_works=works, if_fails=fails,
                     surprise_if=surprise) for f, q in _SPARSE.get(ctx.kind, [])]
     strength = min(1.0, 0.5 + 0.25 * math.log2(p / n))
-    return Diagnosis("p_over_n", claim, [{"profile": "n_features", "value": p}, {"profile": "n_units", "value": n}],
+    return Diagnosis("p_over_n", claim, [ctx.cite("profile", "n_features", p), ctx.cite("profile", "n_units", n)],
                      round(strength, 4), compact(ctx, ideas))
 
 
@@ -325,7 +263,7 @@ def drift(ctx: Context) -> Diagnosis | None:
     claim = (f"drift over time (time column '{time}'): "
              f"{'; '.join(str(f.get('message')) for f, _ in found[:3])}; a model fitted on the past may not hold")
     fam = model_family(ctx)
-    ideas = [sketch(ctx, fam, _ref_params(ctx), title=f"drift: {fam} with calendar time as days",
+    ideas = [sketch(ctx, fam, ref_params(ctx), title=f"drift: {fam} with calendar time as days",
                     preprocess={"datetime": "days"},
                     if_works="it beats the champion: a secular trend is learnable (check it on the temporal split)",
                     if_fails="it does not beat the champion: the drift is in case mix, not a trend in the outcome",
@@ -338,5 +276,5 @@ def drift(ctx: Context) -> Diagnosis | None:
                      compact(ctx, ideas))
 
 
-__all__ = ["IMBALANCE_RATIO", "P_OVER_N", "SLOPE_LIMIT", "TRAIN_GAP", "class_imbalance", "drift", "finding_ref",
-           "low_epv", "missingness", "overfitting", "p_over_n", "site_shift", "subgroups"]
+__all__ = ["IMBALANCE_RATIO", "P_OVER_N", "class_imbalance", "drift", "finding_ref", "low_epv", "missingness",
+           "model_family", "p_over_n", "ref_params", "site_shift", "subgroups"]
