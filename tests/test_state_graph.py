@@ -318,3 +318,43 @@ def test_ticket_answers_move_the_idea_and_the_chain_verifies(team: Team) -> None
     verbs = {e.verb for e in s.store.events(run_id=team.run_id)}
     assert {"add_diagnosis", "add_idea", "relate", "set_tier", "open_ticket", "answer_ticket"} <= verbs
     assert s.store.verify_audit_chain()
+
+
+def test_a_cut_racing_a_result_neither_deadlocks_nor_loses_either(team: Team) -> None:
+    """A CUT takes the run, then the idea's items; a result holds its item: the result's
+    tickets take no run lock, so the two never wait on each other in a cycle (PostgreSQL)."""
+    import threading
+
+    s = team.service
+    for round_ in range(4):
+        idea = _approved(team, _diag(team, f"d{round_}"), float(round_ + 1))
+        s.set_tier(team.a1, idea, "NOW", "go")
+        s.dispatch(team.a1, team.run_id)
+        item = s.claim(team.exp, team.run_id)
+        assert item is not None and item.proposal_id == idea
+        errors: list[BaseException] = []
+
+        def result() -> None:
+            try:
+                s.record_result(team.harness, item.id, "auc", 0.7, True, [0.7])
+            except ProtocolViolation as exc:  # the CUT won: the item was aborted first
+                assert exc.rule == "result_requires_claim"
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+        def cut() -> None:
+            try:
+                s.set_tier(team.a1, idea, "CUT", "enough", resurrect_if="never")
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=result), threading.Thread(target=cut)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(30)
+        assert not errors and not any(th.is_alive() for th in threads)
+        status = s.get_item(team.a1, item.id).status
+        assert status in ("done", "aborted") and s.get_idea(team.a1, idea).tier == "CUT"
+        for ticket in s.list_tickets(team.a1, team.run_id, "open"):
+            s.answer_ticket(team.a2, ticket.id, "HOLD", "settled by the CUT")

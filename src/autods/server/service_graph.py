@@ -48,8 +48,8 @@ class GraphCore(ServiceBase):
             raise self._missing("diagnosis", diagnosis_id)
         return found
 
-    def _idea(self, tx: Tx, idea_id: int, actor: Actor, *, lock: bool = False) -> Idea:
-        found = tx.get_idea(idea_id, lock=lock)
+    def _idea(self, tx: Tx, idea_id: int, actor: Actor) -> Idea:
+        found = tx.get_idea(idea_id)
         if found is None:
             raise self._missing("idea", idea_id)
         self._in_run(actor, found.run_id)
@@ -162,18 +162,21 @@ class GraphCore(ServiceBase):
         """Move an idea to ``tier`` (g3-g5): promote X to NOW demoting Y because R is one call."""
         self._gallow(actor, "set_tier")
         with self.store.write(actor.key) as tx:
-            idea = self._idea(tx, idea_id, actor, lock=True)
+            run_id = self._idea(tx, idea_id, actor).run_id
+            tx.lock_run(run_id)  # the run first, then its ideas: every graph move takes them in that order
+            idea = self._idea(tx, idea_id, actor)
             return self._move(tx, idea, tier, reason, demote=demote, resurrect_if=resurrect_if,
                               surprise_if=surprise_if)
 
     def _move(self, tx: Tx, idea: Idea, tier: str, reason: str, *, demote: str | int | None = None,
               resurrect_if: str | None = None, surprise_if: str | None = None) -> TierChange:
+        """The tier move itself; the caller holds the run's lock (PostgreSQL: one mover per run,
+        so NOW's count and its fill cannot interleave)."""
         if tier not in TIERS:
             raise UserInputError(f"tier {tier!r} is unknown", f"use one of {', '.join(TIERS)}")
         why = gp.required(reason, "reason", "every tier move says why")
         if tier == idea.tier:
             raise ProtocolViolation("same_tier", f"idea {idea.id} is already {tier}")
-        tx.lock_run(idea.run_id)  # NOW's capacity is counted, then filled: one mover per run at a time
         if idea.tier == "CUT" and idea.dead_end_id is not None:
             tx.remove_dead_end(idea.dead_end_id, idea.run_id, f"idea {idea.id} resurrected: {why}")
         if tier == "CUT":
@@ -241,10 +244,11 @@ class GraphCore(ServiceBase):
             if ticket is None:
                 raise self._missing("ticket", ticket_id)
             self._in_run(actor, ticket.run_id)
+            tx.lock_run(ticket.run_id)  # as set_tier: NOW's capacity is counted, then filled
             answered = tx.answer_ticket(ticket, answer, why)
             if answered is None:
                 raise ProtocolViolation("ticket_answered", f"ticket {ticket_id} is already answered")
-            idea = self._idea(tx, ticket.idea_id, actor, lock=True)
+            idea = self._idea(tx, ticket.idea_id, actor)
             target = {"PROMOTE": "NOW", "HOLD": idea.tier, "REVISE": "PARKED", "CUT": "CUT",
                       "DEMOTE": gp.ONE_DOWN.get(idea.tier, idea.tier)}[answer]
             if target == idea.tier or idea.tier == "CUT" and answer in ("REVISE", "DEMOTE"):

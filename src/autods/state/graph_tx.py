@@ -37,7 +37,7 @@ class GraphTxMixin:
     postgres: bool
 
     def _audit(self, verb: str, run_id: int | None, payload: dict[str, Any]) -> None:
-        raise NotImplementedError  # Tx's
+        raise NotImplementedError  # Tx defines it; declared so the mixin type-checks alone
 
     def _graph_insert(self, table: sa.Table, **values: Any) -> dict[str, Any]:
         values.setdefault("created_at", self.clock())
@@ -185,16 +185,18 @@ class GraphTxMixin:
 
     def open_tickets(self, result: Result) -> list[Ticket]:
         """A result of an idea opens a ticket on every idea it touches (``touched``), running
-        ones included; called by ``Tx.add_result`` in the result's own transaction."""
-        self.lock_run(result.run_id)  # PostgreSQL: serialised with claims and dispatch of the run
+        ones included; called by ``Tx.add_result`` in the result's own transaction.
+
+        It takes no run lock (the result's transaction already holds its item's row, and a CUT
+        holds the run before it aborts items: the other order would deadlock). None is needed:
+        a claim checks for open tickets in its one statement, and an enqueue or dispatch that
+        read no tickets only reads what this transaction does not write, so it serialises
+        before the result."""
         idea = self.get_idea(result.proposal_id)
         if idea is None:
             return []
         near = touched(idea, self.list_ideas(result.run_id), self.list_relations(result.run_id))
         return [self.add_ticket(result.run_id, i.id, result.id) for i in near]
-
-    def lock_run(self, run_id: int) -> None:
-        raise NotImplementedError  # Tx's
 
     def has_open_tickets(self, run_id: int) -> bool:
         return _OPEN_TICKET.first(self.conn, {"run_": run_id}) is not None
