@@ -249,3 +249,9 @@ def test_multiclass_code_gets_coded_labels_and_matches_the_logistic_recipe() -> 
     recipe, coded = _runner_pair("multiclass", X, labels, "logistic", source)
     assert coded.shape == (150, 3)
     np.testing.assert_allclose(coded, recipe, rtol=0, atol=1e-9)
+
+
+def test_an_installation_containing_home_is_refused(monkeypatch) -> None:
+    monkeypatch.setattr(sys, "prefix", str(Path.home().parent))
+    with pytest.raises(SandboxRefused, match="contains"):
+        bwrap_argv("/usr/bin/bwrap", Limits())

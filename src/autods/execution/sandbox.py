@@ -100,7 +100,16 @@ def _bwrap() -> str | None:
 def _read_only_paths() -> list[str]:
     """The import surface: the interpreter's installation and the virtualenv, nothing else of $HOME."""
     paths = {sys.prefix, sys.base_prefix, sysconfig.get_paths()["stdlib"], os.path.dirname(os.path.realpath(sys.executable))}
-    return sorted(p for p in paths if p and os.path.isdir(p) and not p.startswith("/usr/"))
+    paths = {os.path.realpath(p) for p in paths if p and os.path.isdir(p)}
+    home = os.path.realpath(os.path.expanduser("~"))
+    for path in paths:
+        # An installation that contains the home directory (or the working directory) would bind it whole.
+        for private in (home, os.getcwd()):
+            if private == path or private.startswith(path.rstrip("/") + "/"):
+                raise SandboxRefused(f"the Python installation {path} contains {private}, which the sandbox must not see",
+                                     "run autods from a virtualenv outside the home and working directories")
+    kept = sorted(p for p in paths if not p.startswith("/usr/"))
+    return [p for p in kept if not any(p.startswith(q.rstrip("/") + "/") for q in kept if q != p)]  # no nested binds
 
 
 def bwrap_argv(bwrap: str, limits: Limits) -> list[str]:
