@@ -182,6 +182,11 @@ def test_expected_effect_walks_recipe_base_family_class_then_says_none() -> None
     assert none.value is None and none.se is None and "no recorded result" in none.basis
     calibrated = {"family": "calibrated", "params": {"base": "lightgbm", "base_params": {"num_leaves": 8}}}
     assert expected_effect(rs, calibrated, higher_is_better=True, champion=c).relative in ("base", "recipe")
+    # structure before name: pairwise splines are estimated from the recorded trees, not the additive spline
+    add_spline = res(4, {"family": "spline_logistic", "params": {"C": 1.0}}, shifted(0.01, seed=6))
+    pairwise = {"family": "spline_logistic", "params": {"C": 1.0, "interactions": True}}
+    e = expected_effect([*rs, add_spline], pairwise, higher_is_better=True, champion=c)
+    assert e.relative == "class" and 3 in e.result_ids and 4 not in e.result_ids
     same = expected_effect(rs, "logistic", higher_is_better=True, champion=c)
     assert same.value == 0.0 and "champion itself" in same.basis
 
@@ -300,14 +305,19 @@ def test_overfitting_fires_on_a_slope_the_judge_measured_below_point_eight(tmp_p
     assert "overfitting" not in keys(calm)
 
 
-def test_overfitting_from_a_recorded_slope_or_train_gap_and_quiet_without_either() -> None:
+def test_overfitting_from_a_recorded_slope_or_train_gap_and_quiet_without_either(monkeypatch: pytest.MonkeyPatch) -> None:
+    from autods.runners import calibrate  # registers the calibrated family (importing evaluate does too)
+
     r = res(1, {"family": "lightgbm"}, BASE_FOLDS, artifacts={"calibration_slope": "0.55"})
     d = one(_obs_with([r]), "overfitting")
     assert "0.55" in d.claim and d.evidence == [{"result": 1}]
-    fams = {i.family for i in d.ideas}
-    assert "lightgbm" in fams  # shrunk harder: larger leaves
-    shrunk = [i for i in d.ideas if i.family == "lightgbm"][0]
+    shrunk = [i for i in d.ideas if i.family == "lightgbm"][0]  # shrunk harder: four times larger leaves
     assert shrunk.recipe["params"]["min_child_samples"] == 80
+    (platt,) = [i for i in d.ideas if i.family == calibrate.CALIBRATED]
+    assert platt.recipe["params"]["base"] == "lightgbm" and platt.recipe["params"]["method"] == "platt"
+    assert platt.expected_effect.relative == "base" and platt.expected_effect.value == 0.0  # its base is the champion
+    monkeypatch.delitem(FAMILIES, calibrate.CALIBRATED)
+    assert calibrate.CALIBRATED not in {i.family for i in one(_obs_with([r]), "overfitting").ideas}
     assert "overfitting" not in keys(_obs_with([res(1, {"family": "lightgbm"}, BASE_FOLDS,
                                                     calibration={"slope": 0.93})]))
     assert "overfitting" not in keys(_obs_with([res(1, {"family": "lightgbm"}, BASE_FOLDS)]))

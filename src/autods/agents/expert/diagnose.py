@@ -138,8 +138,9 @@ def nonlinearity(ctx: Context) -> Diagnosis | None:
                surprise_if=surprise) if spline else None,
         sketch(ctx, "ebm", {"interactions": 0}, title="nonlinearity: ebm main effects only", if_works=works,
                if_fails=fails, surprise_if=surprise),
-        sketch(ctx, ctx.first("lightgbm_small", "gb_survival") or "", {"max_depth": 1} if ctx.kind == "survival" else {},
-               title="nonlinearity: small boosted trees", if_works=works, if_fails=fails, surprise_if=surprise),
+        # stumps: boosted depth-one trees are an additive model, so they probe curvature without interactions
+        sketch(ctx, ctx.first("lightgbm_small", "gb_survival") or "", {"max_depth": 1},
+               title="nonlinearity: boosted stumps (additive)", if_works=works, if_fails=fails, surprise_if=surprise),
         ensemble_of(ctx, [lin, flex], title=f"nonlinearity: ensemble of {lin.family} and {flex.family}",
                     if_works="the blend beats both members: each captures part of the signal the other misses",
                     if_fails="the blend equals the better member: the nonlinear model already holds the linear signal",

@@ -15,7 +15,8 @@ metric's direction.
   tree-versus-additive gap can be read as interactions and an additive-versus-linear gap as
   nonlinearity.
 * :func:`expected_effect` estimates what an idea gains over the champion from its closest
-  recorded relative (same recipe, its uncalibrated base, same family, same class), with the
+  recorded relative (same recipe, its uncalibrated base, same family and class, same class,
+  same family), with the
   standard error of the paired difference; with no relative it says so and gives None.
 """
 
@@ -276,7 +277,7 @@ def expected_effect(results: Iterable[dict[str, Any]], target: str | dict[str, A
                     champion: dict[str, Any] | None = None) -> Effect:
     """The gain of ``target`` (a family name, a recipe, or an idea with a ``recipe``) over the
     champion, estimated from the closest recorded relative: the same recipe, its uncalibrated
-    base, the best recipe of its family, then of its model class. The estimate is the paired
+    base, the best recipe of its family and model class, of its class, then of its family. The estimate is the paired
     mean fold difference (relative minus champion) with its corrected SE; None when nothing
     related is recorded. A best-of-several relative is optimistic by the selection it hides."""
     from autods.runners.recipe import Recipe
@@ -293,10 +294,13 @@ def expected_effect(results: Iterable[dict[str, Any]], target: str | dict[str, A
         h = None
     base = base_recipe(recipe)
     cls = model_class(recipe)
+    # Structure before name: a spline model with pairwise terms is closer to the recorded trees than
+    # to the recorded additive spline, because what it can represent is what the diagnosis is about.
     tiers = [("recipe", [m for m in ms if h is not None and m.recipe_hash == h]),
              ("base", [m for m in ms if base is not recipe and m.family == base.get("family")]),
-             ("family", [m for m in ms if m.family == family]),
-             ("class", [m for m in ms if cls not in ("other", "baseline") and m.cls == cls])]
+             ("family", [m for m in ms if m.family == family and m.cls == cls]),
+             ("class", [m for m in ms if cls not in ("other", "baseline") and m.cls == cls]),
+             ("family", [m for m in ms if m.family == family])]
     for how, found in tiers:
         rel = best(found, higher_is_better)
         if rel is None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from autods.agents.expert import evidence as ev
-from autods.agents.expert.diagnose_evidence import Measured, expected_effect, measured, reference
+from autods.agents.expert.diagnose_evidence import Measured, best, expected_effect, measured, reference
 from autods.agents.expert.diagnose_records import IdeaSketch
 from autods.agents.expert.library import representations
 from autods.agents.observation import Observation
@@ -88,6 +88,9 @@ class Context:
         """The representation ideas build on: the champion's (or best recipe's), else the safe default."""
         if self.ref is not None and self.ref.recipe:
             r = self.ref.recipe
+            members = (r.get("params") or {}).get("members") if r.get("family") == ENSEMBLE else None
+            if members:  # an ensemble's own preprocessing is a pass-through: its first member's is the representation
+                r = members[0]
             out: dict[str, Any] = {"preprocess": dict(r.get("preprocess") or {})}
             if r.get("features") is not None:
                 out["features"] = list(r["features"])
@@ -111,12 +114,16 @@ def sketch(ctx: Context, family: str, params: dict[str, Any] | None = None, *, t
            if_fails: str, surprise_if: str, preprocess: dict[str, Any] | None = None,
            features: list[str] | None = None) -> IdeaSketch | None:
     """An idea for ``family`` on the base representation (``preprocess`` entries override it;
-    ``features`` replaces the feature set). None if the family is not registered for the task
+    ``features`` replaces the feature set), with ``params`` over the family's best recorded
+    recipe's parameters (or its defaults). None if the family is not registered for the task
     kind or the recipe does not parse."""
     if not ctx.registered(family):
         return None
     base = ctx.base()
-    body: dict[str, Any] = {"family": family, "params": dict(params or {}),
+    # the family's best recorded recipe is the starting point: the idea changes what it names, not the tuning
+    tuned = best([m for m in ctx.ms if m.family == family], ctx.hib)
+    start = dict(tuned.recipe.get("params") or {}) if tuned is not None else {}
+    body: dict[str, Any] = {"family": family, "params": {**start, **(params or {})},
                             "preprocess": {**base.get("preprocess", {}), **(preprocess or {})}}
     if features is not None:
         body["features"] = features
