@@ -174,8 +174,10 @@ def test_lightgbm_small_stops_early_inside_the_training_fold_then_refits() -> No
 
 def _sklearn_reference(family: str, kind: str) -> Any:
     from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.compose import TransformedTargetRegressor
     from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor
     from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
+    from sklearn.preprocessing import StandardScaler
     from sklearn.svm import SVC, SVR
 
     return {
@@ -184,7 +186,8 @@ def _sklearn_reference(family: str, kind: str) -> Any:
         ("knn", "binary"): KNeighborsClassifier(n_neighbors=15),
         ("knn", "regression"): KNeighborsRegressor(n_neighbors=15),
         ("svm_rbf", "binary"): CalibratedClassifierCV(SVC(C=1.0, gamma="scale", random_state=0), method="sigmoid", cv=5),
-        ("svm_rbf", "regression"): SVR(C=1.0, gamma="scale", epsilon=0.1),
+        ("svm_rbf", "regression"): TransformedTargetRegressor(SVR(C=1.0, gamma="scale", epsilon=0.1),
+                                                              transformer=StandardScaler()),
     }[(family, kind)]
 
 
@@ -304,3 +307,12 @@ def test_low_epv_search_space_holds_the_expert_start(family: str) -> None:
         else:
             assert p.low <= start[name] <= p.high, f"{family}.{name}={start[name]} outside {p.low}..{p.high}"
     Recipe(family=family, params=starting_params(family, space))  # the start is a valid recipe
+
+
+def test_lightgbm_small_fits_a_fold_too_small_to_stratify() -> None:
+    from autods.runners.families_more import EarlyStoppedLGBM
+
+    X = _cancer(n=120, n_features=4).frame.to_numpy(dtype=float)
+    lone = np.r_[np.zeros(119, dtype=int), 1]  # one positive row: a stratified inner split would refuse it
+    model = EarlyStoppedLGBM("binary", {"min_child_samples": 5}, max_rounds=50).fit(X, lone)
+    assert model.best_iteration_ >= 1 and model.predict_proba(X).shape == (120, 2)

@@ -66,7 +66,8 @@ class EarlyStoppedLGBM(BaseEstimator):
         from sklearn.model_selection import train_test_split
 
         X, y = np.asarray(X, dtype=float), np.asarray(y)
-        stratify = y if self.kind != "regression" else None
+        # Stratified when every class can give the inner split a row (a tiny fold cannot).
+        stratify = y if self.kind != "regression" and np.unique(y, return_counts=True)[1].min() >= 2 else None
         fit_rows, stop_rows = train_test_split(np.arange(len(y)), test_size=self.validation_fraction,
                                                random_state=self.random_state, stratify=stratify)
         probe = self._model(self.max_rounds)
@@ -123,7 +124,12 @@ def _svm_rbf(kind: str, p: dict[str, Any], seed: int) -> Any:
     from sklearn.svm import SVC, SVR
 
     if kind == "regression":
-        return SVR(C=p["C"], gamma=p["gamma"], epsilon=p["epsilon"])
+        from sklearn.compose import TransformedTargetRegressor
+        from sklearn.preprocessing import StandardScaler
+
+        # C and epsilon are in units of the target: standardising it (inside the fold) makes the
+        # defaults mean the same on any scale (SVR with C=1 on diabetes' raw target scored R2 0.13).
+        return TransformedTargetRegressor(SVR(C=p["C"], gamma=p["gamma"], epsilon=p["epsilon"]), transformer=StandardScaler())
     from sklearn.calibration import CalibratedClassifierCV
 
     # Platt scaling fitted on inner folds of the training fold (deterministic StratifiedKFold):
@@ -176,6 +182,7 @@ SPECS = [
                 "calibration_folds": 5},
                {"C": Param.float(1e-2, 1e3, log=True), "gamma": Param.choice("scale", 0.001, 0.01, 0.1),
                 "class_weight": Param.choice(None, "balanced"), "calibration": Param.choice("sigmoid", "isotonic")},
-               _svm_rbf, "RBF support-vector machine; classification probabilities Platt-calibrated inside the fold",
+               _svm_rbf, "RBF support-vector machine; classification probabilities Platt-calibrated inside the fold, "
+                         "regression on the standardised target",
                portfolio=({"C": 10.0}, {"C": 0.1}, {"C": 10.0, "gamma": 0.01})),
 ]
