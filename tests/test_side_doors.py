@@ -99,8 +99,8 @@ class World:
         return Via(self, name, self.rest)
 
 
-def _world(path: Path, rest: bool) -> World:
-    store = Store.open(f"sqlite:///{path}")
+def _world(url: str, rest: bool) -> World:
+    store = Store.open(url)
     svc = Service(store, noise_floor=None, slot_limit=8)
     run = svc.create_run("doors")
     tokens = {name: svc.register_agent(run.id, name, role)[1] for name, role in MEMBERS}
@@ -111,9 +111,11 @@ def _world(path: Path, rest: bool) -> World:
     return World(store, svc, create_app(svc), run.id, team.id, actors, tokens, rest, [])  # type: ignore[arg-type]
 
 
-@pytest.fixture(params=["in-process", "rest"])
+@pytest.fixture(params=["in-process", "rest", pytest.param("postgres", marks=pytest.mark.postgres)])
 def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
-    w = _world(tmp_path / "state.db", request.param == "rest")
+    """The Service in-process and over REST on SQLite; in-process on PostgreSQL (marked)."""
+    url = request.getfixturevalue("pg_url") if request.param == "postgres" else f"sqlite:///{tmp_path / 'state.db'}"
+    w = _world(url, request.param == "rest")
     yield w
     for c in w.clients:
         c.close()
@@ -280,7 +282,7 @@ def test_only_the_owning_team_the_monitor_or_the_orchestrator_abort(world: World
 
 
 def test_mcp_takes_the_same_doors_closed(tmp_path: Path) -> None:
-    w = _world(tmp_path / "mcp.db", rest=False)
+    w = _world(f"sqlite:///{tmp_path / 'mcp.db'}", rest=False)
     try:
         with running_server(w.app) as url:
             asyncio.run(_mcp(url, w))
