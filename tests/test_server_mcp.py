@@ -123,3 +123,97 @@ def test_mcp_without_a_token_is_401(server: tuple[str, dict[str, str]]) -> None:
     resp = httpx2.post(f"{url}/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
                        headers={"Accept": "application/json, text/event-stream"})
     assert resp.status_code == 401 and resp.json()["error"]["code"] == "unauthorized"
+
+
+SPLINES = """import numpy as np
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import SplineTransformer
+from sklearn.linear_model import LogisticRegression
+
+
+class Model:
+    def fit(self, X, y):
+        self.model_ = make_pipeline(SplineTransformer(n_knots=4), LogisticRegression(max_iter=2000))
+        self.model_.fit(np.asarray(X, dtype=float), y)
+        return self
+
+    def predict_proba(self, X):
+        return self.model_.predict_proba(np.asarray(X, dtype=float))
+"""
+
+
+@pytest.fixture()
+def code_server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    pytest.importorskip("autods.runners.code_family", reason="the code family (sandbox work) is not on main yet")
+    store = Store.open(f"sqlite:///{tmp_path / 'state.db'}")
+    service = Service(store)
+    run = service.create_run("code-run")
+    tokens = {r: service.register_agent(run.id, r, r)[1] for r in ("analyst", "validator", "experimenter", "harness")}
+    with running_server(create_app(service)) as url:
+        yield url, tokens
+    store.close()
+
+
+def test_propose_code_is_listed_beside_propose(server: tuple[str, dict[str, str]]) -> None:
+    url, tokens = server
+
+    async def go() -> dict[str, Any]:
+        async with connect(url, tokens["analyst"]) as c:
+            return {t.name: t.input_schema for t in (await c.list_tools()).tools}
+
+    schema = asyncio.run(go())["propose_code"]
+    assert set(schema["required"]) == {"source", "hypothesis", "expected_effect"}
+    assert {"entry", "role", "then", "then_params", "title", "team_id", "run_id"} <= set(schema["properties"])
+
+
+def test_a_code_experiment_goes_from_propose_code_to_champion(code_server: tuple[str, dict[str, str]]) -> None:
+    """propose_code -> critique by another role -> enqueue (two seeds) -> claim -> the harness
+    records the judge's numbers -> promote; the code is stored normalised and refused twice."""
+    url, tokens = code_server
+
+    async def go() -> None:
+        async with connect(url, tokens["analyst"]) as analyst, connect(url, tokens["validator"]) as validator, \
+                connect(url, tokens["experimenter"]) as exp, connect(url, tokens["harness"]) as harness:
+            prop = await call(analyst, "propose_code", source=SPLINES, hypothesis="curved effects",
+                              expected_effect=0.03, title="splines")
+            assert prop["family"] == "code" and prop["recipe"]["params"]["entry"] == "Model"
+            assert "SplineTransformer(n_knots=4)" in prop["recipe"]["params"]["source"]
+            # the analyst cannot approve its own code; another agent can
+            err = await refusal(analyst, "critique", proposal_id=prop["id"], verdict="approve", reasons="mine")
+            assert err["rule"] == "self_critique"
+            await call(validator, "critique", proposal_id=prop["id"], verdict="approve",
+                       reasons="reads only X and y; a cheap nonlinearity test")
+            items = [await call(analyst, "enqueue", proposal_id=prop["id"], seed=s) for s in (0, 1)]
+            results = []
+            for item in items:
+                claimed = (await call(exp, "claim"))["item"]
+                assert claimed["id"] == item["id"] and claimed["recipe_hash"] == prop["canonical_hash"]
+                results.append(await call(harness, "record_result", item_id=claimed["id"], metric="auroc",
+                                          value=0.80 + 0.01 * claimed["seed"], higher_is_better=True,
+                                          fold_scores=[0.79, 0.81, 0.80]))
+            champ = await call(validator, "promote", result_id=results[0]["id"],
+                               confirming_result_id=results[1]["id"])
+            assert champ["result_id"] == results[0]["id"] and champ["recipe_hash"] == prop["canonical_hash"]
+            assert (await call(exp, "champion"))["champion"]["recipe_hash"] == prop["canonical_hash"]
+            # the same code with other comments and layout is the same recipe: a duplicate seed is refused
+            again = await call(analyst, "propose_code", source="# v2\n" + SPLINES.replace("n_knots=4", "n_knots = 4"),
+                               hypothesis="the same splines", expected_effect=0.03)
+            assert again["canonical_hash"] == prop["canonical_hash"]
+
+    asyncio.run(go())
+
+
+def test_propose_code_refuses_what_the_recipe_refuses(code_server: tuple[str, dict[str, str]]) -> None:
+    url, tokens = code_server
+
+    async def go() -> list[dict[str, Any]]:
+        async with connect(url, tokens["analyst"]) as analyst, connect(url, tokens["validator"]) as validator:
+            return [await refusal(analyst, "propose_code", source="def broken(:\n", hypothesis="h", expected_effect=0.0),
+                    await refusal(analyst, "propose_code", source=SPLINES, entry="Missing", hypothesis="h",
+                                  expected_effect=0.0),
+                    await refusal(validator, "propose_code", source=SPLINES, hypothesis="h", expected_effect=0.0)]
+
+    syntax, entry, role = asyncio.run(go())
+    assert syntax["code"] == "bad_request" and "SyntaxError" in syntax["message"]
+    assert "Missing" in entry["message"]
+    assert role["code"] == "permission_denied"

@@ -3,6 +3,8 @@
 Each tool authenticates the caller from the HTTP bearer header (``Gate.actor``) and
 delegates to the Service, which checks the role and the protocol. Tools are plain ``def``:
 the SDK runs them in a worker thread, so database waits do not block the event loop.
+``propose_code`` is ``propose`` with the recipe built from a module's source (family ``code``) and
+validated by ``Recipe.parse`` before the Service sees it.
 """
 
 from __future__ import annotations
@@ -11,10 +13,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
 
+from autods.errors import RecipeError
 from autods.server.routes_read import findings_of
 from autods.state import roles
 
 if TYPE_CHECKING:
+    from autods.runners.recipe import Recipe
     from autods.server.mcp_server import Gate
 
 Json = dict[str, Any]
@@ -62,6 +66,24 @@ def register_tools(server: MCPServer, gate: Gate) -> None:  # noqa: C901 - a fla
         a = gate.actor(ctx)
         return gate.call(lambda: s.propose(a, gate.run_id(a, run_id), recipe, hypothesis, expected_effect,
                                            family, title, team_id))
+
+    @tool(description="Propose a code experiment (contract 1): a Python module whose class `entry` has fit(X, y) "
+                      "and predict_proba(X) (classification), predict(X) (regression) or a risk score from predict(X) "
+                      "(survival). role 'transformer' (fit + transform) with `then`, a built-in family, and optional "
+                      "then_params, instead transforms the columns for that family. X is the preprocessed numeric "
+                      "development fold. It runs only in the sandbox and the judge scores it like any recipe. Same "
+                      "protocol as propose: an approving critique by another agent before it can be queued.")
+    def propose_code(source: str, hypothesis: str, expected_effect: float, ctx: Context, entry: str = "Model",
+                     role: Literal["estimator", "transformer"] = "estimator", then: str | None = None,
+                     then_params: Json | None = None, title: str = "", team_id: int | None = None,
+                     run_id: int | None = None) -> Json:
+        a = gate.actor(ctx)
+
+        def go() -> Any:
+            recipe = code_recipe_of(source, entry, role, then, then_params)
+            return s.propose(a, gate.run_id(a, run_id), recipe.canonical_dict(), hypothesis, expected_effect,
+                             recipe.family, title, team_id)
+        return gate.call(go)
 
     @tool(description="Critique another agent's proposal: verdict approve, revise or reject, with reasons. "
                       "reopens_dead_end: id of a dead end this approval deliberately re-opens.")
@@ -126,6 +148,20 @@ def register_tools(server: MCPServer, gate: Gate) -> None:  # noqa: C901 - a fla
                                                 evidence, team_id))
 
     _register_readers(server, gate)
+
+
+def code_recipe_of(source: str, entry: str, role: str, then: str | None, then_params: Json | None) -> Recipe:
+    """The code recipe for ``propose_code``, validated by :meth:`Recipe.parse` (the code family checks
+    the contract, the role and that ``entry`` is a class of the module)."""
+    from autods.agents.llm.grammar import code_recipe
+    from autods.runners.recipe import Recipe
+
+    try:
+        import autods.runners.code_family  # noqa: F401 - registers the 'code' family
+    except ImportError:
+        raise RecipeError("code experiments are not available in this installation (no code family)",
+                          "propose a recipe with `propose`") from None
+    return Recipe.parse(code_recipe(source, entry=entry, role=role, then=then, then_params=then_params))
 
 
 def _register_readers(server: MCPServer, gate: Gate) -> None:
