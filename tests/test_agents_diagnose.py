@@ -378,6 +378,12 @@ def test_informative_missingness_from_an_indicator_twin_in_the_results() -> None
     assert {"result": 1} in d.evidence and {"result": 2} in d.evidence
     tie = res(2, {"family": "logistic", "preprocess": {"add_indicator": True, "impute": "mean"}}, shifted(0.0, seed=9))
     assert "missingness" not in keys(_obs_with([without, tie]))
+    # the library's contrast: the default (median fill + indicators) against mean fill without indicators
+    default = res(3, {"family": "logistic"}, shifted(0.02))
+    d = one(_obs_with([without, default]), "missingness")
+    assert "fills mean vs median" in d.claim
+    other_family = res(3, {"family": "lightgbm"}, shifted(0.02))  # not a twin: a different model
+    assert "missingness" not in keys(_obs_with([without, other_family]))
 
 
 def test_class_imbalance_fires_on_a_rare_outcome_and_not_on_a_common_one(tmp_path: Path) -> None:
@@ -493,3 +499,29 @@ def test_a_diagnosis_and_its_ideas_are_accepted_by_the_graph_server(tmp_path: Pa
         assert all(i.effect_evidence["basis"].startswith("no estimate") for i in ideas)  # nothing recorded yet
     finally:
         h.close()
+
+
+def test_seeds_of_one_recipe_pool_fold_by_fold_and_diagnoses_come_strongest_first() -> None:
+    a = res(1, {"family": "logistic"}, BASE_FOLDS, seed=0)
+    b = res(2, {"family": "logistic"}, shifted(0.01), seed=1)
+    (m,) = measured([a, b])
+    assert m.result_ids == (1, 2)
+    assert list(m.folds.values()) == pytest.approx(list((np.asarray(BASE_FOLDS) + np.asarray(shifted(0.01))) / 2))
+    assert list(m.folds) == [f"r{r}k{k}" for r in range(2) for k in range(5)]  # the plan's fold keys
+    obs = observe(_hand_summary(events_per_variable=2.0, class_counts={"0": 950, "1": 50}), [a], champ_of(a))
+    found = diagnose(obs)
+    assert [d.key for d in found][:2] == ["low_epv", "class_imbalance"]  # EPV 2 outranks a 1:19 imbalance
+    assert [d.strength for d in found] == sorted((d.strength for d in found), reverse=True)
+
+
+def test_nonlinearity_is_direction_aware_on_a_lower_is_better_metric() -> None:
+    def low(rid: int, rec: dict[str, Any], folds: list[float]) -> dict[str, Any]:
+        return {**res(rid, rec, folds), "metric": "rmse", "higher_is_better": False}
+
+    ridge = low(1, {"family": "ridge"}, [10 + f for f in BASE_FOLDS])
+    spline = low(2, {"family": "spline_ridge"}, [10 + f - 0.5 for f in shifted(0.0)])
+    worse = low(2, {"family": "spline_ridge"}, [10 + f + 0.5 for f in shifted(0.0)])
+    summ = _hand_summary(task_type="regression", metric="rmse", higher_is_better=False, class_counts=None)
+    d = one(observe(summ, [ridge, spline], champ_of(ridge)), "nonlinearity")
+    assert "spline_ridge" in d.claim and "gain +0.49" in d.claim
+    assert "nonlinearity" not in keys(observe(summ, [ridge, worse], champ_of(ridge)))

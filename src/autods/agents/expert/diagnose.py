@@ -124,10 +124,10 @@ def nonlinearity(ctx: Context) -> Diagnosis | None:
         return None
     if add is not None:
         claim = (f"main effects are nonlinear: the best additive nonlinear model ({add.family}) beats the best linear "
-                 f"model ({lin.family}) on {ctx.metric} by {g.text()}")
+                 f"model ({lin.family}) on {ctx.metric}: {g.text()}")
     else:
         claim = (f"effects are nonlinear or interacting: the best flexible model ({flex.family}) beats the best linear "
-                 f"model ({lin.family}) on {ctx.metric} by {g.text()}; an additive spline model tells the two apart")
+                 f"model ({lin.family}) on {ctx.metric}: {g.text()}; an additive spline model tells the two apart")
     works = f"it beats {lin.family} on the shared folds: the linear form was the limit; keep the nonlinear terms"
     fails = (f"it does not beat {lin.family}: {flex.family}'s gain came from interactions or from the selection "
              "among many recipes, not from curved main effects")
@@ -158,7 +158,7 @@ def interactions(ctx: Context) -> Diagnosis | None:
     if not g.significant:
         return None
     claim = (f"effects interact: the best interacting model ({inter.family}) beats the best additive model "
-             f"({add.family}) on {ctx.metric} by {g.text()}")
+             f"({add.family}) on {ctx.metric}: {g.text()}")
     works = f"it beats {add.family}: pairwise terms carry signal the additive model misses; name the pairs"
     fails = f"it does not beat {add.family}: {inter.family}'s gain is not pairwise structure (higher order, or noise)"
     surprise = f"it scores below {add.family} by more than one SE: the interaction terms overfit at this sample size"

@@ -210,7 +210,7 @@ class Gap:
         se = "" if self.se is None else f", SE {self.se:.3g}"
         p = "" if self.p_value is None else f", one-sided p = {self.p_value:.3g}"
         how = f"paired on {self.n_folds} shared folds" if self.paired else "unpaired (folds not shared)"
-        return f"{self.diff:+.4g}{se}{p}, {how}"
+        return f"gain {self.diff:+.4g} (positive = better){se}{p}, {how}"
 
 
 def gap(a: Measured, b: Measured, higher_is_better: bool) -> Gap:

@@ -133,8 +133,11 @@ def site_shift(ctx: Context) -> Diagnosis | None:
 
 
 def _twin_key(m: Measured) -> str:
+    """Recipes equal but for missingness indicators. The fill value is ignored too: the library's
+    contrast is median-with-indicators against mean-without, and a median or a mean fill moves a
+    linear model far less than telling it which values were missing."""
     r = m.recipe
-    pre = {k: v for k, v in (r.get("preprocess") or {}).items() if k != "add_indicator"}
+    pre = {k: v for k, v in (r.get("preprocess") or {}).items() if k not in ("add_indicator", "impute")}
     return json.dumps([r.get("family"), r.get("params"), r.get("features"), pre], sort_keys=True, default=str)
 
 
@@ -151,7 +154,10 @@ def missingness(ctx: Context) -> Diagnosis | None:
         if True in pair and False in pair:
             g = gap(pair[True], pair[False], ctx.hib)
             if g.significant:
-                parts.append(f"{pair[True].family} with missingness indicators beats its twin without them by {g.text()}")
+                fills = {str((m.recipe.get("preprocess") or {}).get("impute", "median")) for m in pair.values()}
+                also = "" if len(fills) == 1 else f" (fills {' vs '.join(sorted(fills))})"
+                parts.append(f"{pair[True].family} with missingness indicators beats its twin without them{also}: "
+                             f"{g.text()}")
                 refs += pair[True].refs() + pair[False].refs()
                 strength = max(strength, from_p(g.p_value))
     tied = list(findings(ctx, lambda f: f.get("check") in ("post_outcome", "first_record_gap")
