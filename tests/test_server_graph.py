@@ -85,6 +85,11 @@ def test_rest_refusals_400_409_423(clients: Clients) -> None:
     assert [k.idea_id for k in open_] == [y]
     with pytest.raises(ServerError) as err:  # dispatch while a verdict is owed: 423
         c.a1.dispatch()
+    assert _status(err) == (423, "locked") and f"idea {y}" in str(err.value)
+    plain = c.a1.propose({"family": "dummy"}, "a floor to beat", 0.0, "dummy")
+    c.a2.critique(plain.id, "approve", "cheap")
+    with pytest.raises(ServerError) as err:  # and so is the ordinary enqueue, even of a plain proposal
+        c.a1.enqueue(plain.id)
     assert _status(err) == (423, "locked")
     with pytest.raises((ServerError, ProtocolViolation)) as locked:
         c.exp.claim()

@@ -7,8 +7,10 @@ Rules (each enforced here, in the verb's one transaction; pure parts in ``graph_
   g2  a relation joins two ideas of a run with a kind and a reason (400 without one)
   g3  every tier move has a reason; NOW needs ``surprise_if`` and the critique rule (an
       approval by another agent, no ``revise`` outstanding, no validator's reject)
-  g4  NOW holds at most the run's worker count; a full NOW answers 409 listing its
-      occupants, and the same call may demote one of them by id or title
+  g4  NOW holds at most the run's worker count (``runs.config['workers']``, which a run's
+      session records; 2 when absent); a full NOW answers 409 listing its occupants, and the
+      same call may demote one of them (to NEXT) by id or title; work the demoted idea already
+      has in flight finishes
   g5  CUT needs ``resurrect_if``; it writes the idea's dead-end row (the registry is the CUT
       tier's materialised view) and aborts the idea's queue items in flight; leaving CUT
       lifts that row
