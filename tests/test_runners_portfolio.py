@@ -80,6 +80,10 @@ def test_interaction_pairs_are_capped() -> None:
 
 # -- linear with structure ----------------------------------------------------------------------
 
+#: Harrell's 4-knot positions (Regression Modeling Strategies, table 2.3), typed here independently
+HARRELL_4 = (0.05, 0.35, 0.65, 0.95)
+
+
 def _spline_reference(X: np.ndarray, products: bool = False) -> Any:
     from sklearn.compose import ColumnTransformer
     from sklearn.preprocessing import FunctionTransformer, SplineTransformer
@@ -87,12 +91,27 @@ def _spline_reference(X: np.ndarray, products: bool = False) -> Any:
     cont = [j for j in range(X.shape[1]) if pd.Series(X[:, j]).nunique() > 5]
     other = [j for j in range(X.shape[1]) if j not in cont]
     blocks: list[tuple[str, Any, list[int]]] = [
-        ("spline", SplineTransformer(n_knots=4, degree=3, knots="quantile", extrapolation="linear", include_bias=False), cont),
-        ("pass", "passthrough", other)]
+        (f"spline{j}", SplineTransformer(knots=np.quantile(X[:, j], HARRELL_4)[:, None], degree=3,
+                                         extrapolation="linear", include_bias=False), [j]) for j in cont]
+    blocks.append(("pass", "passthrough", other))
     if products:
         prod = FunctionTransformer(lambda Z: np.column_stack([Z[:, a] * Z[:, b] for a, b in combinations(range(Z.shape[1]), 2)]))
         blocks.append(("products", prod, cont))
     return ColumnTransformer(blocks), cont, other
+
+
+def test_a_lumpy_column_keeps_its_distinct_knots_and_a_two_valued_one_passes_through() -> None:
+    from sklearn.linear_model import Ridge
+
+    from autods.runners.families_linear import SplineModel
+
+    rng = np.random.default_rng(0)
+    count = np.where(rng.random(300) < 0.9, 0.0, rng.integers(1, 8, 300))  # mostly zero: quantiles collide
+    X = np.column_stack([count, rng.normal(size=300), rng.random(300) < 0.5])
+    model = SplineModel(Ridge()).fit(X, rng.normal(size=300))
+    assert list(model.continuous_) == [0, 1] and list(model.passthrough_) == [2]
+    np.testing.assert_array_equal(model.splines_[0].bsplines_[0].t[3:-3], np.unique(np.quantile(count, HARRELL_4)))
+    assert model.expand(X).shape == (300, 3 + 5 + 1)  # 2 distinct knots -> 3 columns, 4 knots -> 5, the dummy
 
 
 def test_spline_logistic_equals_a_hand_built_sklearn_pipeline() -> None:

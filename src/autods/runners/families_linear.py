@@ -3,17 +3,21 @@
 :class:`SplineModel` receives the preprocessed matrix (imputed, scaled, one-hot) of a training
 fold and decides there which columns are continuous: those with more than ``max_distinct``
 distinct values in that fold. Each continuous column is expanded into a cubic B-spline basis
-with knots at its quantiles and linear extrapolation past the boundary knots (scikit-learn's
-``SplineTransformer``): the tail behaviour of a restricted cubic spline, so a model never
-extrapolates a cubic beyond the data. Missingness indicators and one-hot dummies pass through.
-With ``interactions`` the pairwise products of the (raw, scaled) continuous inputs are added,
-capped at ``max_interactions`` products: pairs of the first ``k`` continuous columns, ``k``
-the largest with ``k(k-1)/2`` within the cap, so the count stays bounded on wide data. Every
-choice is refitted per training fold; the penalised model then shrinks the expanded design.
+(scikit-learn's ``SplineTransformer``) with knots at Harrell's quantiles for that many knots
+(*Regression Modeling Strategies*, 2nd ed., table 2.3: 4 knots at the 5th, 35th, 65th and 95th
+percentiles) and linear extrapolation beyond the outer knots: a restricted cubic spline's tails
+(linear where the data are thin), though inside the outer knots the basis is a full cubic
+B-spline (``n_knots + 1`` columns, not the ``n_knots - 1`` of Harrell's restricted basis). A column whose quantiles collide (a count
+that is mostly zero) keeps its distinct knots, and stays linear when fewer than two remain.
+Missingness indicators and one-hot dummies pass through. With ``interactions`` the pairwise
+products of the (raw, scaled) continuous inputs are added, capped at ``max_interactions``
+products: pairs of the first ``k`` continuous columns, ``k`` the largest with ``k(k-1)/2``
+within the cap, so the count stays bounded on wide data. Every choice is refitted per training
+fold; the penalised model then shrinks the expanded design.
 
-Zero-shot configurations: Harrell's *Regression Modeling Strategies* (2nd ed., section 2.4.6)
-advises 3 to 5 knots at fixed quantiles (4 as the default, 3 for small samples, 5 for large);
-the penalty strengths bracket each base family's own default.
+Zero-shot configurations: Harrell's advice of 3 to 5 knots (section 2.4.6: 4 as the default,
+3 for small samples, 5 for large), the interaction variant, and penalty strengths bracketing
+each family's default.
 """
 
 from __future__ import annotations
@@ -24,17 +28,33 @@ import numpy as np
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils.metaestimators import available_if
 
+from autods.errors import RecipeError
 from autods.runners.families import REGRESS, SURVIVAL, FamilySpec, Param
 
-__all__ = ["SPECS", "SplineModel", "continuous_columns", "interaction_pairs"]
+__all__ = ["HARRELL_KNOTS", "SPECS", "SplineModel", "continuous_columns", "interaction_pairs", "knots_for"]
 
 #: a column with more distinct values than this in the training fold is continuous
 MAX_DISTINCT = 5
+#: n_knots -> knot positions as quantiles (Harrell, Regression Modeling Strategies, table 2.3)
+HARRELL_KNOTS: dict[int, tuple[float, ...]] = {
+    3: (0.10, 0.50, 0.90),
+    4: (0.05, 0.35, 0.65, 0.95),
+    5: (0.05, 0.275, 0.50, 0.725, 0.95),
+    6: (0.05, 0.23, 0.41, 0.59, 0.77, 0.95),
+    7: (0.025, 0.1833, 0.3417, 0.50, 0.6583, 0.8167, 0.975),
+}
 
 
 def continuous_columns(X: np.ndarray, max_distinct: int = MAX_DISTINCT) -> np.ndarray:
     """Indices of the columns of ``X`` with more than ``max_distinct`` distinct values."""
     return np.asarray([j for j in range(X.shape[1]) if len(np.unique(X[:, j])) > max_distinct], dtype=int)
+
+
+def knots_for(column: np.ndarray, n_knots: int) -> np.ndarray:
+    """Harrell's quantile knots of ``column``, duplicates dropped (a lumpy column keeps fewer)."""
+    if n_knots not in HARRELL_KNOTS:
+        raise RecipeError(f"n_knots = {n_knots} has no standard knot positions", f"use one of {sorted(HARRELL_KNOTS)}")
+    return np.unique(np.quantile(column, HARRELL_KNOTS[n_knots]))
 
 
 def interaction_pairs(n_continuous: int, cap: int) -> list[tuple[int, int]]:
@@ -52,9 +72,9 @@ def _has(name: str) -> Any:
 class SplineModel(BaseEstimator):
     """``estimator`` fitted on splines of the continuous columns (see the module docstring).
 
-    Fitted attributes: ``continuous_`` (column indices), ``passthrough_``, ``spline_`` (the
-    fitted ``SplineTransformer`` or None), ``pairs_`` (column index pairs multiplied),
-    ``estimator_`` and, for classifiers, ``classes_``.
+    Fitted attributes: ``continuous_`` (column indices), ``splines_`` (one fitted
+    ``SplineTransformer`` per continuous column, None where it stays linear), ``passthrough_``,
+    ``pairs_`` (column index pairs multiplied), ``estimator_`` and, for classifiers, ``classes_``.
     """
 
     def __init__(self, estimator: Any, n_knots: int = 4, degree: int = 3, interactions: bool = False,
@@ -72,12 +92,13 @@ class SplineModel(BaseEstimator):
         X = np.asarray(X, dtype=float)
         self.continuous_ = continuous_columns(X, self.max_distinct)
         self.passthrough_ = np.setdiff1d(np.arange(X.shape[1]), self.continuous_)
-        self.spline_ = None
-        if len(self.continuous_):
+        self.splines_: list[Any] = []
+        for j in self.continuous_:
+            knots = knots_for(X[:, j], self.n_knots)
             # include_bias=False drops one basis function per column: the model's intercept holds it.
-            self.spline_ = SplineTransformer(n_knots=self.n_knots, degree=self.degree, knots="quantile",
-                                             extrapolation="linear", include_bias=False)
-            self.spline_.fit(X[:, self.continuous_])
+            spline = None if len(knots) < 2 else SplineTransformer(
+                knots=knots[:, None], degree=self.degree, extrapolation="linear", include_bias=False).fit(X[:, [j]])
+            self.splines_.append(spline)
         positions = interaction_pairs(len(self.continuous_), self.max_interactions) if self.interactions else []
         self.pairs_ = [(int(self.continuous_[a]), int(self.continuous_[b])) for a, b in positions]
         self.n_features_in_ = X.shape[1]
@@ -87,9 +108,10 @@ class SplineModel(BaseEstimator):
         return self
 
     def expand(self, X: Any) -> np.ndarray:
-        """The design the estimator sees: spline bases, passthrough columns, then products."""
+        """The design the estimator sees: spline bases (or the column itself), passthrough columns, products."""
         X = np.asarray(X, dtype=float)
-        blocks = [] if self.spline_ is None else [self.spline_.transform(X[:, self.continuous_])]
+        blocks = [X[:, [j]] if spline is None else spline.transform(X[:, [j]])
+                  for j, spline in zip(self.continuous_, self.splines_)]
         blocks.append(X[:, self.passthrough_])
         blocks += [(X[:, a] * X[:, b])[:, None] for a, b in self.pairs_]
         return np.hstack(blocks)
@@ -130,7 +152,7 @@ def _spline_cox(kind: str, p: dict[str, Any], seed: int) -> Any:
 
 
 _SPLINE = {"n_knots": 4, "interactions": False, "max_interactions": 45}
-_SPLINE_SPACE = {"n_knots": Param.int(3, 7), "interactions": Param.choice(False, True),
+_SPLINE_SPACE = {"n_knots": Param.int(min(HARRELL_KNOTS), max(HARRELL_KNOTS)), "interactions": Param.choice(False, True),
                  "max_interactions": Param.int(1, 200, log=True)}
 # Harrell's knot counts (3 small samples, 4 default, 5 large), then the interaction variant.
 _KNOTS = ({"n_knots": 3}, {"n_knots": 5}, {"interactions": True})

@@ -154,5 +154,5 @@ SPECS = [
                {"n_estimators": Param.int(50, 1000, log=True), "min_samples_leaf": Param.int(3, 50, log=True),
                 "max_features": Param.choice("sqrt", "log2", 0.5, 1.0)},
                _extra_survival_trees, "extremely randomised survival trees (scikit-survival)", survival_function=True,
-               portfolio=({"min_samples_leaf": 5}, {"max_features": 0.5, "n_estimators": 300})),
+               portfolio=({"min_samples_leaf": 5, "n_estimators": 300}, {"max_features": 0.5, "n_estimators": 300})),
 ]
