@@ -357,6 +357,20 @@ def test_site_shift_fires_on_the_stewards_finding_and_not_on_homogeneous_sites(t
     assert "site_shift" not in keys(observe(steward_summary(tmp_path / "flat", frame, BINARY + "\nsite_column: site")))
 
 
+def test_an_outcome_rate_shift_across_sites_asks_for_recalibration_not_harmonisation(tmp_path: Path) -> None:
+    from autods.runners import calibrate  # registers the calibrated family
+
+    frame = cohort(n=400, seed=12, prevalence=0.3)
+    rng = np.random.default_rng(12)
+    frame["site"] = rng.choice(["north", "south"], size=400)
+    north = frame["site"] == "north"
+    frame.loc[north, "y"] = (rng.random(int(north.sum())) < 0.7).astype(int)
+    d = one(observe(steward_summary(tmp_path, frame, BINARY + "\nsite_column: site")), "site_shift")
+    assert d.claim.startswith("site or batch shift: the outcome rate differs strongly across 'site'")
+    assert [i.family for i in d.ideas] == [calibrate.CALIBRATED]
+    assert d.ideas[0].recipe["params"]["base"] == "logistic"  # nothing recorded yet: the default model
+
+
 def test_informative_missingness_fires_when_absence_tracks_the_outcome(tmp_path: Path) -> None:
     frame = cohort(n=400, seed=4)
     rng = np.random.default_rng(4)

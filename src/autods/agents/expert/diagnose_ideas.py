@@ -21,7 +21,7 @@ from autods.agents.observation import Observation
 from autods.agents.snapshot import SUMMARY_KEY
 from autods.errors import RecipeError
 from autods.runners.families import FAMILIES, task_kind
-from autods.runners.recipe import Recipe
+from autods.runners.recipe import DEFAULT_FAMILY, Recipe
 
 ENSEMBLE, CALIBRATED = "ensemble", "calibrated"
 #: (parameter, factor) that makes a family's fit more conservative: a smaller C / a larger
@@ -155,10 +155,11 @@ def ensemble_of(ctx: Context, members: list[Measured], *, title: str, if_works: 
 
 def recalibrated(ctx: Context, of: Measured | None, *, title: str, if_works: str, if_fails: str,
                  surprise_if: str) -> IdeaSketch | None:
-    """``of`` recalibrated inside the training fold (Platt), if ``calibrated`` is registered (binary)."""
-    if of is None or not of.recipe or of.family in (CALIBRATED, ENSEMBLE) or not ctx.registered(CALIBRATED):
+    """``of`` recalibrated inside the training fold (Platt), if ``calibrated`` is registered (binary).
+    With nothing recorded yet, the task's default model on the base representation."""
+    r = of.recipe if of is not None else {"family": DEFAULT_FAMILY[ctx.obs.task.task_type], "params": {}, **ctx.base()}
+    if not r or r.get("family") in (CALIBRATED, ENSEMBLE) or not ctx.registered(CALIBRATED):
         return None
-    r = of.recipe
     body = {**r, "family": CALIBRATED,
             "params": {"base": r["family"], "base_params": dict(r.get("params") or {}), "method": "platt"}}
     recipe = _canonical(body)

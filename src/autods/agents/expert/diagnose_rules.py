@@ -97,19 +97,20 @@ def site_shift(ctx: Context) -> Diagnosis | None:
     if not found:
         return None
     sites = sorted({m.group(1) for f, _ in found if (m := _SITE.search(str(f.get("message") or "")))})
-    shifted = sorted({str(f["feature"]) for f, _ in found if f.get("feature")})
     outcome = any("outcome rate" in str(f.get("message") or "") for f, _ in found)
+    shifted = sorted({str(f["feature"]) for f, _ in found if f.get("feature") and "outcome rate" not in str(f.get("message"))})
     where = f"across {', '.join(repr(s) for s in sites)}" if sites else "across sites"
-    claim = (f"site or batch shift: {', '.join(shifted[:6])} differ strongly {where}"
-             + ("; the outcome rate itself differs, so a pooled model is miscalibrated at some sites" if outcome else "")
-             + "; a model fitted on pooled sites may not transport")
+    said = [f"{', '.join(shifted[:6])} differ{'s' if len(shifted) == 1 else ''} strongly {where}"] if shifted else []
+    if outcome:
+        said.append(f"the outcome rate differs strongly {where}, so a pooled model is miscalibrated at some sites")
+    claim = f"site or batch shift: {'; '.join(said)}; a model fitted on pooled sites may not transport"
     fam, names = model_family(ctx), ctx.feature_names()
     works = "it beats the champion: the shift was measurement (batch), removable inside the training fold"
     fails = ("it does not beat the champion: the differences are case mix, or CV mixes sites so the shift costs "
              "nothing here; only site-grouped validation tells")
     surprise = "it loses clearly: the site differences carry outcome signal the model was using"
     ideas = []
-    for site in sites:
+    for site in sites if shifted else ():  # harmonising features cannot move an outcome rate
         if site in names:
             for how in ("site_standardize", "combat"):
                 feats = ctx.base().get("features")
