@@ -314,3 +314,45 @@ def _json(obj: Any) -> str:
     import json
 
     return json.dumps(obj, sort_keys=True)
+
+
+def test_a_brain_answers_a_revise_with_a_revision(tmp_path: Path) -> None:
+    """The agent path: a brain's Propose carries ``revises`` through the action gate and the client."""
+    from autods.agents.act import Gate, apply, validate
+    from autods.agents.actions import Propose
+    from autods.agents.roles import ROLES
+
+    w = _world(f"sqlite:///{tmp_path / 'brain.db'}", rest=True)
+    try:
+        ann, bob = w.as_("ann"), w.as_("bob")
+        p = ann.propose({"family": "lightgbm"})
+        bob.critique(p.id, "revise", "fewer leaves under 40 events")
+        gate = Gate(budget_left=5, phase="discussion")
+        action, why = validate(Propose(recipe={"family": "lightgbm", "params": {"num_leaves": 7}}, hypothesis="h",
+                                       expected_effect=0.01, family="lightgbm", revises=p.id), ROLES["analyst"], gate)
+        assert action is not None, why
+        assert ann.client is not None
+        outcome = apply(action, ann.client, None)
+        assert outcome.ok, outcome.feedback
+        revised = outcome.created["proposal_id"]
+        thread = [x for x in w.svc.list_posts(w.actors["viewer"], w.run_id, kind="proposal") if x.data.get("revises")]
+        assert [x.data["revises"] for x in thread] == [p.id]
+        bob.critique(revised, "approve")
+        assert ann.enqueue(revised).status == "pending"
+        same, _ = validate(Propose(recipe={"family": "lightgbm", "params": {"num_leaves": 7.0}}, hypothesis="h",
+                                   expected_effect=0.01, family="lightgbm", revises=revised), ROLES["analyst"], gate)
+        assert same is not None
+        refusal = apply(same, ann.client, None)  # a "revision" that changes nothing
+        assert not refusal.ok and "(revises)" in (refusal.feedback or "")
+        # Reverting to the version under a revise is a new proposal, but that version stays blocked.
+        back, _ = validate(Propose(recipe={"family": "lightgbm"}, hypothesis="h", expected_effect=0.01,
+                                   family="lightgbm", revises=revised), ROLES["analyst"], gate)
+        assert back is not None
+        reverted = apply(back, ann.client, None)
+        assert reverted.ok
+        w.as_("cat").critique(reverted.created["proposal_id"], "approve")  # bob's revise of that version stands
+        refused(ProtocolViolation, "revise", ann.enqueue, reverted.created["proposal_id"])
+    finally:
+        for c in w.clients:
+            c.close()
+        w.store.close()

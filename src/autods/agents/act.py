@@ -98,7 +98,7 @@ def _apply(action: Action, c: AgentClient, team_id: int | None) -> Outcome:
         return Outcome(kind, True)
     if isinstance(action, Propose):
         p = c.propose(action.recipe, action.hypothesis, action.expected_effect, action.family, action.title,
-                      action.team_id if action.team_id is not None else team_id)
+                      action.team_id if action.team_id is not None else team_id, revises=action.revises)
         return Outcome(kind, True, created={"proposal_id": p.id, "recipe_hash": p.canonical_hash})
     if isinstance(action, Critique):
         cr = c.critique(action.proposal_id, action.verdict, "; ".join(action.reasons), action.reopens_dead_end)

@@ -22,6 +22,8 @@ class Propose(_Action):
     family: str
     title: str = ""
     team_id: int | None = None
+    revises: int | None = Field(default=None, description="the proposal this revises after a 'revise' critique; "
+                                "a revision must change the recipe")
 
 
 class Critique(_Action):
