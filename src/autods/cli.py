@@ -252,13 +252,14 @@ def claude_pack(
     url: Annotated[str, typer.Option(help="Base URL of the coordination server (autods serve); MCP is at URL/mcp.")]
     = "http://127.0.0.1:8765",
     tokens: Annotated[bool, typer.Option(
-        "--tokens/--no-tokens", help="Register one agent per role in the run and write their bearer tokens to "
-                                     ".claude/autods.env (mode 600).")] = True,
+        "--tokens/--no-tokens", help="Register one agent per role in the run and write each role's bearer token "
+                                     "to its own claude/<role>/token.env (mode 600), never one file for all.")] = True,
     role: Annotated[Optional[list[str]], typer.Option(
         "--role", help="Role to include (repeatable; default: steward, biostatistician, analyst, feature, "
                        "validator, translator, monitor).")] = None,
 ) -> None:
-    """Write CLAUDE_RUNBOOK.md, .claude/agents/<role>.md and .mcp.json so Claude Code agents can join the run."""
+    """Write CLAUDE_RUNBOOK.md and one folder per role (claude/<role>/: agent definition, .mcp.json, settings,
+    its own token) so Claude Code agents join the run as separate processes, one role each."""
     from autods.reports.claude_pack import write_claude_pack
 
     for path in write_claude_pack(run_dir, url=url, roles=role, tokens=tokens):
