@@ -125,3 +125,23 @@ def test_per_unit_composites_accept_the_raw_unit_id(base: Path) -> None:
 def test_no_champion_is_a_user_error(tmp_path: Path) -> None:
     with pytest.raises(UserInputError, match="no champion model"):
         load_model(tmp_path)
+
+
+def test_the_default_model_is_refitted_on_every_row_after_the_test_and_the_tested_one_stays(base: Path) -> None:
+    from autods.runners.pipeline import RecipeRunner, TrainingData
+
+    root = shared_synthetic("binary", base)
+    validation = json.loads((root / "validation.json").read_text())
+    full, tested = load_model(root), load_model(root, which="tested")
+    governed = _governed(root)
+    assert validation["model"]["full"]["n_rows"] == len(governed) > validation["model"]["n_rows"]
+    assert validation["model"]["n_rows"] == len(governed) - validation["test_split"]["n"]
+    # the full model is the same recipe fitted on every governed row: refit it here and compare
+    recipe = tested.runner_.recipe_
+    task_rows = TrainingData(governed, governed["y"].to_numpy(), "binary", tuple(tested.feature_names_in_),
+                             "patient_id", "visit")
+    again = RecipeRunner().fit(task_rows, recipe)
+    np.testing.assert_allclose(full.runner_.predict_score(governed), again.predict_score(governed), atol=1e-10)
+    assert not np.allclose(full.runner_.predict_score(governed), tested.runner_.predict_score(governed))
+    with pytest.raises(UserInputError, match="which="):
+        load_model(root, which="best")

@@ -24,7 +24,8 @@ PACKAGES = ("autods", "numpy", "pandas", "scipy", "scikit-learn", "scikit-surviv
             "statsmodels", "fairlearn", "optuna", "pyarrow", "matplotlib", "jinja2", "pydantic", "SQLAlchemy",
             "presidio-analyzer", "shap", "mlflow")
 OUTPUTS = ("fact_sheet.json", "validation.json", "biomarkers.json", "report.html", "model_card.md",
-           "champion/model.joblib", "champion/recipe.json", "holdout.json", "holdout_ledger.json")
+           "champion/model.joblib", "champion/model_full.joblib", "champion/recipe.json", "holdout.json",
+           "holdout_ledger.json")
 
 
 def _version(name: str) -> str | None:

@@ -42,7 +42,7 @@ def model_card_text(fs: dict[str, Any]) -> str:
                   f"- Inputs ({len(champ['inputs'])}): {', '.join(f'`{c}`' for c in champ['inputs'])}",
                   f"- Task: {task['task_type']}; endpoint `{task['endpoint_text']}`",
                   "- Built by the autods agent team; every metric computed by the frozen judge.",
-                  "- Load it: `autods.load_model(run_dir)` (takes a DataFrame with the task's raw columns).", ""]
+                  *_load_lines(fs)]
     lines += ["## Intended use", "",
               "Research on retrospective data: method development, hypothesis generation, and a baseline for "
               "prospective validation. Not intended for clinical decisions about individual patients.", "",
@@ -79,3 +79,15 @@ def write_model_card(run_dir: str | Path, fs: dict[str, Any]) -> Path:
     path = Path(run_dir) / MODEL_CARD
     atomic_write_text(path, model_card_text(fs))
     return path
+
+
+def _load_lines(fs: dict[str, Any]) -> list[str]:
+    """How to get the model back, and which fit the figures describe."""
+    model = (fs.get("validation") or {}).get("model") or {}
+    full = model.get("full")
+    if not full:
+        return ["- Load it: `autods.load_model(run_dir)` (takes a DataFrame with the task's raw columns).", ""]
+    return [f"- Load it: `autods.load_model(run_dir)` returns this recipe refitted on all {fmt(full['n_rows'])} rows "
+            "after the held-out test was scored once (takes a DataFrame with the task's raw columns). The figures "
+            f"below describe the same recipe fitted on the {fmt(model.get('n_rows'))} development rows; that exact "
+            "model is `autods.load_model(run_dir, which='tested')`.", ""]

@@ -25,9 +25,12 @@ import pandas as pd
 
 from autods.errors import UserInputError
 
-__all__ = ["MODEL_FILE", "ChampionModel", "load_model", "save_model"]
+__all__ = ["MODEL_FILE", "MODEL_FULL_FILE", "ChampionModel", "load_model", "save_model"]
 
+#: the champion exactly as the held-out test scored it (fitted on the development rows)
 MODEL_FILE = "model.joblib"
+#: the same recipe refitted on every row once the held-out test was scored: the model to use
+MODEL_FULL_FILE = "model_full.joblib"
 
 
 class ChampionModel:
@@ -124,8 +127,8 @@ class ChampionModel:
         return self.runner_.predict_survival_function(self.governed(frame), grid)
 
 
-def save_model(model: ChampionModel, directory: Path) -> Path:
-    """Write ``model.joblib`` atomically (a crash never leaves half a model)."""
+def save_model(model: ChampionModel, directory: Path, name: str = MODEL_FILE) -> Path:
+    """Write ``directory/name`` atomically (a crash never leaves half a model)."""
     import os
     import tempfile
 
@@ -136,18 +139,28 @@ def save_model(model: ChampionModel, directory: Path) -> Path:
     os.close(fd)
     try:
         joblib.dump(model, tmp)
-        os.replace(tmp, directory / MODEL_FILE)
+        os.replace(tmp, directory / name)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return directory / MODEL_FILE
+    return directory / name
 
 
-def load_model(run_dir: str | Path) -> ChampionModel:
-    """The validated champion of ``runs/NAME`` (written by the validation step)."""
+def load_model(run_dir: str | Path, which: str = "full") -> ChampionModel:
+    """The validated champion of ``runs/NAME`` (written by the validation step).
+
+    ``which="full"`` (default): the champion recipe refitted on every row of the data, development
+    and held-out, after the held-out test was scored once; the report's figures describe the same
+    recipe fitted on the development rows, so they estimate how this model performs. ``"tested"``:
+    exactly the fitted model the held-out test scored. A run without a held-out split has only one
+    model, fitted on every row, and both names return it.
+    """
     import joblib
 
-    path = Path(run_dir) / "champion" / MODEL_FILE
+    if which not in ("full", "tested"):
+        raise UserInputError(f"load_model(which={which!r}) is not a model of a run", "use which='full' or which='tested'")
+    folder = Path(run_dir) / "champion"
+    path = folder / MODEL_FULL_FILE if which == "full" and (folder / MODEL_FULL_FILE).is_file() else folder / MODEL_FILE
     if not path.is_file():
         raise UserInputError(f"no champion model at {path}",
                              "finish the run (autods run / autods resume): the model is saved when the champion is validated")

@@ -31,7 +31,7 @@ from autods.judge.score import METRICS, PRIMARY_METRIC
 from autods.reports import checks
 from autods.reports._context import RunContext, load_context
 from autods.reports.evidence import performance
-from autods.reports.model_io import ChampionModel, save_model
+from autods.reports.model_io import MODEL_FULL_FILE, ChampionModel, save_model
 from autods.runfolder import atomic_write_json, read_json
 from autods.runners.families import task_kind
 from autods.runners.pipeline import RecipeRunner, TrainingData
@@ -184,6 +184,34 @@ def _selection(ctx: RunContext, metric: str, kind: str, rows: np.ndarray, seed: 
     return out.as_dict()
 
 
+def _champion_model(ctx: RunContext, runner: RecipeRunner, rows: np.ndarray, classes: list | None,
+                    experiment_id: str, metric: str) -> ChampionModel:
+    event_times = None
+    if runner.kind_ == "survival":
+        y = ctx.y[rows]
+        event_times = np.unique(np.quantile(y["time"][y["event"]], np.linspace(0.0, 1.0, 100)))
+    return ChampionModel(runner, task_type=ctx.task.task_type, classes=classes, experiment_id=experiment_id,
+                         metric=metric, governance={k: ctx.governance.get(k, []) for k in ("actions", "phi_columns")},
+                         unit_column=ctx.task.spec.id_column, event_times=event_times)
+
+
+def _refit_full(ctx: RunContext, data: TrainingData, recipe: Recipe, split: Any, classes: list | None,
+                experiment_id: str, metric: str) -> dict[str, Any] | None:
+    """The champion recipe refitted on every row, written only after the held-out test was scored.
+
+    The held-out rows have done their one job (the test figure) by now; leaving them out of the
+    model a user deploys would throw away a fifth of the data for nothing. The figures still
+    describe the development-row fit (``model.joblib``), which estimates this model's performance.
+    """
+    if split is None:
+        return None  # no held-out rows: model.joblib already saw every row
+    every = np.arange(len(ctx.task.frame))
+    runner = RecipeRunner().fit(data.subset(every), recipe)
+    path = save_model(_champion_model(ctx, runner, every, classes, experiment_id, metric), ctx.folder.champion_dir,
+                      MODEL_FULL_FILE)
+    return {"path": str(path.relative_to(ctx.root)), "sha256": file_sha256(path), "n_rows": int(len(every))}
+
+
 def validate_champion(run_dir: str | Path, recipe: dict[str, Any] | Recipe, *, seed: int, experiment_id: str,
                       n_resamples: int = 1000, importance_repeats: int = 5, biomarkers: str | bool = "auto",
                       battery_config: Any = None) -> dict[str, Any]:
@@ -207,13 +235,7 @@ def validate_champion(run_dir: str | Path, recipe: dict[str, Any] | Recipe, *, s
                         time_column=task.spec.time_column)
     runner = RecipeRunner().fit(data.subset(dev), recipe)
     classes = _classes(ctx, kind, runner)
-    event_times = None
-    if kind == "survival":
-        y_dev = ctx.y[dev]
-        event_times = np.unique(np.quantile(y_dev["time"][y_dev["event"]], np.linspace(0.0, 1.0, 100)))
-    model = ChampionModel(runner, task_type=task.task_type, classes=classes, experiment_id=experiment_id,
-                          metric=metric, governance={k: ctx.governance.get(k, []) for k in ("actions", "phi_columns")},
-                          unit_column=task.spec.id_column, event_times=event_times)
+    model = _champion_model(ctx, runner, dev, classes, experiment_id, metric)
     model_path = save_model(model, ctx.folder.champion_dir)
     atomic_write_json(ctx.folder.champion_dir / "recipe.json", {**recipe.canonical_dict(), "experiment_id": experiment_id,
                                                                "recipe_hash": recipe.canonical_hash()})
@@ -229,6 +251,7 @@ def validate_champion(run_dir: str | Path, recipe: dict[str, Any] | Recipe, *, s
     test, test_note = _score_test(ctx, split, runner, kind, metric, classes, seed=seed, n_resamples=n_resamples,
                                   repeats=importance_repeats, tag=tag)
     external = _external(ctx, model, kind, metric, classes, seed=seed, n_resamples=n_resamples)
+    full = _refit_full(ctx, data, recipe, split, classes, experiment_id, metric)
 
     validation: dict[str, Any] = {
         "experiment_id": experiment_id, "recipe": recipe.canonical_dict(), "recipe_hash": recipe.canonical_hash(),
@@ -243,7 +266,8 @@ def validate_champion(run_dir: str | Path, recipe: dict[str, Any] | Recipe, *, s
         "test_split": None if split is None else {"n": int(len(split.test_idx)), "content_hash": split.content_hash,
                                                   "kind": checks.split_kind(ctx)},
         "inputs": [str(c) for c in runner.feature_names_in_],
-        "model": {"path": str(model_path.relative_to(ctx.root)), "sha256": file_sha256(model_path)},
+        "model": {"path": str(model_path.relative_to(ctx.root)), "sha256": file_sha256(model_path),
+                  "n_rows": int(len(dev)), "full": full},
         "validated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     validation["findings"] = checks.validation_findings(ctx, validation)
