@@ -144,6 +144,11 @@ def test_mcp_drives_a_full_graph_cycle(mcp_server: tuple[str, dict[str, str]]) -
     async def go() -> None:
         async with connect(url, tokens["a1"]) as a1, connect(url, tokens["a2"]) as a2, \
                 connect(url, tokens["exp"]) as exp, connect(url, tokens["harness"]) as harness:
+            tools = {t.name: t.input_schema for t in (await a1.list_tools()).tools}
+            assert {"add_diagnosis", "set_diagnosis_status", "propose_idea", "relate", "set_tier", "dispatch",
+                    "answer_ticket", "list_tickets", "list_ideas", "graph", "critique"} <= set(tools)
+            assert set(tools["propose_idea"]["required"]) == {"diagnosis_id", "recipe", "hypothesis",
+                                                              "expected_effect"}
             d = await call(a1, "add_diagnosis", claim="the linear model underfits")
             bad = await refusal(a1, "propose_idea", diagnosis_id=d["id"], recipe=LOGISTIC, hypothesis="h",
                                 expected_effect=0.01, if_fails="drop", effect_basis="b")

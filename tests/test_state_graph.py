@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from autods.errors import ProtocolViolation, RecipeError, UserInputError
+from autods.errors import PermissionDenied, ProtocolViolation, RecipeError, UserInputError
 from autods.server.graph_protocol import TicketsOpen
 from autods.server.service import Actor, Service
 from autods.state import schema as t
@@ -239,8 +239,6 @@ def test_a_cut_aborts_a_claimed_item_of_a_running_idea(team: Team) -> None:
 
 def test_roles_and_diagnosis_rules(team: Team) -> None:
     s = team.service
-    from autods.errors import PermissionDenied
-
     with pytest.raises(PermissionDenied):
         s.add_diagnosis(team.exp, team.run_id, "x")
     with pytest.raises(PermissionDenied):
@@ -358,3 +356,22 @@ def test_a_cut_racing_a_result_neither_deadlocks_nor_loses_either(team: Team) ->
         assert status in ("done", "aborted") and s.get_idea(team.a1, idea).tier == "CUT"
         for ticket in s.list_tickets(team.a1, team.run_id, "open"):
             s.answer_ticket(team.a2, ticket.id, "HOLD", "settled by the CUT")
+
+
+def test_merging_diagnoses_and_relations_stay_inside_a_run(team: Team) -> None:
+    s = team.service
+    a, b = _diag(team, "site shift"), _diag(team, "batch shift")
+    with pytest.raises(ProtocolViolation) as err:
+        s.set_diagnosis_status(team.a1, a, "merged", "same", merged_into=a)
+    assert err.value.rule == "merge_self"
+    merged = s.set_diagnosis_status(team.a1, a, "merged", "batches are sites here", merged_into=b)
+    assert (merged.status, merged.merged_into, merged.status_reason) == ("merged", b, "batches are sites here")
+    mine = _idea(team, b, 1.0)
+    other = s.create_run("other", {})
+    agent, _ = s.register_agent(other.id, "x", "analyst")
+    stranger = Actor(agent_id=agent.id, role="analyst", run_id=other.id)
+    with pytest.raises(PermissionDenied):  # an agent of another run cannot reach this run's ideas
+        s.relate(stranger, mine, mine + 1, "alternative", "r")
+    with pytest.raises(ProtocolViolation) as err:
+        s.relate(team.a1, mine, 10_000, "alternative", "r")
+    assert err.value.rule == "not_found"
