@@ -18,7 +18,8 @@ from scipy import stats
 from agents_helpers import post
 from autods.agents.expert.design import design_choices
 from autods.agents.expert.diagnose import Diagnosis, diagnose
-from autods.agents.expert.diagnose_evidence import expected_effect, gap, measured, model_class
+from autods.agents.expert.diagnose_effect import expected_effect
+from autods.agents.expert.diagnose_evidence import gap, measured, model_class
 from autods.agents.observation import ColumnSummary, Observation, TaskSummary
 from autods.agents.snapshot import DESIGN_KEY, SUMMARY_KEY
 from autods.runners.families import FAMILIES, FamilySpec

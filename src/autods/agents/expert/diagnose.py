@@ -29,14 +29,25 @@ steward's per-finding post, else its summary post), ``{"profile": field, "value"
 ``{"design": field, "value"}``. ``strength`` in [0, 1] ranks diagnoses (1 - p for a test,
 distance past the threshold otherwise); it is not a probability. Each diagnosis carries
 idea sketches (:mod:`.diagnose_ideas`) whose expected effects come from recorded results
-(:func:`~.diagnose_evidence.expected_effect`), None where nothing related is recorded.
+(:func:`~.diagnose_effect.expected_effect`), None where nothing related is recorded.
+
+The class comparisons take the best recipe of each class, so a class with many recorded
+recipes carries some selection optimism into its gap; the one-sided test at the promotion
+level (:data:`autods.judge.paired.ALPHA`) on the corrected variance keeps a single tuned win
+from firing alone, and every idea a diagnosis suggests is itself judged on the shared folds.
+
+Modules: :mod:`.diagnose_evidence` (pooling, classes, paired gaps), :mod:`.diagnose_effect`
+(expected effects), :mod:`.diagnose_records` (the records and their graph payloads),
+:mod:`.diagnose_ideas` (sketches from the registry), :mod:`.diagnose_rules` (profile, design
+and finding detectors); the result-based detectors live here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from autods.agents.expert.diagnose_evidence import Effect, Measured, best, expected_effect, gap, of_class
+from autods.agents.expert.diagnose_effect import Effect, expected_effect
+from autods.agents.expert.diagnose_evidence import Measured, best, gap, of_class
 from autods.agents.expert.diagnose_ideas import Context, compact, ensemble_of, recalibrated, shrunk_params, sketch
 from autods.agents.expert.diagnose_records import Diagnosis, IdeaSketch, from_p
 from autods.agents.expert.diagnose_rules import (

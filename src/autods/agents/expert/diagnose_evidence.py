@@ -25,12 +25,12 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from scipy import stats
 
-from autods.errors import JudgeError, RecipeError
+from autods.errors import JudgeError
 from autods.judge.paired import ALPHA, compare
 from autods.runners.families import FAMILIES
 
@@ -249,72 +249,5 @@ def reference(ms: Sequence[Measured], champion: dict[str, Any] | None, higher_is
     return best([m for m in ms if m.cls != "baseline"] or list(ms), higher_is_better)
 
 
-@dataclass(frozen=True)
-class Effect:
-    """Expected gain over the reference (positive = better), with where it comes from."""
-
-    value: float | None
-    se: float | None
-    basis: str
-    result_ids: list[int] = field(default_factory=list)
-    relative: str | None = None  # how the relative was found: recipe | base | family | class
-
-    def as_evidence(self) -> dict[str, Any]:
-        """The graph's ``effect_evidence`` shape."""
-        return {"basis": self.basis, "result_ids": list(self.result_ids), "finding_ids": [], "se": self.se,
-                "relative": self.relative}
-
-
-def _target_recipe(target: str | dict[str, Any]) -> dict[str, Any]:
-    if isinstance(target, str):
-        return {"family": target, "params": {}}
-    if isinstance(target.get("recipe"), dict):  # an idea (sketch or graph record)
-        return dict(target["recipe"])
-    return dict(target)
-
-
-def expected_effect(results: Iterable[dict[str, Any]], target: str | dict[str, Any], *, higher_is_better: bool,
-                    champion: dict[str, Any] | None = None) -> Effect:
-    """The gain of ``target`` (a family name, a recipe, or an idea with a ``recipe``) over the
-    champion, estimated from the closest recorded relative: the same recipe, its uncalibrated
-    base, the best recipe of its family and model class, of its class, then of its family. The estimate is the paired
-    mean fold difference (relative minus champion) with its corrected SE; None when nothing
-    related is recorded. A best-of-several relative is optimistic by the selection it hides."""
-    from autods.runners.recipe import Recipe
-
-    ms = measured(results)
-    ref = reference(ms, champion, higher_is_better)
-    recipe = _target_recipe(target)
-    family = str(recipe.get("family") or "")
-    if ref is None:
-        return Effect(None, None, f"no recorded result to compare {family or 'the idea'} with")
-    try:  # a bare family name matches no recipe exactly; a sketch that does not parse matches none either
-        h = Recipe.parse(recipe).canonical_hash() if recipe.get("params") or recipe.get("preprocess") else None
-    except RecipeError:
-        h = None
-    base = base_recipe(recipe)
-    cls = model_class(recipe)
-    # Structure before name: a spline model with pairwise terms is closer to the recorded trees than
-    # to the recorded additive spline, because what it can represent is what the diagnosis is about.
-    tiers = [("recipe", [m for m in ms if h is not None and m.recipe_hash == h]),
-             ("base", [m for m in ms if base is not recipe and m.family == base.get("family")]),
-             ("family", [m for m in ms if m.family == family and m.cls == cls]),
-             ("class", [m for m in ms if cls not in ("other", "baseline") and m.cls == cls]),
-             ("family", [m for m in ms if m.family == family])]
-    for how, found in tiers:
-        rel = best(found, higher_is_better)
-        if rel is None:
-            continue
-        ids = sorted(set(rel.result_ids) | set(ref.result_ids))
-        if rel.recipe_hash == ref.recipe_hash:
-            return Effect(0.0, ref.fold_se, f"closest recorded relative ({how}: {rel.family}) is the champion "
-                                            "itself: no gain measured", ids, how)
-        g = gap(rel, ref, higher_is_better)
-        return Effect(g.diff, g.se, f"closest recorded relative ({how}: {rel.family}, results "
-                                    f"{list(rel.result_ids)}) vs the champion {ref.family}: {g.text()}", ids, how)
-    return Effect(None, None, f"no recorded result of {family}, of its base or of its class ({cls}): "
-                              "no estimate until one runs")
-
-
-__all__ = ["Effect", "Gap", "LINEAR", "Measured", "SPLINES", "TREES", "base_recipe", "best", "calibration_slope",
-           "expected_effect", "fold_plan", "gap", "measured", "model_class", "of_class", "reference", "train_value"]
+__all__ = ["FOLDS_PREFIX", "Gap", "LINEAR", "Measured", "SPLINES", "TREES", "base_recipe", "best",
+           "calibration_slope", "fold_plan", "gap", "measured", "model_class", "of_class", "reference", "train_value"]

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from autods.agents.expert import evidence as ev
-from autods.agents.expert.diagnose_evidence import Measured, best, expected_effect, measured, reference
+from autods.agents.expert.diagnose_effect import expected_effect
+from autods.agents.expert.diagnose_evidence import Measured, best, measured, reference
 from autods.agents.expert.diagnose_records import IdeaSketch
 from autods.agents.expert.library import representations
 from autods.agents.observation import Observation

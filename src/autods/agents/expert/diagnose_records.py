@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from autods.agents.expert.diagnose_evidence import Effect
+from autods.agents.expert.diagnose_effect import Effect
 
 #: what an idea's ``effect_basis`` starts with when no recorded result supports an estimate
 NO_ESTIMATE = "no estimate"
