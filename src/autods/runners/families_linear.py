@@ -154,20 +154,22 @@ def _spline_cox(kind: str, p: dict[str, Any], seed: int) -> Any:
 _SPLINE = {"n_knots": 4, "interactions": False, "max_interactions": 45}
 _SPLINE_SPACE = {"n_knots": Param.int(min(HARRELL_KNOTS), max(HARRELL_KNOTS)), "interactions": Param.choice(False, True),
                  "max_interactions": Param.int(1, 200, log=True)}
-# Harrell's knot counts (3 small samples, 4 default, 5 large), then the interaction variant.
+# Harrell's knot counts (3 small samples, 4 default, 5 large), then the interaction variant. A strongly
+# penalised interaction variant was dropped: the ridge penalty shrinks the main effects with the products,
+# and it lost 0.01-0.19 to the plain spline model on breast cancer, WHAS500 and diabetes (5-fold CV).
 _KNOTS = ({"n_knots": 3}, {"n_knots": 5}, {"interactions": True})
 
 SPECS = [
     FamilySpec("spline_logistic", frozenset({"binary"}), {"C": 0.1, "class_weight": None, "max_iter": 5000, **_SPLINE},
                {"C": Param.float(1e-3, 1e2, log=True), "class_weight": Param.choice(None, "balanced"), **_SPLINE_SPACE},
                _spline_logistic, "L2 logistic regression on restricted-cubic-style splines of continuous inputs",
-               portfolio=(*_KNOTS, {"C": 1.0}, {"C": 0.01, "interactions": True})),
+               portfolio=(*_KNOTS, {"C": 1.0})),
     FamilySpec("spline_ridge", REGRESS, {"alpha": 10.0, **_SPLINE},
                {"alpha": Param.float(1e-3, 1e3, log=True), **_SPLINE_SPACE},
                _spline_ridge, "ridge regression on splines of continuous inputs",
-               portfolio=(*_KNOTS, {"alpha": 1.0}, {"alpha": 100.0, "interactions": True})),
+               portfolio=(*_KNOTS, {"alpha": 1.0})),
     FamilySpec("spline_cox", SURVIVAL, {"alpha": 1.0, "n_iter": 100, **_SPLINE},
                {"alpha": Param.float(1e-3, 1e3, log=True), **_SPLINE_SPACE},
                _spline_cox, "ridge Cox model on splines of continuous inputs", survival_function=True,
-               portfolio=(*_KNOTS, {"alpha": 10.0}, {"alpha": 30.0, "interactions": True})),
+               portfolio=(*_KNOTS, {"alpha": 10.0})),
 ]
