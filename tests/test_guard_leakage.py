@@ -197,3 +197,20 @@ def test_multiclass_leak_is_found_one_vs_rest(cohort: pd.DataFrame) -> None:
     task = make_task(frame, endpoint="stage", task_type="multiclass", id_column="patient_id")
     findings = audit_leakage(task)
     assert [f.feature for f in findings if f.blocking] == ["stage_code"]
+
+
+def test_multiclass_one_class_told_apart_by_a_measurement_is_kept_for_review() -> None:
+    """Iris: petal length separates setosa perfectly and the other two classes only partly. That is
+    the biology of the flowers, not a leak: a warning, not an exclusion (the bench lost 0.15 macro-F1)."""
+    from sklearn.datasets import load_iris
+
+    iris = load_iris(as_frame=True)
+    frame = iris.data.assign(species=iris.target_names[iris.target])
+    task = make_task(frame, endpoint="species", task_type="multiclass")
+    findings = [f for f in audit_leakage(task) if f.check == "single_feature_discrimination"]
+    assert {f.feature for f in findings} >= {"petal length (cm)", "petal width (cm)"}
+    assert not [f.feature for f in findings if f.blocking]
+    # a copy of the label in numbers tells every class apart and is still excluded
+    coded = frame.assign(code=pd.Series(iris.target).map({0: 10, 1: 20, 2: 30}))
+    blocked = [f.feature for f in audit_leakage(make_task(coded, endpoint="species", task_type="multiclass")) if f.blocking]
+    assert blocked == ["code"]

@@ -17,7 +17,10 @@ Checks (``LEAKAGE_CHECKS``) and thresholds:
     One feature alone separates the outcome: AUROC > 0.95 or < 0.05 (binary, survival
     event, one-vs-rest per class for multiclass) or |Spearman| > 0.90 (continuous), on its values
     or with its missing rows ranked at either end. Warning for review; blocking beyond 0.99
-    (AUROC > 0.99 / < 0.01, |Spearman| > 0.99), and blocking above the warning level when the
+    (AUROC > 0.99 / < 0.01, |Spearman| > 0.99; multiclass: for every class, since one class told
+    apart by one measurement is often biology and a label copy tells all apart — a numeric feature
+    of at most 20 levels is read through its out-of-fold class rates, so a code 1/2/3 is seen
+    whole), and blocking above the warning level when the
     feature is identifier-shaped or named (near-unique integers, a counter in row order),
     administrative (a date, a site, a bookkeeping header) or separates through its missingness.
 ``repeated_units``
@@ -53,6 +56,8 @@ from autods.tasks.load import Task
 PRESENCE_BLOCK, PRESENCE_WARN = 0.90, 0.80
 PROXY_RHO = 0.85
 DISCRIM_WARN, DISCRIM_BLOCK = 0.95, 0.99
+#: multiclass: a numeric feature with at most this many levels is also read as a possible label code
+CODE_LEVELS = 20
 RHO_WARN, RHO_BLOCK = 0.90, 0.99
 AFTER_INDEX_BLOCK = 0.50
 POST_NAME = re.compile(r"(^|_)(post|after)(_|$)|^post|follow_?up|death|died|deceased|discharge_?disp", re.I)
@@ -203,6 +208,7 @@ class _Separation:
     by: str  # "values" or "with missingness"
     values_strength: float = 0.0  # the strongest on present values alone
     missingness_strength: float = 0.0  # the missingness indicator alone (binary targets)
+    every_class_strength: float = 0.0  # multiclass: the weakest class's best separation
 
 
 def _separation(ctx: LeakageContext, col: str) -> _Separation | None:
@@ -214,22 +220,31 @@ def _separation(ctx: LeakageContext, col: str) -> _Separation | None:
     raw = as_numeric(s) if ctx.profile.kind(col) == "identifier" and pd.api.types.is_numeric_dtype(s) else None
     best: _Separation | None = None
     values, by_missing = 0.0, 0.0
+    per_class: list[float] = []
     for name, y in ({"continuous": ctx.y} if continuous else ctx.binary_targets()).items():
         x = raw if ctx.profile.kind(col) == "identifier" else ctx.view(col, name, y)
+        if x is not None and ctx.outcome_kind == "multiclass" and raw is None and s.nunique(dropna=True) <= CODE_LEVELS:
+            # A few numeric levels may be a label code (1, 2, 3): ranks miss the middle class, the
+            # out-of-fold class rate per level does not.
+            x = oof_target_encode(s, y)
         if x is None:
             continue
+        this_class = 0.0
         for by, v in [("values", x), *(("with missingness", f) for f in _filled(x, missing))]:
             stat = spearman(v, y) if continuous else auroc(v, y)
             if stat is None:
                 continue
             strength = abs(stat) if continuous else max(stat, 1 - stat)
             values = max(values, strength) if by == "values" else values
+            this_class = max(this_class, strength)
             if best is None or strength > best.strength:
                 best = _Separation(stat, strength, name, by)
+        per_class.append(this_class)
         ind = auroc(missing.astype(float), y) if missing.any() and not continuous else None
         by_missing = max(by_missing, ind, 1 - ind) if ind is not None else by_missing
     if best is not None:
         best.values_strength, best.missingness_strength = values, by_missing
+        best.every_class_strength = min(per_class) if per_class else 0.0
     return best
 
 
@@ -246,6 +261,9 @@ def _single_feature(ctx: LeakageContext) -> list[Finding]:
         why = identifier_reason(col, ctx.frame[col], ctx.profile) or administrative_reason(col, ctx.profile)
         if why is None and (sep.values_strength <= warn or sep.missingness_strength > warn):
             why = "its signal lies in its missingness (whether it is recorded, not its value)"
+        # Multiclass: one class told apart by one honest measurement (setosa by petal length, a cell
+        # type by its marker gene) is biology; a copy of the label tells every class apart.
+        strong = sep.every_class_strength > block if ctx.outcome_kind == "multiclass" else sep.strength > block
         label = f"Spearman {sep.stat:.3f}" if continuous else f"AUROC {sep.stat:.3f}, {sep.target}"
         evidence: dict[str, object] = {
             "spearman" if continuous else "auroc": round(sep.stat, 4), "target": sep.target, "by": sep.by,
@@ -255,7 +273,7 @@ def _single_feature(ctx: LeakageContext) -> list[Finding]:
         if why:
             evidence["excluded_because"] = why
         out.append(Finding(
-            check="single_feature_discrimination", severity=_sev(sep.strength > block or why is not None), feature=col,
+            check="single_feature_discrimination", severity=_sev(strong or why is not None), feature=col,
             message=f"single feature '{col}' alone {'tracks' if continuous else 'separates'} the {ctx.endpoint_label} "
                     f"({label})" + (f"; excluded: {why}" if why else ""),
             advice=("it separates the outcome by what it is, not by what it measures. " if why else
