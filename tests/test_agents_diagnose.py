@@ -17,7 +17,7 @@ from scipy import stats
 
 from agents_helpers import post
 from autods.agents.expert.design import design_choices
-from autods.agents.expert.diagnose import Diagnosis, diagnose
+from autods.agents.expert.diagnose import Diagnosis, diagnose, effect_of
 from autods.agents.expert.diagnose_effect import expected_effect
 from autods.agents.expert.diagnose_evidence import gap, measured, model_class
 from autods.agents.observation import ColumnSummary, Observation, TaskSummary
@@ -353,6 +353,11 @@ def test_site_shift_fires_on_the_stewards_finding_and_not_on_homogeneous_sites(t
     finding_post = next(p for p in obs.posts if p["id"] == ref["finding"])
     assert finding_post["data"]["check"] == "site_shift" and finding_post["data"]["feature"] == "x1"
     assert d.finding_ids == [ref["finding"]] and "'site'" in d.claim
+    from agents_helpers import DataReads
+
+    with DataReads([tmp_path]) as reads:  # the brain decides from aggregates: diagnosing reads no data file
+        assert one(obs, "site_shift") == d
+    assert reads.reads == []
     harmonised = [i for i in d.ideas if i.recipe["preprocess"].get("harmonize") != "none"]
     assert harmonised and all(i.recipe["preprocess"]["harmonize_site"] == "site" for i in harmonised)
     assert "site_shift" not in keys(observe(steward_summary(tmp_path / "flat", frame, BINARY + "\nsite_column: site")))
@@ -477,9 +482,14 @@ def test_an_ensemble_idea_appears_once_ensembles_are_registered(monkeypatch: pyt
 def test_survival_diagnoses_suggest_survival_families_only() -> None:
     summ = _hand_summary(task_type="survival", metric="c_index", events_per_variable=4.0, n_events=40,
                          class_counts=None)
-    obs = observe(summ)
-    d = one(obs, "low_epv")
-    assert d.ideas and all("survival" in FAMILIES[i.family].kinds for i in d.ideas)
+    cox = {**res(1, {"family": "cox"}, BASE_FOLDS), "metric": "c_index"}
+    spline = {**res(2, {"family": "spline_cox"}, shifted(0.03)), "metric": "c_index"} if "spline_cox" in FAMILIES \
+        else {**res(2, {"family": "gb_survival", "params": {"max_depth": 1}}, shifted(0.03)), "metric": "c_index"}
+    obs = observe(summ, [cox, spline], champ_of(cox))
+    assert {"low_epv", "nonlinearity"} <= keys(obs)
+    for d in diagnose(obs):
+        assert d.ideas and all("survival" in FAMILIES[i.family].kinds for i in d.ideas)
+    assert effect_of(obs, spline["recipe"]).value == pytest.approx(np.mean(spline["fold_scores"]) - np.mean(BASE_FOLDS))
 
 
 @needs("spline_logistic")

@@ -45,6 +45,7 @@ and finding detectors); the result-based detectors live here.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from autods.agents.expert.diagnose_effect import Effect, expected_effect
 from autods.agents.expert.diagnose_evidence import Measured, best, gap, of_class
@@ -199,6 +200,11 @@ DETECTORS: tuple[tuple[str, Callable[[Context], Diagnosis | None]], ...] = (
 )
 
 
+def effect_of(obs: Observation, target: str | dict[str, Any]) -> Effect:
+    """:func:`expected_effect` of a family, recipe or idea over this observation's champion."""
+    return expected_effect(obs.results, target, higher_is_better=obs.task.higher_is_better, champion=obs.champion)
+
+
 def diagnose(obs: Observation) -> list[Diagnosis]:
     """Every diagnosis the observation's evidence supports, strongest first (ties: detector order)."""
     ctx = Context.of(obs)
@@ -206,5 +212,5 @@ def diagnose(obs: Observation) -> list[Diagnosis]:
     return sorted(found, key=lambda d: -d.strength)
 
 
-__all__ = ["DETECTORS", "Diagnosis", "Effect", "IdeaSketch", "SLOPE_LIMIT", "TRAIN_GAP", "diagnose", "expected_effect",
+__all__ = ["DETECTORS", "Diagnosis", "Effect", "IdeaSketch", "SLOPE_LIMIT", "TRAIN_GAP", "diagnose", "effect_of", "expected_effect",
            "interactions", "nonlinearity", "overfitting"]
