@@ -106,8 +106,9 @@ def _world(url: str, rest: bool) -> World:
     tokens = {name: svc.register_agent(run.id, name, role)[1] for name, role in MEMBERS}
     actors = {name: svc.authenticate(tok) for name, tok in tokens.items()}
     team = svc.create_team(actors["ann"], run.id, "trees", "interactions", "lightgbm sweep")  # type: ignore[arg-type]
-    tokens["dan"] = svc.register_agent(run.id, "dan", "analyst", team.id)[1]  # a registered member of 'trees'
-    actors["dan"] = svc.authenticate(tokens["dan"])
+    for mate in ("dan", "eve"):  # registered members of 'trees'
+        tokens[mate] = svc.register_agent(run.id, mate, "analyst", team.id)[1]
+        actors[mate] = svc.authenticate(tokens[mate])
     return World(store, svc, create_app(svc), run.id, team.id, actors, tokens, rest, [])  # type: ignore[arg-type]
 
 
@@ -279,6 +280,13 @@ def test_only_the_owning_team_the_monitor_or_the_orchestrator_abort(world: World
     assert world.as_("mon").abort(items[2].id).status == "aborted"
     assert world.as_("orch").abort(items[3].id).status == "aborted"
     refused(PermissionDenied, "permission", world.as_("exp").abort, items[0].id)  # no abort verb at all
+    # An item outside any team queue belongs to its proposer's (registered) team.
+    q = dan.propose({"family": "ridge"})
+    bob.critique(q.id, "approve")
+    loose = dan.enqueue(q.id)
+    assert loose.team_id is None
+    refused(PermissionDenied, "permission", ann.abort, loose.id)
+    assert world.as_("eve").abort(loose.id).status == "aborted"
 
 
 def test_mcp_takes_the_same_doors_closed(tmp_path: Path) -> None:

@@ -10,8 +10,9 @@ of the recipe *version* (all proposals of the run with that canonical hash): a c
 a withdrawn (revised) proposal is not enqueued.
 
 Abort (rule g) is the owning team's: the proposal's author, an agent registered in the
-item's or the proposal's team, or the monitor / orchestrator (``roles.ABORT_ANY``); anyone
-else is refused (403).
+item's team, the proposal's team or the proposer's team, or the monitor / orchestrator
+(``roles.ABORT_ANY``); anyone else is refused (403). Team membership is the one the server
+registered (``Agent.team_id``), never a team an agent names in a request.
 """
 
 from __future__ import annotations
@@ -132,7 +133,9 @@ class QueueVerbs(ServiceBase):
         if proposal is not None and proposal.author == actor.key:
             return
         agent = None if actor.agent_id is None else tx.get_agent(actor.agent_id)
-        teams = {item.team_id, None if proposal is None else proposal.team_id} - {None}
+        proposer = tx.get_agent(int(proposal.author)) if proposal is not None and proposal.author.isdigit() else None
+        teams = {item.team_id, None if proposal is None else proposal.team_id,
+                 None if proposer is None else proposer.team_id} - {None}
         if agent is not None and agent.team_id is not None and agent.team_id in teams:
             return
         raise PermissionDenied(
