@@ -15,6 +15,10 @@ MARKED = ("slow", "postgres", "browser", "ray")
 # No test may reach a model provider: the LLM brains check this switch.
 os.environ["ALLOW_LLM_CALLS"] = "0"
 os.environ.setdefault("MPLBACKEND", "Agg")
+# One BLAS/OpenMP thread in the test process: on 2 cores the default threads make small L-BFGS
+# fits about 12x slower (oversubscription). Executor workers set their own count regardless.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
 
 def _run_all() -> bool:
