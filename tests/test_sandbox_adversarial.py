@@ -265,3 +265,16 @@ def test_through_the_harness_a_hostile_job_is_recorded_and_an_honest_one_scores(
     for path in folder.root.rglob("*"):
         if path.is_file():
             assert b"LEAK" not in path.read_bytes(), path
+
+
+def test_data_larger_than_the_scratch_is_an_answer_not_a_crash(data) -> None:
+    """Inputs that overflow the scratch tmpfs are refused with the knob to turn; the sandbox lives on."""
+    box = sandbox.Sandbox(sandbox.Limits(scratch_mb=1)).start()
+    try:
+        reply, _ = box.call({"op": "fit", "entry": "Model", "seed": 0}, {"X.npy": b"0" * (2 * 2**20)})
+        assert reply["exit"] == 72 and box.alive
+        from autods.execution.sandbox_report import explain_failure
+
+        assert "AUTODS_SANDBOX_SCRATCH_MB" in explain_failure(reply, {}, {"wall_s": 1}, "fit")
+    finally:
+        box.kill()

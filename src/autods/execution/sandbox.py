@@ -204,6 +204,7 @@ class Sandbox:
         limits = limits or self.limits
         with self._lock:
             if not self.alive:
+                self.kill()  # reap a sandbox that died between calls before starting its successor
                 self.start()
             header = {**header, "limits": asdict(limits)}
             try:

@@ -23,7 +23,8 @@ _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]{0,80}$")
 _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 _QUOTED = re.compile(r"(['\"]).*?\1")
 _MAX_LINE = 160
-_EXIT_REASONS = {70: "the sandbox could not install its seccomp filter", 71: "the sandbox could not set its limits"}
+_EXIT_REASONS = {70: "the sandbox could not install its seccomp filter", 71: "the sandbox could not set its limits",
+                 72: "the call's data do not fit in the sandbox scratch (raise AUTODS_SANDBOX_SCRATCH_MB)"}
 
 
 def mask(text: str, limit: int = _MAX_LINE) -> str:
