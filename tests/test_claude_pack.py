@@ -110,7 +110,7 @@ def test_each_role_folder_configures_one_server_and_only_its_roles_tools(run_dir
     assert not (run_dir / ".mcp.json").exists() and not (run_dir / ".claude").exists()
     runbook = (run_dir / "CLAUDE_RUNBOOK.md").read_text()
     serve = re.search(r"Serve the run's shared state: `([^`]+)`", runbook).group(1)  # type: ignore[union-attr]
-    assert serve == f"autods serve {run_dir} --host 127.0.0.1 --port 8765" and "not a medical device" in runbook
+    assert serve == f"autods serve {run_dir} --host 127.0.0.1 --port 8765 --tokens" and "not a medical device" in runbook
     for role in PACK_ROLES:
         assert f"cd {role_dir(run_dir, role)} && set -a && . ./token.env" in runbook
     assert runbook.count("--strict-mcp-config") == len(PACK_ROLES)

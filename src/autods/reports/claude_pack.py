@@ -159,7 +159,8 @@ def _serve_command(folder: RunFolder, url: str) -> str:
 
     parsed = urlparse(url)
     host, port = parsed.hostname or "127.0.0.1", parsed.port or 8765
-    return f"autods serve {folder.root} --host {host} --port {port}"
+    # --tokens: on loopback the server would otherwise answer token-less calls as a read-only viewer
+    return f"autods serve {folder.root} --host {host} --port {port} --tokens"
 
 
 def _launch(folder: RunFolder, role: str) -> str:
