@@ -215,7 +215,10 @@ class CodeEstimator(BaseEstimator):
             raise RecipeError(f"predict_proba is for classification, this is {self.kind}", "use predict")
         if self.role == "transformer":
             return self.then_.predict_proba(self.transform(X))
-        return self._predict(X, "predict_proba", (len(self.classes_),))
+        proba = self._predict(X, "predict_proba", (len(self.classes_),))
+        if proba.min() < -1e-9 or proba.max() > 1 + 1e-9:  # the judge's Brier and calibration assume probabilities
+            raise_refused("code experiment predict_proba returned values outside [0, 1]")
+        return proba
 
     def predict(self, X: Any) -> np.ndarray:
         if self.kind in CLASSIFY:
