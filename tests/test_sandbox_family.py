@@ -96,51 +96,6 @@ def test_manifest_entry_carries_source_and_sha256() -> None:
     assert "# note" not in entry["source"] and code_manifest(Recipe(family="logistic")) is None
 
 
-# --- fail closed -------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def fresh_sandbox() -> object:
-    sandbox.shutdown_sandbox()
-    yield
-    sandbox.shutdown_sandbox()
-
-
-def _tiny() -> tuple[pd.DataFrame, np.ndarray]:
-    rng = np.random.default_rng(3)
-    X = pd.DataFrame(rng.normal(size=(60, 3)), columns=["a", "b", "c"])
-    return X, (X["a"] > 0).astype(int).to_numpy()
-
-
-def test_missing_bwrap_refuses_code(monkeypatch, tmp_path, fresh_sandbox) -> None:
-    monkeypatch.setenv("AUTODS_BWRAP", str(tmp_path / "no-bwrap"))
-    marker = tmp_path / "ran"
-    with pytest.raises(SandboxRefused) as info:
-        CodeEstimator(f"open({str(marker)!r}, 'w').write('bare')\nclass Model:\n    pass").fit(*_tiny())
-    assert INSTALL_FIX in str(info.value) and "\n" not in str(info.value)
-    assert not marker.exists()
-
-
-def test_bwrap_without_namespaces_refuses_code(monkeypatch, tmp_path, fresh_sandbox) -> None:
-    fake = tmp_path / "bwrap"
-    fake.write_text("#!/bin/sh\necho 'bwrap: No permissions to create new namespace' >&2\nexit 1\n")
-    fake.chmod(0o755)
-    monkeypatch.setenv("AUTODS_BWRAP", str(fake))
-    with pytest.raises(SandboxRefused) as info:
-        CodeEstimator(LOGISTIC).fit(*_tiny())
-    assert "No permissions to create new namespace" in str(info.value) and INSTALL_FIX in str(info.value)
-
-
-def test_command_line_binds_only_the_import_surface_read_only() -> None:
-    argv = bwrap_argv("/usr/bin/bwrap", Limits())
-    assert "--bind" not in argv and "--unshare-all" in argv and "--die-with-parent" in argv
-    assert "--new-session" in argv and argv[argv.index("--cap-drop") + 1] == "ALL"
-    sources = [argv[i + 1] for i, a in enumerate(argv) if a == "--ro-bind"]
-    allowed = (sys.prefix, sys.base_prefix, "/usr", "/etc/ld.so.cache", "/etc/localtime", str(sandbox.CHILD))
-    assert sources and all(any(s == a or s.startswith(a + "/") for a in allowed) for s in sources)
-    assert str(Path.home()) not in sources and str(Path.cwd()) not in sources
-
-
 # --- through the judge -------------------------------------------------------------------------
 
 
@@ -197,7 +152,6 @@ def test_pickled_code_model_predicts_in_a_fresh_sandbox(bc_task, tmp_path) -> No
     sandbox.shutdown_sandbox()  # as in a new process: nothing warm survives
     again = joblib.load(tmp_path / "m.joblib")
     np.testing.assert_array_equal(again.predict_score(data), before)
-    sandbox.shutdown_sandbox()
 
 
 def _runner_pair(task_type: str, frame: pd.DataFrame, y: object, family: str, source: str) -> tuple[np.ndarray, np.ndarray]:
@@ -255,3 +209,48 @@ def test_an_installation_containing_home_is_refused(monkeypatch) -> None:
     monkeypatch.setattr(sys, "prefix", str(Path.home().parent))
     with pytest.raises(SandboxRefused, match="contains"):
         bwrap_argv("/usr/bin/bwrap", Limits())
+
+
+# --- fail closed (last: these stop the shared sandbox) ----------------------------------------
+
+
+@pytest.fixture
+def fresh_sandbox() -> object:
+    sandbox.shutdown_sandbox()
+    yield
+    sandbox.shutdown_sandbox()
+
+
+def _tiny() -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(3)
+    X = pd.DataFrame(rng.normal(size=(60, 3)), columns=["a", "b", "c"])
+    return X, (X["a"] > 0).astype(int).to_numpy()
+
+
+def test_missing_bwrap_refuses_code(monkeypatch, tmp_path, fresh_sandbox) -> None:
+    monkeypatch.setenv("AUTODS_BWRAP", str(tmp_path / "no-bwrap"))
+    marker = tmp_path / "ran"
+    with pytest.raises(SandboxRefused) as info:
+        CodeEstimator(f"open({str(marker)!r}, 'w').write('bare')\nclass Model:\n    pass").fit(*_tiny())
+    assert INSTALL_FIX in str(info.value) and "\n" not in str(info.value)
+    assert not marker.exists()
+
+
+def test_bwrap_without_namespaces_refuses_code(monkeypatch, tmp_path, fresh_sandbox) -> None:
+    fake = tmp_path / "bwrap"
+    fake.write_text("#!/bin/sh\necho 'bwrap: No permissions to create new namespace' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("AUTODS_BWRAP", str(fake))
+    with pytest.raises(SandboxRefused) as info:
+        CodeEstimator(LOGISTIC).fit(*_tiny())
+    assert "No permissions to create new namespace" in str(info.value) and INSTALL_FIX in str(info.value)
+
+
+def test_command_line_binds_only_the_import_surface_read_only() -> None:
+    argv = bwrap_argv("/usr/bin/bwrap", Limits())
+    assert "--bind" not in argv and "--unshare-all" in argv and "--die-with-parent" in argv
+    assert "--new-session" in argv and argv[argv.index("--cap-drop") + 1] == "ALL"
+    sources = [argv[i + 1] for i, a in enumerate(argv) if a == "--ro-bind"]
+    allowed = (sys.prefix, sys.base_prefix, "/usr", "/etc/ld.so.cache", "/etc/localtime", str(sandbox.CHILD))
+    assert sources and all(any(s == a or s.startswith(a + "/") for a in allowed) for s in sources)
+    assert str(Path.home()) not in sources and str(Path.cwd()) not in sources
