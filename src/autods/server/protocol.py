@@ -12,23 +12,20 @@ No side doors (issue 14): what a proposer *says* never decides a rule.
   hash, :func:`check_approved`): a critic's latest ``revise`` blocks until a changed recipe
   is approved; a validator's ``reject`` is final; otherwise one approval, two against a reject.
 * The task summary, the design and the noise floor the critics act on are the owning role's
-  record (:func:`owned_record`; owners in ``state/roles.py``), never the latest post of any
-  author, and the noise floor a restarted server promotes against is that record.
+  record (:mod:`autods.server.owned`; owners in ``state/roles.py``), never the latest post
+  of any author, and the noise floor a restarted server promotes against is that record.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import re
 import statistics
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 from autods.errors import ProtocolViolation
 from autods.server import canon
-from autods.state import roles
-from autods.state.records import ChampionEntry, Critique, DeadEnd, Post, Proposal, Result, RunStats
+from autods.state.records import ChampionEntry, Critique, DeadEnd, Proposal, Result, RunStats
 
 # Approvals needed to overrule an outstanding reject (rule a). One approval from someone
 # other than the proposer suffices when nobody rejects; a reject is a stated objection and
@@ -136,38 +133,6 @@ def check_dead_ends(proposal: Proposal, read: canon.Canonical, dead_ends: Sequen
                 f"region {dead_end.region}): {dead_end.reason}; to retry, another agent must approve it "
                 f"with a critique that sets reopens_dead_end={dead_end.id} and gives a reason",
             )
-
-
-_FENCED = re.compile(r"```json\s*(\{.*?\})\s*```", re.DOTALL)
-
-
-def record_value(post: Post, key: str) -> dict[str, Any] | None:
-    """The record a post carries under ``key``: ``data[key]``, or a fenced ```json block of
-    its body holding ``{key: {...}}`` (how a brain, which writes prose, states its design)."""
-    if isinstance(post.data.get(key), dict):
-        return dict(post.data[key])
-    match = _FENCED.search(post.body or "")
-    if match:
-        try:
-            parsed = json.loads(match.group(1))
-        except ValueError:
-            return None
-        if isinstance(parsed, dict) and isinstance(parsed.get(key), dict):
-            return dict(parsed[key])
-    return None
-
-
-def owned_record(posts: Sequence[Post], key: str, role_of: Mapping[str, str]) -> tuple[Post, dict[str, Any]] | None:
-    """The latest post carrying the ``key`` record whose author holds the owning role
-    (``roles.RECORD_OWNERS``); posts by anyone else are ignored, whatever they say."""
-    kind, owners = roles.RECORD_OWNERS[key]
-    for post in sorted(posts, key=lambda p: p.id, reverse=True):
-        if post.kind != kind or role_of.get(post.author) not in owners:
-            continue
-        value = record_value(post, key)
-        if value is not None:
-            return post, value
-    return None
 
 
 def beats(value: float, reference: float, higher_is_better: bool, floor: float) -> bool:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from autods.errors import PermissionDenied, ProtocolViolation
-from autods.server import protocol
+from autods.server import owned, protocol
 from autods.state import roles
 from autods.state.hashing import token_hash
 from autods.state.records import SYSTEM, Agent, Post, Proposal, QueueItem, Run, Team
@@ -121,7 +121,7 @@ class ServiceBase:
         posts = {kind: tx.list_posts(run_id, kind=kind) for kind in {k for k, _ in roles.RECORD_OWNERS.values()}}
         out = {}
         for key, (kind, _) in roles.RECORD_OWNERS.items():
-            found = protocol.owned_record(posts[kind], key, role_of)
+            found = owned.owned_record(posts[kind], key, role_of)
             if found is not None:
                 out[key] = found
         return out
