@@ -11,6 +11,7 @@
     ├── JudgeError              the frozen judge refused an operation
     │   └── TestSetAlreadyScored  the locked held-out split was already scored once
     ├── ProtocolViolation       the coordination protocol forbids this (HTTP 409)
+    │   ├── Locked              new work waits for open verdict tickets (HTTP 423)
     │   └── PermissionDenied    the caller's role may not use this verb (HTTP 403)
     ├── StateError              the shared-state database cannot be used
     │   └── SchemaVersionError  newer or foreign database schema
@@ -74,6 +75,13 @@ class ProtocolViolation(AutodsError):
         self.rule = rule
         self.reason = reason
         super().__init__(f"{rule}: {reason}")
+
+
+class Locked(ProtocolViolation):
+    """The protocol refuses this for now: new work waits until open verdict tickets are answered
+    (HTTP 423). The client raises it for a 423 answer; the rule says what to answer."""
+
+    http_status = 423
 
 
 class PermissionDenied(ProtocolViolation):

@@ -112,7 +112,9 @@ class Harness:
         value = rec.get("value")
         try:
             if res.ok and value is not None:
-                artifacts = {"record": f"artifacts/{item_id}/record.json", "oof": f"artifacts/{item_id}/oof.parquet"}
+                artifacts = {"record": f"artifacts/{item_id}/record.json", "oof": f"artifacts/{item_id}/oof.parquet",
+                             # the promotion's calibration gate reads the OOF slope from here
+                             **{k: str(v) for k, v in (rec.get("calibration") or {}).items() if v is not None}}
                 raw = rec.get("fold_scores", [])
                 folds = [float(f) for f in raw if f is not None]
                 result = self.client.record_result(

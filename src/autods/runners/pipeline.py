@@ -86,6 +86,10 @@ class RecipeRunner:
     def fit(self, data: Task | TrainingData, recipe: Recipe | dict[str, Any]) -> RecipeRunner:
         data = TrainingData.from_task(data) if isinstance(data, Task) else data
         recipe = Recipe.parse(recipe)
+        if recipe.family == "ensemble" and type(self) is RecipeRunner:  # members bring their own preprocessing
+            from autods.runners.ensemble import EnsembleRunner
+
+            return EnsembleRunner().fit(data, recipe)
         kind = task_kind(data.task_type)
         features = select_features(recipe, data.features)
         # Composites may only read allowed features: an excluded proxy must not sneak back in.

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from autods.errors import ProtocolViolation, UserInputError
+from autods.errors import Locked, ProtocolViolation, UserInputError
 from autods.server.protocol import check_approved, latest_verdicts
 from autods.state.graph_records import Idea, Relation, Ticket
 from autods.state.records import Critique, Proposal
@@ -27,7 +27,7 @@ ONE_DOWN = {"NOW": "NEXT", "NEXT": "LATER", "LATER": "PARKED", "PARKED": "PARKED
 DEFAULT_WORKERS = 2  # LAUNCH.md's default ``workers``, for a run whose config does not say
 
 
-class TicketsOpen(ProtocolViolation):
+class TicketsOpen(Locked):
     """New dispatch waits until every verdict ticket of the run is answered (HTTP 423)."""
 
     http_status = 423

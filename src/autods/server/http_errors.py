@@ -19,7 +19,7 @@ from autods import errors
 
 
 STATUS_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-                405: "method_not_allowed", 409: "protocol_violation", 422: "invalid_request",
+                405: "method_not_allowed", 409: "protocol_violation", 422: "invalid_request", 423: "locked",
                 503: "unavailable"}
 
 
@@ -55,7 +55,14 @@ def error_json(status: int, code: str, message: str, rule: str | None = None,
 
 
 def status_for(exc: BaseException) -> int | None:
-    """HTTP status for a domain exception, or None when it is not a client error."""
+    """HTTP status for a domain exception, or None when it is not a client error.
+
+    A rule may carry its own status (``http_status``): the graph's open verdict tickets lock
+    dispatch with 423 on every lane, the hot lane and MCP included.
+    """
+    status = getattr(exc, "http_status", None)
+    if isinstance(status, int) and status in STATUS_CODES:
+        return status
     if isinstance(exc, errors.PermissionDenied):
         return 403
     if isinstance(exc, errors.ProtocolViolation):

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 
 from autods import errors
-from autods.errors import PermissionDenied, ProtocolViolation
+from autods.errors import Locked, PermissionDenied, ProtocolViolation
 
 
 
@@ -50,6 +50,8 @@ def raise_for_error(resp: httpx.Response) -> None:
     rule = body.get("rule")
     if resp.status_code == 409:
         raise ProtocolViolation(rule or "protocol", message)
+    if resp.status_code == 423:  # locked by a protocol rule until something is answered (verdict tickets)
+        raise Locked(rule or "locked", message)
     if resp.status_code == 403:
         raise PermissionDenied(message)
     if resp.status_code == 404 and rule == "not_found":
