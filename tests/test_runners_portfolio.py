@@ -80,7 +80,7 @@ def test_interaction_pairs_are_capped() -> None:
 
 # -- linear with structure ----------------------------------------------------------------------
 
-#: Harrell's 4-knot positions (Regression Modeling Strategies, table 2.3), typed here independently
+#: Harrell's 4-knot positions (Regression Modeling Strategies, section 2.4.6), typed here independently
 HARRELL_4 = (0.05, 0.35, 0.65, 0.95)
 
 

@@ -4,11 +4,12 @@
 fold and decides there which columns are continuous: those with more than ``max_distinct``
 distinct values in that fold. Each continuous column is expanded into a cubic B-spline basis
 (scikit-learn's ``SplineTransformer``) with knots at Harrell's quantiles for that many knots
-(*Regression Modeling Strategies*, 2nd ed., table 2.3: 4 knots at the 5th, 35th, 65th and 95th
-percentiles) and linear extrapolation beyond the outer knots: a restricted cubic spline's tails
-(linear where the data are thin), though inside the outer knots the basis is a full cubic
-B-spline (``n_knots + 1`` columns, not the ``n_knots - 1`` of Harrell's restricted basis). A column whose quantiles collide (a count
-that is mostly zero) keeps its distinct knots, and stays linear when fewer than two remain.
+(*Regression Modeling Strategies*, 2nd ed., section 2.4.6: 4 knots at the 5th, 35th, 65th and
+95th percentiles) and linear extrapolation beyond the outer knots: a restricted cubic spline's
+tails (linear where the data are thin), though inside the outer knots the basis is a full cubic
+B-spline (``n_knots + 1`` columns, not the ``n_knots - 1`` of Harrell's restricted basis). A
+column whose quantiles collide (a count that is mostly zero) keeps its distinct knots, and
+stays linear when fewer than two remain.
 Missingness indicators and one-hot dummies pass through. With ``interactions`` the pairwise
 products of the (raw, scaled) continuous inputs are added, capped at ``max_interactions``
 products: pairs of the first ``k`` continuous columns, ``k`` the largest with ``k(k-1)/2``
@@ -35,7 +36,7 @@ __all__ = ["HARRELL_KNOTS", "SPECS", "SplineModel", "continuous_columns", "inter
 
 #: a column with more distinct values than this in the training fold is continuous
 MAX_DISTINCT = 5
-#: n_knots -> knot positions as quantiles (Harrell, Regression Modeling Strategies, table 2.3)
+#: n_knots -> knot positions as quantiles (Harrell, Regression Modeling Strategies, section 2.4.6)
 HARRELL_KNOTS: dict[int, tuple[float, ...]] = {
     3: (0.10, 0.50, 0.90),
     4: (0.05, 0.35, 0.65, 0.95),

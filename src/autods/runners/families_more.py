@@ -13,11 +13,12 @@ Zero-shot configurations, with their sources:
 
 * ``ebm``: InterpretML's documented defaults (Nori et al. 2019, ``interpret`` 0.7: 14 outer
   bags, learning rate 0.015, 1024 bins) are slow single-threaded, so the family default is a
-  lighter variant; the portfolio holds the documented defaults, a main-effects-only GAM
-  (Lou et al. 2012, the GAM that GA2M extends) and a GA2M with more pairs (Lou et al. 2013).
+  lighter variant; the portfolio holds those defaults (with 10 pairs in place of "3x", three
+  per feature), a main-effects-only GAM (Lou et al. 2012, the GAM that GA2M extends) and a GA2M
+  with more pairs and larger leaves (Lou et al. 2013).
 * ``lightgbm_small``: the LightGBM documentation's "Deal with Over-fitting" advice (small
   ``num_leaves`` and ``max_bin``, larger ``min_data_in_leaf``, bagging, feature subsampling,
-  L2 regularisation) and its ``max_depth`` guidance for small data.
+  L2 regularisation) and its advice to cap ``max_depth`` with ``num_leaves`` below ``2^max_depth``.
 * ``extra_trees``, ``knn``: AutoGluon's default hyperparameter portfolio (ExtraTrees with the
   gini and entropy criteria; k-NN with uniform and distance weights).
 * ``svm_rbf``: Hsu, Chang & Lin, "A Practical Guide to Support Vector Classification"
