@@ -242,6 +242,11 @@ def test_forged_error_report_is_masked(data, honest) -> None:
     assert "12345" not in msg and "1.5" not in msg and "rm -rf" not in msg
 
 
+def test_values_hidden_in_an_exception_type_name_are_masked(data, honest) -> None:
+    msg = refused(module("raise type('v_' + str(abs(int(X.iloc[0, 0] * 1e6))), (Exception,), {})()"), data)
+    assert re.search(r"v_-?\d", msg) is None and "v_#" in msg
+
+
 @pytest.mark.slow  # governs a run folder first: about 15 s
 def test_through_the_harness_a_hostile_job_is_recorded_and_an_honest_one_scores(tmp_path) -> None:
     """run_job, as every executor runs it: the hostile code reads the run folder's governed frame

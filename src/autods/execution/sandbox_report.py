@@ -54,7 +54,8 @@ def _traceback(error: bytes | None) -> str:
         message = str(report.get("message", ""))
     except (ValueError, TypeError, AttributeError):
         return "an unreadable error report"
-    kind = kind if _IDENT.match(kind) else "an exception"
+    # the type is the code's to name (type("v_0_123", (Exception,), {})): digits are masked there too
+    kind = _NUMBER.sub("#", kind) if _IDENT.match(kind) else "an exception"
     where = "; ".join(f"line {line} in {mask(name, 40)}: {mask(code, 80)}" for line, name, code in frames)
     return f"{kind}: {mask(message)}" + (f" (at {where})" if where else "")
 
