@@ -271,6 +271,17 @@ def test_interactions_fire_on_a_product_and_not_on_an_additive_curve(shapes: dic
 
 
 @needs("spline_logistic")
+def test_interactions_must_beat_the_linear_model_too_when_splines_overfit() -> None:
+    champ = res(1, {"family": "logistic"}, BASE_FOLDS)
+    bad_spline = res(2, {"family": "spline_logistic", "params": {"C": 100.0}}, shifted(-0.05))
+    trees = res(3, {"family": "random_forest"}, shifted(0.0, seed=8))  # ties the linear model
+    assert "interactions" not in keys(_obs_with([champ, bad_spline, trees]))
+    better = res(3, {"family": "random_forest"}, shifted(0.03, seed=8))
+    d = one(_obs_with([champ, bad_spline, better]), "interactions")
+    assert "additive model (logistic)" in d.claim
+
+
+@needs("spline_logistic")
 def test_nonlinearity_on_planted_results_without_an_additive_model_says_it_cannot_tell() -> None:
     champ = res(1, {"family": "logistic"}, BASE_FOLDS)
     trees = res(2, {"family": "random_forest"}, shifted(0.04))

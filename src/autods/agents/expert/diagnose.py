@@ -162,10 +162,12 @@ def nonlinearity(ctx: Context) -> Diagnosis | None:
 
 
 def interactions(ctx: Context) -> Diagnosis | None:
-    add = best(of_class(ctx.ms, "additive"), ctx.hib)
     inter = best(of_class(ctx.ms, "interacting"), ctx.hib)
-    if add is None or inter is None:
+    if inter is None or not of_class(ctx.ms, "additive"):
         return None  # without an additive nonlinear model a tree's gain cannot be told from curvature
+    # a linear model is additive too: the interacting model must beat the best of both
+    add = best(of_class(ctx.ms, "additive", "linear"), ctx.hib)
+    assert add is not None
     g = gap(inter, add, ctx.hib)
     if not g.significant:
         return None
