@@ -279,6 +279,10 @@ def test_interactions_must_beat_the_linear_model_too_when_splines_overfit() -> N
     better = res(3, {"family": "random_forest"}, shifted(0.03, seed=8))
     d = one(_obs_with([champ, bad_spline, better]), "interactions")
     assert "additive model (logistic)" in d.claim
+    (kw,) = [k for k in d.graph_ideas(5) if k["recipe"]["family"] == "spline_logistic"]
+    d_folds = np.asarray(better["fold_scores"]) - np.asarray(champ["fold_scores"])
+    assert kw["expected_effect"] == pytest.approx(d_folds.mean()) and kw["effect_result_ids"] == [1, 3]
+    assert "SE" in kw["effect_basis"] and kw["diagnosis_id"] == 5 and kw["if_works"] and kw["surprise_if"]
 
 
 @needs("spline_logistic")
