@@ -162,6 +162,10 @@ def _limit(which: int, soft: int, hard: int) -> None:
 def _load_code(source: str) -> object:
     import types
 
+    import linecache
+
+    # the traceback's frames then show the agent's own lines (the code has no file to read them from)
+    linecache.cache[CODE_FILE] = (len(source), None, source.splitlines(True), CODE_FILE)
     module = types.ModuleType(MODULE)
     module.__file__ = CODE_FILE
     sys.modules[MODULE] = module  # pickle finds the class by module name
