@@ -203,3 +203,12 @@ def test_code_fails_the_feedback_arrives_and_the_repair_runs(provider: str, tmp_
     assert SECRET not in sent
     assert 0.5 < entries[1]["value"] <= 1.0 and np.isfinite(entries[1]["value"])
     assert pd.notna(entries[1]["result_id"])
+
+
+def test_the_harness_summary_is_gated_before_it_reaches_the_state() -> None:
+    from autods.agents.llm.failures import gated_summary
+
+    ok = gated_summary("KeyError: 'crp'", keep={"crp"})
+    assert ok == {"type": "KeyError", "message": "'crp'", "traceback": []}
+    leaked = gated_summary('ValueError: bad\nFile "m.py", line 3, in fit\n    send("someone@example.org")\n')
+    assert leaked["type"] == "ValueError" and "withheld" in leaked["message"] and leaked["traceback"] == []

@@ -135,7 +135,7 @@ class Harness:
             self.client.record_failure(item_id, reason)
             # the note carries the exception type and traceback tail (values masked) for the proposer
             self.client.post("note", f"experiment {item_id} failed ({kind})", reason,
-                             {"item_id": item_id, "failure": {"kind": kind, **failures.summarize(error, keep)}})
+                             {"item_id": item_id, "failure": {"kind": kind, **failures.gated_summary(error, keep)}})
             self.failed += 1
             entry = {"type": "harness", "event": "failed", "item_id": item_id, "reason": reason}
             self.audit(entry)

@@ -9,8 +9,8 @@ and counts of features, samples, classes, columns or rows. A multi-line message 
 frame) keeps its first line only. Source lines of traceback frames are code, not data: they
 are kept, truncated; file paths keep their last two parts (no home or run folder).
 
-The harness stores the scrubbed summary with its forum note (MCP agents read the forum, so
-the state itself holds no value); the prompt renders the failures of the agent's own
+The harness stores the scrubbed summary, checked by the egress gate's patterns, with its forum
+note (MCP agents read the forum, so the state itself holds no value); the prompt renders the failures of the agent's own
 proposals first, each passed through the egress gate on its own: a blocked one is withheld,
 it does not block the whole prompt.
 
@@ -35,12 +35,15 @@ VALUE, NUMBER = "<value>", "<num>"
 _FRAME = re.compile(r'^\s*File "([^"]+)", line (\d+), in (.+?)\s*$')
 _EXC = re.compile(r"^((?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Warning|Exit|Interrupt|Iteration|Timeout|Expired))"
                   r"(?::\s?(.*))?$")
+# the sandbox's one-line report: "... failed in the sandbox: Type: message (at line 7 in fit: code; ...)"
+_EXC_INLINE = re.compile(r"\b((?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Warning|Exit|Interrupt|Iteration|Timeout))"
+                         r": (.*?)(?: \(at (line \d+ in .*)\))?(?:; stdout .*)?$")
 _QUOTED = re.compile(r"'([^'\n]{0,200})'|\"([^\"\n]{0,200})\"")
 # a number not inside a word; the shape/line/count cases are protected before masking
 _NUM = re.compile(r"(?<![\w.<])[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?(?![\w.>])")
 _SHAPE = re.compile(r"\(\s*\d+\s*,(?:\s*\d+\s*,?)*\s*\)")
 _COUNT = re.compile(r"\b\d+(?= (?:features?|samples?|classes|class|columns?|rows?|dimensions?|elements?|"
-                    r"folds?|splits?|arguments?|positional)\b)")
+                    r"folds?|splits?|arguments?|positional|s|seconds|MB|GB|bytes)\b)")
 _LINE_NO = re.compile(r"\bline \d+\b")
 
 
@@ -83,9 +86,13 @@ def summarize(error: str, keep: Collection[str] = ()) -> dict[str, Any]:
         m = _EXC.match(line)
         if m and not line.startswith(" "):
             exc_type, message, exc_at = m.group(1), (m.group(2) or ""), i
-    if exc_at is None and lines:
-        message = lines[0]
     frames: list[str] = []
+    inline = _EXC_INLINE.search(lines[0]) if exc_at is None and lines else None
+    if inline:
+        exc_type, message = inline.group(1), inline.group(2)
+        frames = [f.strip()[:MAX_LINE] for f in (inline.group(3) or "").split("; ") if f.strip()]
+    elif exc_at is None and lines:
+        message = lines[0]
     for i, line in enumerate(lines):
         m = _FRAME.match(line)
         if not m:
@@ -96,6 +103,21 @@ def summarize(error: str, keep: Collection[str] = ()) -> dict[str, Any]:
         frames.append(frame[:MAX_LINE])
     return {"type": exc_type.rsplit(".", 1)[-1], "message": scrub(message, keep)[:MAX_LINE],
             "traceback": frames[-MAX_FRAMES:]}
+
+
+def gated_summary(error: str, keep: Collection[str] = (), egress: Any = None) -> dict[str, Any]:
+    """:func:`summarize`, then the egress gate (identifier patterns and row dumps when no gate is
+    given): the state holds what any MCP agent may read, so a summary the gate refuses keeps only
+    its exception type."""
+    from autods.guard.egress import EgressGate
+
+    summary = summarize(error, keep)
+    gate = egress if egress is not None else EgressGate(())
+    try:
+        gate.check(render(summary))
+    except GuardrailBlocked:
+        return {"type": summary["type"], "message": "(withheld by the egress gate)", "traceback": []}
+    return summary
 
 
 def render(failure: dict[str, Any]) -> str:
@@ -150,4 +172,4 @@ def failures_text(observation: Any, egress: Any = None) -> str:
     return "\n".join(parts)
 
 
-__all__ = ["failures_text", "own_failures", "render", "scrub", "summarize", "vocabulary"]
+__all__ = ["failures_text", "gated_summary", "own_failures", "render", "scrub", "summarize", "vocabulary"]
