@@ -273,8 +273,9 @@ def test_through_the_harness_a_hostile_job_is_recorded_and_an_honest_one_scores(
             assert b"LEAK" not in path.read_bytes(), path
 
 
-def test_data_larger_than_the_scratch_is_an_answer_not_a_crash(data) -> None:
+def test_data_larger_than_the_scratch_is_an_answer_not_a_crash(monkeypatch, data) -> None:
     """Inputs that overflow the scratch tmpfs are refused with the knob to turn; the sandbox lives on."""
+    monkeypatch.setattr(sandbox, "PRELOAD", ())  # a second sandbox, started bare: this is about the zygote
     box = sandbox.Sandbox(sandbox.Limits(scratch_mb=1)).start()
     try:
         reply, _ = box.call({"op": "fit", "entry": "Model", "seed": 0}, {"X.npy": b"0" * (2 * 2**20)})
