@@ -12,6 +12,13 @@ from autods.runners.pipeline import RecipeRunner, TrainingData
 from autods.runners.recipe import Composite, Preprocess, Recipe, default_recipe
 from autods.runners.record import EvaluationRecord
 
+# Families kept in their own modules register on import: the sandboxed agent-written "code"
+# family, ensembles of recipes and recalibrated variants. Every process that reads recipes
+# (CLI, server, executor workers) imports this package first.
+from autods.runners import calibrate as _calibrate  # noqa: E402,F401
+from autods.runners import code_family as _code_family  # noqa: E402,F401
+from autods.runners import ensemble as _ensemble  # noqa: E402,F401
+
 __all__ = ["FAMILIES", "Composite", "EvaluationRecord", "FamilySpec", "Param", "Preprocess", "Recipe",
            "RecipeRunner", "TrainingData", "default_recipe", "evaluate", "register_family"]
 
