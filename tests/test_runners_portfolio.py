@@ -335,3 +335,17 @@ def test_lightgbm_small_fits_a_fold_too_small_to_stratify() -> None:
     lone = np.r_[np.zeros(119, dtype=int), 1]  # one positive row: a stratified inner split would refuse it
     model = EarlyStoppedLGBM("binary", {"min_child_samples": 5}, max_rounds=50).fit(X, lone)
     assert model.best_iteration_ >= 1 and model.predict_proba(X).shape == (120, 2)
+
+
+@pytest.mark.parametrize("family", ["spline_logistic", "lightgbm_small"])
+def test_wrapped_classifiers_calibrate_like_sklearn_classifiers(family: str) -> None:
+    # CalibratedClassifierCV (the 'calibrated' family's model step) reads probabilities only from a classifier.
+    from sklearn.base import is_classifier
+    from sklearn.calibration import CalibratedClassifierCV
+
+    data = _cancer(n=200, n_features=4)
+    runner, X = _fit(data, family, **({"max_rounds": 100} if family == "lightgbm_small" else {}))
+    model = runner.pipeline_[-1]
+    assert is_classifier(model)
+    proba = CalibratedClassifierCV(model, method="sigmoid", cv=3).fit(X, data.y).predict_proba(X)
+    assert proba.shape == (200, 2) and np.isfinite(proba).all()

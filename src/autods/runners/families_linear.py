@@ -87,6 +87,16 @@ class SplineModel(BaseEstimator):
         self.max_interactions = max_interactions
         self.max_distinct = max_distinct
 
+    def __sklearn_tags__(self) -> Any:
+        # The wrapped model's kind: scikit-learn meta-estimators (CalibratedClassifierCV, the
+        # 'calibrated' family) read class probabilities only from what says it is a classifier.
+        from sklearn.utils import get_tags
+
+        tags, inner = super().__sklearn_tags__(), get_tags(self.estimator)
+        tags.estimator_type = inner.estimator_type
+        tags.classifier_tags, tags.regressor_tags = inner.classifier_tags, inner.regressor_tags
+        return tags
+
     def fit(self, X: Any, y: Any) -> SplineModel:
         from sklearn.preprocessing import SplineTransformer
 

@@ -56,6 +56,16 @@ class EarlyStoppedLGBM(BaseEstimator):
         self.stopping_rounds = stopping_rounds
         self.random_state = random_state
 
+    def __sklearn_tags__(self) -> Any:
+        # A classifier or a regressor by ``kind``: meta-estimators (CalibratedClassifierCV) need to know.
+        from sklearn.utils import ClassifierTags, RegressorTags
+
+        tags = super().__sklearn_tags__()
+        tags.estimator_type = "regressor" if self.kind == "regression" else "classifier"
+        tags.classifier_tags = None if self.kind == "regression" else ClassifierTags()
+        tags.regressor_tags = RegressorTags() if self.kind == "regression" else None
+        return tags
+
     def _model(self, n_estimators: int) -> Any:
         from lightgbm import LGBMClassifier, LGBMRegressor
 
