@@ -30,10 +30,12 @@ _KIND_METHOD: dict[str, str] = {
                 "array with fields 'event' (bool) and 'time' (float), as scikit-survival's Surv",
 }
 
-#: the worked example: a spline expansion feeding a penalised linear model, per kind
+#: the worked example: a spline expansion feeding a penalised linear model, per kind. Spline bases
+#: lie in [0, 1], so a strong penalty makes probabilities timid (calibration slope well above 1,
+#: which the promotion rule refuses); C=10 keeps the slope near 1 on a few hundred rows.
 _EXAMPLE_MODEL: dict[str, tuple[str, str, str]] = {
-    "binary": ("sklearn.linear_model", "LogisticRegression(C=0.5, max_iter=2000)", "predict_proba"),
-    "multiclass": ("sklearn.linear_model", "LogisticRegression(C=0.5, max_iter=2000)", "predict_proba"),
+    "binary": ("sklearn.linear_model", "LogisticRegression(C=10.0, max_iter=5000)", "predict_proba"),
+    "multiclass": ("sklearn.linear_model", "LogisticRegression(C=10.0, max_iter=5000)", "predict_proba"),
     "regression": ("sklearn.linear_model", "Ridge(alpha=1.0)", "predict"),
     "survival": ("sksurv.linear_model", "CoxPHSurvivalAnalysis(alpha=1.0)", "predict"),
 }
@@ -51,7 +53,7 @@ def example_source(kind: str = "binary") -> str:
         f"from {module} import {cls}\n"
         "\n\n"
         f"class {CODE_ENTRY}:\n"
-        '    """Cubic splines (4 knots) of each column, then a penalised linear model."""\n'
+        '    """Cubic splines (4 knots) of each column, then a lightly penalised linear model."""\n'
         "\n"
         "    def fit(self, X, y):\n"
         f"        self.model_ = make_pipeline(SplineTransformer(n_knots=4, degree=3), {model})\n"
@@ -63,12 +65,14 @@ def example_source(kind: str = "binary") -> str:
     )
 
 
-def code_recipe(source: str, *, entry: str = CODE_ENTRY, role: str = "estimator",
-                then: str | None = None) -> dict[str, Any]:
+def code_recipe(source: str, *, entry: str = CODE_ENTRY, role: str = "estimator", then: str | None = None,
+                then_params: dict[str, Any] | None = None) -> dict[str, Any]:
     """A code recipe as the runners read it: family ``code`` and the module in ``params``."""
     params: dict[str, Any] = {"source": source, "entry": entry, "role": role, "contract": CODE_CONTRACT}
     if then is not None:
         params["then"] = then
+    if then_params:
+        params["then_params"] = dict(then_params)
     return {"family": CODE_FAMILY, "params": params}
 
 
@@ -174,7 +178,8 @@ def code_text(task_type: str | None) -> str:
         f"Code experiments (contract {CODE_CONTRACT}): instead of a family from the grammar you may write a small "
         f"Python module. The recipe is {{\"family\": \"{CODE_FAMILY}\", \"params\": {{\"source\": <module text>, "
         f"\"entry\": <class name, e.g. \"{CODE_ENTRY}\">, \"role\": \"estimator\", \"contract\": {CODE_CONTRACT}}}}} "
-        "(role \"transformer\" with \"then\": <family> defines fit(X, y) + transform(X) applied before that family).",
+        "(role \"transformer\" with \"then\": <built-in family> and optional \"then_params\" defines fit(X, y) + "
+        "transform(X) -> a numeric matrix, applied inside the fold before that family).",
         f"- The class has scikit-learn's shape: no work in __init__ (it is called without arguments); fit(X, y) "
         "returns self; fitted attributes end in '_'. X is a pandas DataFrame of the preprocessed, numeric "
         "development-fold columns (imputed, scaled, one-hot); y the fold's endpoint. For this task:",
