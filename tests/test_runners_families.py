@@ -13,7 +13,9 @@ from autods.runners.families import get_family
 
 #: Few trees: the point is that each family runs, not that it is good.
 SMALL = {"random_forest": {"n_estimators": 20}, "lightgbm": {"n_estimators": 20}, "hist_gb": {"max_iter": 20},
-         "rsf": {"n_estimators": 10}, "gb_survival": {"n_estimators": 20}}
+         "rsf": {"n_estimators": 10}, "gb_survival": {"n_estimators": 20},
+         "ebm": {"outer_bags": 1, "interactions": 1}, "extra_trees": {"n_estimators": 20},
+         "extra_survival_trees": {"n_estimators": 10}, "componentwise_gb": {"n_estimators": 20}}
 
 
 def _data(kind: str, n: int = 160) -> TrainingData:
