@@ -1,7 +1,7 @@
 """The web board: one self-contained HTML page (no CDN, no external assets) at ``/``.
 
-The page is a shell; its script reads ``/api/runs/{id}/board`` and re-reads it whenever the
-SSE stream reports an event. It therefore renders only what the API returns (posts,
+The page is a shell; its script reads ``/api/runs/{id}/board`` and ``/api/runs/{id}/graph``
+(the hypothesis graph) and re-reads both whenever the SSE stream reports an event. It therefore renders only what the API returns (posts,
 schemas, aggregates), never data rows. Agent-written text is inserted with
 ``textContent`` so a post cannot inject markup.
 """
@@ -28,7 +28,9 @@ def _assets() -> tuple[jinja2.Template, str, str]:
     here = resources.files(__name__)
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     template = env.from_string((here / "templates" / "board.html.j2").read_text(encoding="utf-8"))
-    return template, (here / "board.css").read_text(encoding="utf-8"), (here / "board.js").read_text(encoding="utf-8")
+    # graph.js defines window.AutodsGraph, which board.js calls after each refresh
+    js = "\n".join((here / name).read_text(encoding="utf-8") for name in ("graph.js", "board.js"))
+    return template, (here / "board.css").read_text(encoding="utf-8"), js
 
 
 def _script_json(value: object) -> str:

@@ -146,8 +146,13 @@
     firstRender = false;
   }
   async function refresh() {
-    const resp = await fetch(cfg.api + "/runs/" + cfg.run_id + "/board", { headers });
-    if (resp.ok) render(await resp.json());
+    // Both reads start together; every graph write is an audit event, so the stream covers both.
+    const base = cfg.api + "/runs/" + cfg.run_id;
+    const [resp, graph] = await Promise.all([fetch(base + "/board", { headers }), fetch(base + "/graph", { headers })]);
+    if (!resp.ok) return;
+    const s = await resp.json();
+    render(s);
+    if (graph.ok) window.AutodsGraph.render(await graph.json(), s, who);
   }
   function schedule() { clearTimeout(timer); timer = setTimeout(refresh, 150); }
   function live() {
