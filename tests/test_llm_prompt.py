@@ -120,7 +120,7 @@ def _load(source: str, tmp_path: Path, name: str) -> Any:
 
 @pytest.mark.parametrize("task_type", ["binary", "regression"])
 def test_the_worked_code_example_is_a_valid_action_whose_model_fits(task_type: str, tmp_path: Path) -> None:
-    action = _worked_example(system_prompt(_obs(task_type)))
+    action = _worked_example(grammar.code_text(task_type))
     assert action["kind"] == "propose" and action["family"] == grammar.CODE_FAMILY
     params = action["recipe"]["params"]
     assert params["entry"] == grammar.CODE_ENTRY and params["role"] == "estimator"
@@ -140,6 +140,13 @@ def test_the_worked_code_example_is_a_valid_action_whose_model_fits(task_type: s
 
 def test_the_worked_example_parses_as_a_recipe_once_the_code_family_exists() -> None:
     pytest.importorskip("autods.runners.code_family", reason="the code family (sandbox work) is not on main yet")
-    action = _worked_example(system_prompt(_obs()))
-    recipe = Recipe.parse(action["recipe"])
+    prompt = system_prompt(_obs())
+    assert grammar.code_text("binary") in prompt
+    recipe = Recipe.parse(_worked_example(prompt)["recipe"])
     assert recipe.family == grammar.CODE_FAMILY
+
+
+def test_code_is_offered_only_where_the_code_family_is_registered(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(grammar, "code_available", lambda: False)
+    prompt = system_prompt(_obs())
+    assert "Recipe grammar" in prompt and "Code experiments" not in prompt

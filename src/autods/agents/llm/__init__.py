@@ -46,6 +46,9 @@ def make_brain(
     usage; it defaults to the spec.
     """
     provider, model = parse_spec(spec)
+    from autods.agents.llm.grammar import code_available
+
+    code_available()  # registers the code family, so this process's recipe parser knows it
     if provider == "anthropic":
         from autods.agents.llm.anthropic_brain import AnthropicBrain
 

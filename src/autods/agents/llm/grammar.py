@@ -41,6 +41,21 @@ _EXAMPLE_MODEL: dict[str, tuple[str, str, str]] = {
 }
 
 
+def code_available() -> bool:
+    """Whether this process can run code experiments: the ``code`` family registers itself when its
+    module (which needs the sandbox) is imported. The prompt offers code only then."""
+    import importlib
+
+    from autods.runners.families import FAMILIES
+
+    if CODE_FAMILY not in FAMILIES:
+        try:
+            importlib.import_module("autods.runners.code_family")
+        except ImportError:
+            return False
+    return CODE_FAMILY in FAMILIES
+
+
 def example_source(kind: str = "binary") -> str:
     """The worked example's module for ``kind``: natural splines of every column, then a penalised
     linear model (a common next step when a linear champion misses curved effects)."""
@@ -194,5 +209,5 @@ def code_text(task_type: str | None) -> str:
     ])
 
 
-__all__ = ["CODE_CONTRACT", "CODE_ENTRY", "CODE_FAMILY", "code_recipe", "code_text", "example_source",
+__all__ = ["CODE_CONTRACT", "CODE_ENTRY", "CODE_FAMILY", "code_available", "code_recipe", "code_text", "example_source",
            "expressions_text", "families_text", "preprocess_text", "recipe_text"]

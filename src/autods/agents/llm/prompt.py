@@ -110,7 +110,9 @@ def system_prompt(observation: Observation, role_briefs: Mapping[str, str] | Non
     ]
     if not allowed or GRAMMAR_ACTIONS & set(allowed):
         task_type = observation.task.task_type
-        sections += [grammar.recipe_text(task_type), grammar.code_text(task_type)]
+        sections.append(grammar.recipe_text(task_type))
+        if grammar.code_available():
+            sections.append(grammar.code_text(task_type))
     sections += ["Allowed actions for you now: " + ", ".join(allowed or ["any"]),
                  "Action JSON schema:\n" + json.dumps(schema, separators=(",", ":"), sort_keys=True)]
     return "\n\n".join(sections)
