@@ -164,3 +164,89 @@ def test_an_ensemble_through_evaluate_and_load_model(tmp_path: Path) -> None:
     # the combination is what the weights say: members' P(1) averaged with the fitted weights
     members = np.column_stack([r.predict_score(rows) for r in runner.pipeline_[-1].runners_])
     np.testing.assert_allclose(runner.predict_score(rows), members @ np.asarray(runner.weights_))
+
+
+def _survival(n: int = 150, seed: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    from sksurv.util import Surv
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 2))
+    t = rng.exponential(np.exp(-(0.8 * x[:, 0] + 0.4 * x[:, 1])))
+    c = rng.exponential(2.0, n)
+    y = Surv.from_arrays(event=t <= c, time=np.minimum(t, c))
+    # two members' risk scores on different scales (a linear predictor and an exp of another)
+    P = np.column_stack([x[:, 0] + 0.3 * rng.normal(size=n), np.exp(0.5 * x[:, 1])])
+    return P, y
+
+
+def test_cox_stack_matches_lifelines_on_standardised_risks() -> None:
+    from lifelines import CoxPHFitter
+
+    P, y = _survival()
+    comb = fit_combiner(P, y, "survival", "stack", "c_index", penalty=1e-8)
+    Z = (P - P.mean(axis=0)) / P.std(axis=0)
+    frame = pd.DataFrame(Z, columns=["m0", "m1"]).assign(time=y["time"], event=y["event"].astype(int))
+    ref = CoxPHFitter().fit(frame, duration_col="time", event_col="event")  # continuous times: no ties
+    np.testing.assert_allclose(comb.weights, ref.params_[["m0", "m1"]].to_numpy(), rtol=1e-4)
+    np.testing.assert_allclose(comb.predict(P[:5]), Z[:5] @ comb.weights, rtol=1e-6)
+
+
+def test_caruana_on_survival_averages_standardised_risks() -> None:
+    from autods.judge.metrics import compute_metric
+
+    P, y = _survival()
+    comb = fit_combiner(P, y, "survival", "caruana", "c_index", rounds=10)
+    assert comb.weights.sum() == pytest.approx(1.0) and comb.weights[0] > comb.weights[1]  # m0 carries more signal
+    Z = (P - P.mean(axis=0)) / P.std(axis=0)
+    np.testing.assert_allclose(comb.predict(P), Z @ comb.weights)
+    best_single = max(compute_metric("c_index", y, P[:, j]) for j in range(2))
+    assert compute_metric("c_index", y, comb.predict(P)) >= best_single  # round 1 alone is the best member
+
+
+def test_the_ensembles_column_codec_is_lossless() -> None:
+    from autods.runners.ensemble_codec import UNSEEN, RawColumns
+
+    frame = pd.DataFrame({"n": [1, 2, 3], "f": [0.5, np.nan, 2.0], "b": [True, False, True],
+                          "s": ["a", np.nan, "b"], "d": pd.to_datetime(["2020-01-02", None, "2021-06-30"])})
+    codec = RawColumns().fit(frame)
+    M = codec.transform(frame)
+    assert M.dtype == float and M.shape == (3, 5)
+    pd.testing.assert_frame_equal(codec.decode(M), frame.astype({"s": object}), check_dtype=True)
+    new = pd.DataFrame({"n": [4], "f": [1.0], "b": [False], "s": ["c"], "d": pd.to_datetime(["2022-01-01"])})
+    assert codec.decode(codec.transform(new))["s"].tolist() == [UNSEEN]  # unknown to every member, as "c" was
+    assert list(codec.get_feature_names_out()) == ["raw__n", "raw__f", "raw__b", "raw__s", "raw__d"]
+
+
+@pytest.mark.slow  # a whole run folder, the job, the validation with SHAP (minutes on a loaded 2-core box)
+def test_an_ensemble_champion_is_judged_validated_and_reloaded(tmp_path: Path) -> None:
+    # Needs RecipeRunner.fit to hand ensemble recipes to EnsembleRunner (reports/validate.py fits the
+    # champion through it): .coordination/requests.md item 12.
+    import json
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from report_fixtures import build_run, synthetic_task
+
+    import autods
+    from autods.execution.base import Job
+    from autods.execution.job import OOF_REPEATS, run_job
+    from autods.reports import validate_champion
+
+    root = build_run(synthetic_task(tmp_path / "tasks", "binary"), tmp_path / "runs", validate=False, render=False,
+                     n_resamples=100)
+    recipe = {"family": "ensemble", "params": {"members": MEMBERS, "method": "stack"}}
+    res = run_job(Job(job_id="999", run_dir=str(root), recipe=recipe, seed=0, n_resamples=100))
+    assert res.ok and res.record["ensemble"]["method"] == "stack" and len(res.record["ensemble"]["members"]) == 2
+    assert res.record["calibration"]["calibration_method"] == "none"
+    repeats = pd.read_parquet(root / "artifacts" / "999" / OOF_REPEATS)
+    first = pd.read_parquet(root / "artifacts" / "999" / "oof.parquet")
+    assert list(repeats.columns[:3]) == ["repeat", "row", "fold"] and "repeat" not in first.columns
+    pd.testing.assert_frame_equal(repeats[repeats["repeat"] == 0].drop(columns="repeat").reset_index(drop=True), first)
+    stored = json.loads((root / "artifacts" / "999" / "record.json").read_text())
+    assert stored["ensemble"] == res.record["ensemble"] and "oof_all" not in stored
+    validation = validate_champion(root, recipe, seed=0, experiment_id="999", n_resamples=100)
+    assert validation["family"] == "ensemble" and validation["test"]["value"] > 0.7
+    model = autods.load_model(root)
+    assert model.recipe_["family"] == "ensemble" and len(model.runner_.weights_) == 2
+    frame = pd.read_csv(next((tmp_path / "tasks").rglob("cohort.csv")))
+    assert model.predict_proba(frame.head(5)).shape == (5, 2)

@@ -42,10 +42,12 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.pipeline import Pipeline
 
 from autods.errors import RecipeError
+from autods.runners.ensemble_codec import RawColumns, RawRows
 from autods.runners.ensemble_weights import METHODS, Combiner, caruana_weights, fit_combiner, fold_combiners
 from autods.runners.families import FAMILIES, KIND, FamilySpec, Param, register_family, task_kind
 from autods.runners.pipeline import RecipeRunner, TrainingData, select_features
@@ -178,38 +180,18 @@ def cross_validated(folds: list[tuple[str, np.ndarray, np.ndarray]], data: Train
 # -- the fitted ensemble -----------------------------------------------------------------------
 
 
-class RawRows(BaseEstimator):
-    """The ensemble's ``prep`` step: raw rows pass through (each member has its own preprocessing).
-
-    ``unit_column`` / ``time_column`` are set when a member's unit-history composites read
-    them, so :class:`~autods.reports.model_io.ChampionModel` asks for them as it does for a recipe.
-    """
-
-    def __init__(self, unit_column: str | None = None, time_column: str | None = None) -> None:
-        self.unit_column = unit_column
-        self.time_column = time_column
-
-    def fit(self, X: Any, y: Any = None) -> RawRows:
-        self.n_features_in_ = X.shape[1]
-        return self
-
-    def transform(self, X: Any) -> Any:
-        return X
-
-    def fit_transform(self, X: Any, y: Any = None) -> Any:
-        return self.fit(X, y).transform(X)
-
-
 class EnsembleModel(BaseEstimator):
     """Members refitted on all the rows, weights from a :data:`FINAL_FOLDS`-fold split of them.
 
-    Fitted: ``runners_`` (one :class:`RecipeRunner` per member), ``combiner_``, ``weights_``,
-    ``classes_`` (classification).
+    Takes the matrix of the pipeline's :class:`RawColumns` step (``codec``, fitted) and
+    decodes it into the raw rows the members read. Fitted: ``runners_`` (one
+    :class:`RecipeRunner` per member), ``combiner_``, ``weights_``, ``classes_`` (classification).
     """
 
     def __init__(self, members: tuple[dict[str, Any], ...] = (), method: str = "caruana", rounds: int = 25,
                  penalty: float = 1.0, task_type: str = "binary", features: tuple[str, ...] = (),
-                 unit_column: str | None = None, time_column: str | None = None, seed: int = 0) -> None:
+                 unit_column: str | None = None, time_column: str | None = None, seed: int = 0,
+                 codec: RawColumns | None = None) -> None:
         self.members = members
         self.method = method
         self.rounds = rounds
@@ -219,22 +201,26 @@ class EnsembleModel(BaseEstimator):
         self.unit_column = unit_column
         self.time_column = time_column
         self.seed = seed
+        self.codec = codec
 
-    def _split(self, data: TrainingData) -> list[tuple[np.ndarray, np.ndarray]]:
+    def _rows(self, X: Any) -> pd.DataFrame:
+        return X if self.codec is None or isinstance(X, pd.DataFrame) else self.codec.decode(X)
+
+    def _split(self, data: TrainingData, groups: Any) -> list[tuple[np.ndarray, np.ndarray]]:
         from autods.judge.splits import make_splitter
 
-        units = None
-        if data.unit_column is not None and data.unit_column in data.frame.columns:
-            units = data.frame[data.unit_column].astype(str).to_numpy()
+        units = None if groups is None else np.asarray(groups).astype(str)
         grouped = units is not None and len(np.unique(units)) < len(units)
         splitter = make_splitter("patient-grouped-cv" if grouped else "stratified-cv", n_splits=FINAL_FOLDS,
                                  seed=self.seed)
         return list(splitter.split(len(data.frame), y=data.y, groups=units if grouped else None))
 
-    def fit(self, X: Any, y: Any) -> EnsembleModel:
+    def fit(self, X: Any, y: Any, groups: Any = None) -> EnsembleModel:
+        """``groups``: one unit id per row; the weights' split keeps a unit's rows together when units repeat."""
         from autods.judge.score import PRIMARY_METRIC
 
         kind = task_kind(self.task_type)
+        X = self._rows(X)
         data = TrainingData(X, y, self.task_type, tuple(self.features), self.unit_column, self.time_column)
         recipes = [Recipe.parse(m) for m in self.members]
         self.classes_ = np.unique(y) if kind in ("binary", "multiclass") else None
@@ -242,7 +228,7 @@ class EnsembleModel(BaseEstimator):
             self.classes_ = np.array([0, 1])
         classes = self.classes_ if kind == "multiclass" else None
         kw = {"labels": classes} if kind == "multiclass" else {}
-        split = self._split(data)
+        split = self._split(data, groups)
         scores, rows = [], []
         for train, test in split:
             runners = [RecipeRunner().fit(data.subset(train), m) for m in recipes]
@@ -258,7 +244,7 @@ class EnsembleModel(BaseEstimator):
 
     def _combined(self, X: Any) -> np.ndarray:
         classes = self.classes_ if self.kind_ == "multiclass" else None
-        return self.combiner_.predict(member_scores(self.runners_, X, self.kind_, classes))
+        return self.combiner_.predict(member_scores(self.runners_, self._rows(X), self.kind_, classes))
 
     def predict_proba(self, X: Any) -> np.ndarray:
         if self.kind_ == "binary":
@@ -277,7 +263,7 @@ class EnsembleModel(BaseEstimator):
 class EnsembleRunner(RecipeRunner):
     """:class:`RecipeRunner` for an ensemble recipe: the same attributes and predictions.
 
-    ``pipeline_`` is ``prep`` (:class:`RawRows`) -> ``model`` (:class:`EnsembleModel`);
+    ``pipeline_`` is ``prep`` (:class:`RawRows` -> :class:`RawColumns`) -> ``model`` (:class:`EnsembleModel`);
     ``members_`` and ``weights_`` name what the champion combines.
     """
 
@@ -294,15 +280,20 @@ class EnsembleRunner(RecipeRunner):
         features = member_inputs(members, data.features)
         history = any(_uses_units(m) for m in members)
         time_column = data.time_column if history else None
-        prep = Pipeline([("composites", RawRows(data.unit_column if history else None, time_column))])
+        prep = Pipeline([("composites", RawRows(data.unit_column if history else None, time_column)),
+                         ("columns", RawColumns())])
+        order = [c for c in (data.unit_column, time_column) if history and c and c in data.frame.columns]
+        inputs = data.frame[list(dict.fromkeys(features + order))]
+        prep.fit(inputs)
         params = ensemble_params(recipe)
         model = EnsembleModel(tuple(m.canonical_dict() for m in members), params["method"],
                               params["rounds"], params["penalty"], data.task_type, tuple(features),
-                              data.unit_column, data.time_column, recipe.seed)
+                              data.unit_column, data.time_column, recipe.seed, codec=prep.named_steps["columns"])
+        # fitted step by step: the model decodes with the fitted codec, so it needs it before it fits
+        units = data.frame[data.unit_column] if data.unit_column in data.frame.columns else None
+        model.fit(prep.transform(inputs), data.y, groups=units)
         pipeline = Pipeline([("prep", prep), ("model", model)])
         self.time_column_ = time_column
-        inputs = self._inputs(data.frame, features, data.unit_column, time_column)
-        pipeline.fit(inputs, data.y)
         self.pipeline_ = pipeline
         self.feature_names_in_ = np.asarray(features, dtype=object)
         self.classes_ = np.asarray(model.classes_) if kind in ("binary", "multiclass") else None

@@ -23,6 +23,12 @@ Steps, in order (each one is the judge's code, never the caller's):
    unit whenever units repeat (site-grouped designs still cluster by unit: a handful of
    sites is too few clusters to resample). The value is the mean over repeats of each
    repeat's pooled metric, so no lucky arrangement of folds is reported alone.
+6. An ``ensemble`` recipe (:mod:`autods.runners.ensemble`) runs on the same folds: its members
+   are fitted per training fold and the weights used on fold k are fitted on the other
+   folds' out-of-fold scores only. The record then lists the members and weights
+   (``ensemble``). Binary records carry the out-of-fold calibration slope and
+   calibration-in-the-large (``calibration``, means over repeats) that promotion checks
+   (:mod:`autods.judge.calibration_gate`); every repeat's OOF predictions are in ``oof_all``.
 """
 
 from __future__ import annotations
