@@ -130,10 +130,6 @@ def test_a_scripted_llm_code_experiment_becomes_champion_and_reloads(tmp_path: P
         get_sandbox()
     except UserInputError as exc:  # fails closed where bubblewrap cannot start; so does this test
         pytest.skip(f"the sandbox cannot start here: {exc}")
-    # Each SHAP evaluation of a code model is a sandbox round trip (hundreds of thousands of rows in
-    # small batches): the validation step stalls on it. Out of this test's scope; requested upstream.
-    monkeypatch.setattr("autods.reports.importance.shap_importances",
-                        lambda *a, **k: {"method": "shap-permutation", "skipped": "code model (test)"})
     task = _circle_task(tmp_path / "circle")
     fake = FakeOpenAI()
     fake.add(*[_scripted_code_analyst(grammar.example_source("binary"))] * 400)
@@ -142,7 +138,7 @@ def test_a_scripted_llm_code_experiment_becomes_champion_and_reloads(tmp_path: P
         monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-key")
         out = start_run(task, run_name="code", runs_dir=tmp_path / "runs", budget=4, executor="inline",
                         display=False, brain="openai:fake-model",
-                        options=RunOptions(n_resamples=0, floor_seeds=2, finish=("validation",)))
+                        options=RunOptions(n_resamples=0, floor_seeds=2, finish=("validation", "report")))
     champ = json.loads((out.folder.root / "champion" / "recipe.json").read_text())
     assert champ["family"] == grammar.CODE_FAMILY and "SplineTransformer" in champ["params"]["source"]
     raw = pd.read_csv(task / "data.csv").drop(columns="y")
@@ -153,3 +149,13 @@ def test_a_scripted_llm_code_experiment_becomes_champion_and_reloads(tmp_path: P
     assert roc_auc_score(truth, model.predict_proba(raw)[:, 1]) > 0.8  # the circle is found
     log = out.summary["log"]
     assert any(e["family"] == grammar.CODE_FAMILY for e in log)
+    # the report and the manifest carry the code's normalised source and its hash
+    from autods.runners.code_family import code_manifest
+
+    sha = code_manifest(champ)["sha256"]
+    page = (out.folder.root / "report.html").read_text()
+    assert sha in page and "agent-written code" in page and "SplineTransformer" in page
+    manifest = json.loads((out.folder.root / "manifest.json").read_text())
+    assert manifest["champion"]["code"]["sha256"] == sha
+    shap = json.loads((out.folder.root / "fact_sheet.json").read_text())["validation"]["shap"]
+    assert shap is None or "sandbox" in shap["skipped"]

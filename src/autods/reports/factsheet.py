@@ -18,6 +18,7 @@ from typing import Any
 
 from autods.errors import JudgeError
 from autods.reports.audit_sentences import sentence
+from autods.reports.beliefs import empty_beliefs
 from autods.reports._context import RunContext, load_context
 from autods.reports.limitations import limitations
 from autods.reports.runstate import empty_state, read_state
@@ -243,12 +244,13 @@ def build_fact_sheet(run_dir: str | Path) -> dict[str, Any]:
         "experiments": {k: state["counts"][k] for k in ("total", "promoted", "failed", "dead_ends", "aborted")},
         "experiment_log": state["log"], "trajectory": state["trajectory"], "teams": state["teams"],
         "dead_ends": state["dead_ends"], "discussion": state["discussion"],
+        "beliefs": state.get("beliefs") or empty_beliefs(),
         "importance": test.get("importance"),
         "figures": _figures(v),
         "validation": {"notes": (v or {}).get("notes", []), "subgroup_gaps": (v or {}).get("subgroup_gaps", []),
                        "findings": (v or {}).get("findings", []), "test_split": (v or {}).get("test_split"),
                        "shap": test.get("shap"), "validated_at": (v or {}).get("validated_at"),
-                       "model": (v or {}).get("model")},
+                       "model": (v or {}).get("model"), "code": (v or {}).get("code")},
         "audit": _audit(ctx, state),
         "disclaimer": DISCLAIMER,
     }

@@ -129,6 +129,10 @@ def shap_importances(runner: Any, frame: pd.DataFrame, *, seed: int, max_rows: i
     if runner.kind_ == "multiclass":
         return {"method": "shap-permutation", "skipped": "multiclass models get one SHAP matrix per class; "
                 "the permutation importance above covers them"}
+    if getattr(getattr(runner, "recipe_", None), "family", None) == "code":
+        return {"method": "shap-permutation", "skipped": "agent-written code predicts only inside the sandbox, one "
+                "round trip per call, and the explainer needs thousands of calls; the permutation importance above "
+                "covers it"}
     with warnings.catch_warnings():
         # shap's colour module calls a matplotlib API that matplotlib marks for deprecation.
         warnings.filterwarnings("ignore", message="The set_(bad|over|under) function", category=PendingDeprecationWarning)

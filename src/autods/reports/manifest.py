@@ -57,7 +57,8 @@ def write_manifest(run_dir: str | Path, fs: dict[str, Any]) -> Path:
         "data": fs["provenance"]["sources"] or fs["data"]["files"],
         "seeds": {"run": fs["run"]["seed"], "design": fs["design"].get("seed"), "experiments": seeds,
                   "champion_recipe": (champ.get("recipe") or {}).get("seed")},
-        "champion": {"experiment_id": champ.get("experiment_id"), "recipe_hash": champ.get("recipe_hash")},
+        "champion": {"experiment_id": champ.get("experiment_id"), "recipe_hash": champ.get("recipe_hash"),
+                     "code": (fs.get("validation") or {}).get("code")},  # source + sha256 of agent-written code
         "packages": {name: _version(name) for name in PACKAGES},
         "python": sys.version.split()[0],
         "platform": platform.platform(),

@@ -33,6 +33,7 @@ from autods.reports._context import RunContext, load_context
 from autods.reports.evidence import performance
 from autods.reports.model_io import MODEL_FULL_FILE, ChampionModel, save_model
 from autods.runfolder import atomic_write_json, read_json
+from autods.runners.code_family import code_manifest
 from autods.runners.families import task_kind
 from autods.runners.pipeline import RecipeRunner, TrainingData
 from autods.runners.recipe import Recipe
@@ -266,6 +267,8 @@ def validate_champion(run_dir: str | Path, recipe: dict[str, Any] | Recipe, *, s
         "test_split": None if split is None else {"n": int(len(split.test_idx)), "content_hash": split.content_hash,
                                                   "kind": checks.split_kind(ctx)},
         "inputs": [str(c) for c in runner.feature_names_in_],
+        # agent-written code: its normalised source and hash travel with the champion (None otherwise)
+        "code": code_manifest(recipe),
         "model": {"path": str(model_path.relative_to(ctx.root)), "sha256": file_sha256(model_path),
                   "n_rows": int(len(dev)), "full": full},
         "validated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
