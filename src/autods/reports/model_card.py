@@ -67,6 +67,7 @@ def model_card_text(fs: dict[str, Any]) -> str:
             lines += ["## Subgroups (out-of-fold)", "", "| column | group | n | value |", "|---|---|---|---|"]
             lines += [f"| {s['column']} | {s['group']} | {fmt(s['n'])} | {_ci(s)} |" for s in fs["subgroups"]]
             lines.append("")
+    lines += _belief_lines(fs.get("beliefs") or {})
     lines += ["## Limitations and ethical considerations", ""]
     lines += [f"- **{lim['severity']}**: {lim['text']}" + (f" ({lim['advice']})" if lim["advice"] else "")
               for lim in fs["limitations"]] or ["- none recorded"]
@@ -91,3 +92,15 @@ def _load_lines(fs: dict[str, Any]) -> list[str]:
             "after the held-out test was scored once (takes a DataFrame with the task's raw columns). The figures "
             f"below describe the same recipe fitted on the {fmt(model.get('n_rows'))} development rows; that exact "
             "model is `autods.load_model(run_dir, which='tested')`.", ""]
+
+
+def _belief_lines(beliefs: dict[str, Any]) -> list[str]:
+    """What the team believed, one line per diagnosis: its claim, fate and ideas' outcomes."""
+    if not beliefs.get("available"):
+        return []
+    lines = ["## What the team believed", ""]
+    for d in beliefs["diagnoses"]:
+        ideas = "; ".join(f"{i['title']} ({i['tier']}, {i['outcome']})" for i in d["ideas"]) or "no idea proposed"
+        why = f": {d['status_reason']}" if d["status_reason"] else ""
+        lines.append(f"- {d['claim']} — **{d['status']}**{why}. Ideas: {ideas}.")
+    return [*lines, ""]

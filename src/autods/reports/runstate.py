@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from autods.errors import UserInputError
+from autods.reports.beliefs import empty_beliefs, read_beliefs
 from autods.runfolder import RunFolder
 
 __all__ = ["PARTS", "empty_state", "experiment_dir", "read_state", "run_failures", "run_parts"]
@@ -25,7 +26,7 @@ def empty_state() -> dict[str, Any]:
             "discussion": {"proposals": 0, "critiques": {"approve": 0, "revise": 0, "reject": 0}, "posts": {},
                            "stuck_episodes": 0},
             "counts": {"total": 0, "promoted": 0, "failed": 0, "dead_ends": 0, "aborted": 0},
-            "chain_verified": None}
+            "chain_verified": None, "beliefs": empty_beliefs()}
 
 
 def experiment_dir(result: Any) -> str:
@@ -46,7 +47,8 @@ def _sqlite_missing(url: str) -> bool:
 
 
 def read_state(folder: RunFolder) -> dict[str, Any]:
-    """Experiment log, champion trajectory, teams, dead ends and discussion counts of the run."""
+    """Experiment log, champion trajectory, teams, dead ends, discussion counts and the
+    hypothesis graph (``beliefs``: :mod:`autods.reports.beliefs`) of the run."""
     from autods.server.service import Actor, Service
     from autods.state.store import Store
 
@@ -130,6 +132,7 @@ def _assemble(service: Any, viewer: Any, run_id: int) -> dict[str, Any]:
                    "promoted": len(history), "failed": sum(1 for i in items.values() if i.status == "failed"),
                    "dead_ends": len(dead_ends), "aborted": sum(1 for i in items.values() if i.status == "aborted")},
         "chain_verified": bool(service.verify_audit_chain(viewer)),
+        "beliefs": read_beliefs(service, viewer, run_id, results, promoted),
     }
 
 
