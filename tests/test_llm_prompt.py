@@ -150,3 +150,14 @@ def test_code_is_offered_only_where_the_code_family_is_registered(monkeypatch: p
     monkeypatch.setattr(grammar, "code_available", lambda: False)
     prompt = system_prompt(_obs())
     assert "Recipe grammar" in prompt and "Code experiments" not in prompt
+
+
+def test_the_tool_example_is_the_arguments_propose_code_takes(tmp_path: Path) -> None:
+    from autods.server.mcp_tools import code_recipe_of
+
+    text = grammar.code_text(None, tool=True)
+    assert all(k in text for k in ("binary:", "regression:", "survival:"))
+    args = json.JSONDecoder().raw_decode(text.split("(the arguments of propose_code):\n", 1)[1])[0]
+    assert set(args) == {"source", "entry", "role", "hypothesis", "expected_effect"}
+    pytest.importorskip("autods.runners.code_family", reason="the code family (sandbox work) is not on main yet")
+    assert code_recipe_of(args["source"], args["entry"], args["role"], None, None).family == grammar.CODE_FAMILY

@@ -135,7 +135,7 @@ def _brief(role: str) -> list[str]:
     if "propose_code" in role_tools(role):
         from autods.agents.llm import grammar
 
-        lines += ["## Code experiments", "", grammar.code_text(None), ""]
+        lines += ["## Code experiments", "", grammar.code_text(None, tool=True), ""]
     return lines
 
 

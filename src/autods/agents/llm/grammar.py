@@ -180,31 +180,41 @@ def recipe_text(task_type: str | None) -> str:
     ])
 
 
-def code_text(task_type: str | None) -> str:
-    """The code contract, version :data:`CODE_CONTRACT`, with one worked example for the task's kind."""
+def code_text(task_type: str | None, *, tool: bool = False) -> str:
+    """The code contract, version :data:`CODE_CONTRACT`, with one worked example for the task's kind
+    (every kind's methods when ``task_type`` is None). ``tool``: the example is the arguments of the
+    MCP tool ``propose_code`` instead of a brain's whole ``propose`` action."""
     from autods.runners.families import KIND
 
     kind = KIND.get(task_type or "", "binary")
     methods = "\n".join(f"  {k}: {m}" for k, m in _KIND_METHOD.items() if k == kind or task_type is None)
-    example = {"kind": "propose", "family": CODE_FAMILY, "recipe": code_recipe(example_source(kind)),
-               "hypothesis": "curved effects of the continuous measurements are missed by the linear champion",
-               "expected_effect": 0.01, "rationale": "splines are a cheap test of nonlinearity"}
+    hypothesis = "curved effects of the continuous measurements are missed by the linear champion"
+    source = example_source(kind)
+    if tool:
+        heading = "Worked example (the arguments of propose_code):"
+        example: dict[str, Any] = {"source": source, "entry": CODE_ENTRY, "role": "estimator",
+                                   "hypothesis": hypothesis, "expected_effect": 0.01}
+    else:
+        heading = "Worked example (the whole action):"
+        example = {"kind": "propose", "family": CODE_FAMILY, "recipe": code_recipe(source), "hypothesis": hypothesis,
+                   "expected_effect": 0.01, "rationale": "splines are a cheap test of nonlinearity"}
     return "\n".join([
         f"Code experiments (contract {CODE_CONTRACT}): instead of a family from the grammar you may write a small "
         f"Python module. The recipe is {{\"family\": \"{CODE_FAMILY}\", \"params\": {{\"source\": <module text>, "
         f"\"entry\": <class name, e.g. \"{CODE_ENTRY}\">, \"role\": \"estimator\", \"contract\": {CODE_CONTRACT}}}}} "
         "(role \"transformer\" with \"then\": <built-in family> and optional \"then_params\" defines fit(X, y) + "
         "transform(X) -> a numeric matrix, applied inside the fold before that family).",
-        f"- The class has scikit-learn's shape: no work in __init__ (it is called without arguments); fit(X, y) "
+        "- The class has scikit-learn's shape: no work in __init__ (it is called without arguments); fit(X, y) "
         "returns self; fitted attributes end in '_'. X is a pandas DataFrame of the preprocessed, numeric "
-        "development-fold columns (imputed, scaled, one-hot); y the fold's endpoint. For this task:",
+        "development-fold columns (imputed, scaled, one-hot); y the fold's endpoint (classification: labels coded "
+        "0..k-1 in sorted order). " + ("For this task:" if task_type else "Per task kind:"),
         methods,
         "- It runs in a sandbox: no network, no files outside a scratch folder, CPU, memory and time limits, the "
         "project's installed packages only (numpy, pandas, scipy, scikit-learn, lightgbm, scikit-survival...). "
         "It never sees the held-out rows, and the frozen judge scores it on the same folds as any recipe.",
         "- Do not print or return data; a failure comes back to you as the exception type and the last lines of "
         "the traceback (values masked): fix the code and propose it again.",
-        "Worked example (the whole action):",
+        heading,
         json.dumps(example, indent=1),
     ])
 
