@@ -58,7 +58,9 @@ def seed(url: str, items: int, clients: int) -> tuple[int, list[str]]:
     _, b_tok = svc.register_agent(run.id, "critic", "biostatistician")
     analyst, critic = svc.authenticate(a_tok), svc.authenticate(b_tok)
     assert analyst is not None and critic is not None
-    proposal = svc.propose(analyst, run.id, {"model": "gbm", "depth": 3}, "bench", 0.0, "gbm")
+    # a real recipe: the server canonicalises every recipe and refuses what does not parse
+    proposal = svc.propose(analyst, run.id, {"family": "lightgbm", "params": {"num_leaves": 8}}, "bench", 0.0,
+                           "lightgbm")
     svc.critique(critic, proposal.id, "approve", "bench")
     for s in range(items):
         svc.enqueue(analyst, proposal.id, seed=s)

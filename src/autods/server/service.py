@@ -19,6 +19,12 @@ Rules (letters as in issue 4):
   h  at most ``slot_limit`` claimed items per run
   i  after each result, K results without improvement emit one ``stuck`` post per episode
   j  verbs outside the actor's role raise PermissionDenied
+  k-n (issue 14, no side doors): the server canonicalises every recipe and derives its family;
+     a revise blocks a recipe version, a validator's reject is final; design/finding/noise-floor
+     records come only from their owning roles; only the owning team, the monitor or the
+     orchestrator abort an item (details: protocol.py, service_forum.py, service_queue.py)
+  graph (issue 14): diagnoses, ideas, relations, tiers (NOW capped at the workers), verdict
+     tickets that lock new work with 423 until answered (service_graph*.py, graph_protocol.py)
 
 The verbs live in ``service_base`` (identity, shared checks), ``service_forum`` (teams,
 posts, proposals, critiques, dead ends), ``service_queue`` (a-d, g, h), ``service_results``
