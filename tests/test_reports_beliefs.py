@@ -94,7 +94,8 @@ def _sheet(root: Path) -> dict[str, Any]:
 
 
 def test_fact_sheet_lists_each_diagnosis_with_evidence_ideas_and_fate(runs: dict[str, Any]) -> None:
-    b, seeded = _sheet(runs["graph"])["beliefs"], runs["seeded"]
+    sheet, seeded = _sheet(runs["graph"]), runs["seeded"]
+    b = sheet["beliefs"]
     forest, ridge = seeded["ideas"]
     assert b["available"] is True
     assert b["counts"] == {"diagnoses": 4, "open": 1, "supported": 1, "refuted": 1, "merged": 1, "ideas": 2,
@@ -108,6 +109,8 @@ def test_fact_sheet_lists_each_diagnosis_with_evidence_ideas_and_fate(runs: dict
                                  "message": "forest ahead by 0.03"}]
     first_id, first_value = seeded["first"]
     assert [(r["result_id"], r["value"]) for r in bend["results"]] == [(first_id, first_value)]
+    log_title = next(r["title"] for r in sheet["experiment_log"] if r["result_id"] == first_id)
+    assert bend["results"][0]["idea_title"] == log_title != ""
     assert over["findings"] == over["results"] == [] and imbalance["ideas"] == []
     (f,), (r,) = bend["ideas"], over["ideas"]
     assert (f["id"], f["tier"], f["outcome"]) == (forest, "NOW", "became champion")

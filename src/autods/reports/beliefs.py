@@ -31,7 +31,7 @@ def _counts(diagnoses: list[Any], ideas: list[Any], tickets: list[Any]) -> dict[
 
 def _result_row(r: Any, titles: dict[int, str]) -> dict[str, Any]:
     return {"result_id": r.id, "metric": r.metric, "value": r.value, "seed": r.seed,
-            "idea_title": titles.get(r.proposal_id, "")}
+            "idea_title": titles.get(r.proposal_id, "")}  # the proposal (or idea) the result ran
 
 
 def _outcome(idea: Any, results: list[Any], promoted: set[int]) -> str:
@@ -49,7 +49,7 @@ def read_beliefs(service: Any, viewer: Any, run_id: int, results: list[Any], pro
         return empty_beliefs()
     findings = {p.id: p for p in service.list_posts(viewer, run_id, kind="finding")}
     by_id = {r.id: r for r in results}
-    titles = {i.id: i.title for i in view.ideas}
+    titles = {p.id: p.title for p in service.list_proposals(viewer, run_id)}  # ideas are proposals: same ids
     diagnoses = []
     for d in view.diagnoses:
         evidence_findings = [{"post_id": pid, "title": findings[pid].title if pid in findings else "",
