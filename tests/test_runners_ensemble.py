@@ -219,8 +219,7 @@ def test_the_ensembles_column_codec_is_lossless() -> None:
 
 @pytest.mark.slow  # a whole run folder, the job, the validation with SHAP (minutes on a loaded 2-core box)
 def test_an_ensemble_champion_is_judged_validated_and_reloaded(tmp_path: Path) -> None:
-    # Needs RecipeRunner.fit to hand ensemble recipes to EnsembleRunner (reports/validate.py fits the
-    # champion through it): .coordination/requests.md item 12.
+    # reports/validate.py fits the champion through RecipeRunner, which hands ensembles to EnsembleRunner
     import json
     import sys
 
