@@ -9,7 +9,6 @@ import importlib.util
 import json
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +33,6 @@ from autods.execution.base import Job, JobResult
 from autods.execution.inline import InlineExecutor
 from autods.guard.egress import EgressGate
 from autods.runfolder import RunFolder
-from autods.runners.families import FAMILIES, FamilySpec, register_family
 
 SECRET = "Jane Doe"  # a planted PHI value in the frame the fake sandbox hands to the code
 
@@ -126,22 +124,6 @@ def fake_sandbox(job: Job) -> JobResult:
                      record={"metric": "auroc", "value": value, "higher_is_better": True, "fold_scores": [value]})
 
 
-@pytest.fixture()
-def code_family() -> Iterator[None]:
-    """The real code family once it is on main; until then a stand-in that accepts the contract's
-    parameters, so the brain's side of the loop is tested either way."""
-    try:
-        import autods.runners.code_family  # noqa: F401
-    except ImportError:
-        register_family(FamilySpec(grammar.CODE_FAMILY, frozenset({"binary", "multiclass", "regression", "survival"}),
-                                   {"source": "", "entry": grammar.CODE_ENTRY, "role": "estimator",
-                                    "contract": grammar.CODE_CONTRACT}, {}, build=lambda k, p, s: None))
-        yield
-        del FAMILIES[grammar.CODE_FAMILY]
-    else:
-        yield
-
-
 def _propose(source: str) -> dict[str, Any]:
     return {"action": {"kind": "propose", "family": grammar.CODE_FAMILY, "recipe": grammar.code_recipe(source),
                        "hypothesis": "a plain logistic model on the raw columns", "expected_effect": 0.01}}
@@ -153,8 +135,7 @@ def _user_text(body: dict[str, Any]) -> str:
 
 
 @pytest.mark.parametrize("provider", ["openai", "anthropic"])
-def test_code_fails_the_feedback_arrives_and_the_repair_runs(provider: str, tmp_path: Path, code_family: None,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_code_fails_the_feedback_arrives_and_the_repair_runs(provider: str, tmp_path: Path) -> None:
     pytest.importorskip(provider)
     seen: list[str] = []
 
