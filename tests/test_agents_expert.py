@@ -116,6 +116,20 @@ def test_validator_promotes_only_with_a_second_seed_beating_the_floor() -> None:
     assert isinstance(action, Promote) and {action.result_id, action.confirming_result_id} == {10, 12}
 
 
+def test_validator_does_not_ask_for_a_promotion_the_calibration_gate_refuses() -> None:
+    """Asking again every round for a refused promotion kept the validator from critiquing anything."""
+    base, rs, champ = _with_champion(0.80)
+    challenger = recipe("lightgbm", features=list(SAFE))
+    both = rs + [result(10, challenger, 0.85, seed=0), result(12, challenger, 0.84, seed=1)]
+    for r in both[-2:]:
+        r["artifacts"] = {"calibration_slope": "0.55", "calibration_method": "none"}  # overconfident
+    action = ExpertBrain("validator").decide(observation(results=both, champ=champ))
+    assert not isinstance(action, Promote)
+    for r in both[-2:]:
+        r["artifacts"] = {"calibration_slope": "0.97", "calibration_method": "none"}
+    assert isinstance(ExpertBrain("validator").decide(observation(results=both, champ=champ)), Promote)
+
+
 def test_a_family_with_repeated_losses_becomes_a_dead_end_with_a_reason() -> None:
     base, rs, champ = _with_champion(0.80)
     once = rs + [result(10, recipe("random_forest", min_samples_leaf=1, features=list(SAFE)), 0.70)]

@@ -29,6 +29,14 @@ def _two_seeds(rs: list[dict]) -> tuple[dict, dict] | None:
     return None
 
 
+def _calibrated(result: dict, family: str) -> bool:
+    """The server's calibration gate, asked before a promotion it would refuse."""
+    from autods.judge.calibration_gate import calibration_verdict, slope_from_artifacts
+
+    slope, method = slope_from_artifacts(result.get("artifacts") or {})
+    return calibration_verdict(slope, family, method).ok
+
+
 def promote(obs: Observation) -> Promote | None:
     """The recipe the server's promotion rule would accept, best first.
 
@@ -49,8 +57,8 @@ def promote(obs: Observation) -> Promote | None:
             continue
         mine = [r for r in obs.results if r["recipe_hash"] == h]
         pair = _two_seeds(sorted(mine, key=lambda r: -sign * r["value"]))
-        if pair is None:
-            continue
+        if pair is None or not _calibrated(pair[0], st.family):
+            continue  # the server's calibration gate would refuse it: asking again every round blocks my critiques
         both = (*pair, *champ_rs)
         if champ_rs and protocol.on_shared_folds([r["split"] for r in both], [r["fold_scores"] for r in both]):
             ok, why = protocol.paired_verdict([r["fold_scores"] for r in pair], [r["fold_scores"] for r in champ_rs],
