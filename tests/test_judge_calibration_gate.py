@@ -54,6 +54,8 @@ def test_the_rule_itself() -> None:
     assert not refused.ok and "recalibrate: propose the platt variant" in refused.reason and "overconfident" in refused.reason
     assert not calibration_verdict(high + 0.01, "ebm").ok
     assert calibration_verdict(0.5, "calibrated").ok and calibration_verdict(0.5, "lightgbm", "isotonic").ok
+    first = calibration_verdict(0.5, "lightgbm", first=True)  # no champion yet: accepted, with the advice
+    assert first.ok and "recalibrate: propose the platt variant" in first.reason
     assert slope_from_artifacts({"calibration_slope": "0.61", "calibration_method": "none"}) == (0.61, "none")
     assert slope_from_artifacts({}) == (None, None)
 
@@ -132,8 +134,13 @@ def _recorded(w: dict, record: EvaluationRecord) -> list:
     return out
 
 
-def test_promotion_refuses_the_miscalibrated_model_and_accepts_its_platt_variant(world: dict, records: tuple) -> None:
+def test_promotion_refuses_the_miscalibrated_model_and_accepts_its_platt_variant(world: dict, records: tuple,
+                                                                                   task_dir: Path) -> None:
     plain, platt = records
+    # a first champion (the run's baseline) on the same folds: only challengers are gated
+    baseline = evaluate(task_dir, {"family": "dummy"}, n_resamples=20, repeats=2)
+    first = _recorded(world, baseline)
+    world["svc"].promote(world["validator"], first[0].id)
     bad = _recorded(world, plain)
     with pytest.raises(ProtocolViolation, match="recalibrate: propose the platt variant") as err:
         world["svc"].promote(world["validator"], bad[0].id)
@@ -141,3 +148,9 @@ def test_promotion_refuses_the_miscalibrated_model_and_accepts_its_platt_variant
     good = _recorded(world, platt)
     champion = world["svc"].promote(world["validator"], good[0].id)
     assert champion.result_id == good[0].id
+
+
+def test_the_first_champion_is_not_refused_for_calibration(world: dict, records: tuple) -> None:
+    plain, _ = records
+    first = _recorded(world, plain)  # a run must have a model to validate; its findings flag the slope
+    assert world["svc"].promote(world["validator"], first[0].id).result_id == first[0].id

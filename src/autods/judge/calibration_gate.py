@@ -38,12 +38,16 @@ class Verdict:
     reason: str
 
 
-def calibration_verdict(slope: float | None, family: str, method: str | None = None) -> Verdict:
+def calibration_verdict(slope: float | None, family: str, method: str | None = None, *, first: bool = False
+                        ) -> Verdict:
     """Whether a result with OOF calibration ``slope`` may become champion.
 
     ``slope`` None (not a binary task, an undefined fit, a record from before the gate) is
     not refused: the gate judges only what was measured. ``method`` is the recipe's
-    recalibration (``none`` | ``platt`` | ``isotonic``), when the record says it.
+    recalibration (``none`` | ``platt`` | ``isotonic``), when the record says it. ``first``:
+    the run has no champion yet; the first one is accepted whatever its slope, because a run
+    without a champion has no model to validate or report (its validation findings flag the
+    calibration and the expert proposes its Platt variant, which the gate then prefers).
     """
     if slope is None:
         return Verdict(True, "no calibration slope recorded (not a binary task, or undefined)")
@@ -54,6 +58,9 @@ def calibration_verdict(slope: float | None, family: str, method: str | None = N
     if recalibrated:
         return Verdict(True, f"calibration slope {slope:.3g} outside [{low}, {high}], but the recipe is the "
                              f"recalibrated variant")
+    if first:
+        return Verdict(True, f"calibration slope {slope:.3g} outside [{low}, {high}], accepted as the run's first "
+                             f"champion; recalibrate: propose the platt variant")
     side = "overconfident: predictions too extreme" if slope < low else "underconfident: predictions too timid"
     return Verdict(False, f"out-of-fold calibration slope {slope:.3g} is outside [{low}, {high}] ({side}); "
                           f"recalibrate: propose the platt variant (family 'calibrated' with base '{family}', "

@@ -88,9 +88,9 @@ class ResultVerbs(ServiceBase):
 
         Needs a confirming result (same recipe hash, other seed or split; found automatically
         when not given) and, if a champion exists, both results must beat it by more than the
-        noise floor in the metric's direction. A binary result whose out-of-fold calibration
-        slope is outside :data:`~autods.judge.calibration_gate.SLOPE_BAND` is refused
-        (``miscalibrated``) unless its recipe is the recalibrated variant.
+        noise floor in the metric's direction. Once a champion exists, a binary result whose
+        out-of-fold calibration slope is outside :data:`~autods.judge.calibration_gate.SLOPE_BAND`
+        is refused (``miscalibrated``) unless its recipe is the recalibrated variant.
         """
         self._allow(actor, "promote")
         with self.store.write(actor.key) as tx:
@@ -101,7 +101,7 @@ class ResultVerbs(ServiceBase):
             tx.lock_run(result.run_id)
             champ = tx.champion(result.run_id)
             floor = self._floor(tx, result.run_id)
-            self._calibrated_enough(tx, result)
+            self._calibrated_enough(tx, result, first=champ is None)
             if champ is not None and (champ.metric != result.metric or champ.higher_is_better != result.higher_is_better):
                 raise ProtocolViolation(
                     "metric_mismatch", f"champion is judged on {champ.metric}, result {result_id} on {result.metric}"
@@ -142,12 +142,13 @@ class ResultVerbs(ServiceBase):
             return tx.add_champion(result, candidates[0].id, protocol.champion_value(champ), floor,
                                    value=statistics.fmean((result.value, candidates[0].value)))
 
-    def _calibrated_enough(self, tx: Tx, result: Result) -> None:
-        """The calibration gate (:mod:`autods.judge.calibration_gate`) on the slope the harness recorded."""
+    def _calibrated_enough(self, tx: Tx, result: Result, *, first: bool) -> None:
+        """The calibration gate (:mod:`autods.judge.calibration_gate`) on the slope the harness recorded;
+        ``first`` (no champion yet) is accepted whatever its slope (see ``calibration_verdict``)."""
         from autods.judge.calibration_gate import calibration_verdict, slope_from_artifacts
 
         slope, method = slope_from_artifacts(result.artifacts)
-        verdict = calibration_verdict(slope, self._family(tx, result), method)
+        verdict = calibration_verdict(slope, self._family(tx, result), method, first=first)
         if not verdict.ok:
             raise ProtocolViolation("miscalibrated", f"result {result.id} cannot become champion: {verdict.reason}")
 
