@@ -46,5 +46,5 @@ def test_report_renders_in_chromium(example: str, base: Path, tmp_path: Path) ->
     assert len(widths) >= 3 and all(w > 0 for w in widths), widths
     assert [r for r in requests if not r.startswith(("file://", "data:"))] == []
     assert sections == ["Summary", "Data and cohort", "Governance", "Design", "What the team tried",
-                        "Champion validation", "Candidate biomarkers", "Interpretation", "Limitations"]
+                        "What the team believed", "Champion validation", "Candidate biomarkers", "Interpretation", "Limitations"]
     assert shot.stat().st_size > 50_000
