@@ -128,6 +128,9 @@ def test_validator_does_not_ask_for_a_promotion_the_calibration_gate_refuses() -
     for r in both[-2:]:
         r["artifacts"] = {"calibration_slope": "0.97", "calibration_method": "none"}
     assert isinstance(ExpertBrain("validator").decide(observation(results=both, champ=champ)), Promote)
+    for r in both[-2:]:  # a run's first champion is not gated (the server exempts it too)
+        r["artifacts"] = {"calibration_slope": "2.1", "calibration_method": "none"}
+    assert isinstance(ExpertBrain("validator").decide(observation(results=both[-2:], champ=None)), Promote)
 
 
 def test_a_family_with_repeated_losses_becomes_a_dead_end_with_a_reason() -> None:

@@ -29,12 +29,13 @@ def _two_seeds(rs: list[dict]) -> tuple[dict, dict] | None:
     return None
 
 
-def _calibrated(result: dict, family: str) -> bool:
-    """The server's calibration gate, asked before a promotion it would refuse."""
+def _calibrated(result: dict, family: str, first: bool) -> bool:
+    """The server's calibration gate, asked before a promotion it would refuse (a run's first
+    champion is not gated there)."""
     from autods.judge.calibration_gate import calibration_verdict, slope_from_artifacts
 
     slope, method = slope_from_artifacts(result.get("artifacts") or {})
-    return calibration_verdict(slope, family, method).ok
+    return calibration_verdict(slope, family, method, first=first).ok
 
 
 def promote(obs: Observation) -> Promote | None:
@@ -57,7 +58,7 @@ def promote(obs: Observation) -> Promote | None:
             continue
         mine = [r for r in obs.results if r["recipe_hash"] == h]
         pair = _two_seeds(sorted(mine, key=lambda r: -sign * r["value"]))
-        if pair is None or not _calibrated(pair[0], st.family):
+        if pair is None or not _calibrated(pair[0], st.family, first=obs.champion is None):
             continue  # the server's calibration gate would refuse it: asking again every round blocks my critiques
         both = (*pair, *champ_rs)
         if champ_rs and protocol.on_shared_folds([r["split"] for r in both], [r["fold_scores"] for r in both]):
