@@ -46,7 +46,7 @@ def _champion_recipe(root: Path) -> tuple[dict, str]:
 def test_champion_is_refit_on_the_development_rows_only(base: Path) -> None:
     root = shared_synthetic("binary", base)
     split = HoldoutSplit.load(root / "holdout.json")
-    model = load_model(root)
+    model = load_model(root, which="tested")
     scaler = (model.runner_.pipeline_.named_steps["prep"].named_steps["columns"]
               .named_transformers_["numeric"].named_steps["scale"])
     assert scaler.n_samples_seen_ == len(split.train_idx) < len(_governed(root))
@@ -56,7 +56,7 @@ def test_held_out_score_matches_sklearn_on_the_test_rows(base: Path) -> None:
     root = shared_synthetic("binary", base)
     split, frame, sheet = HoldoutSplit.load(root / "holdout.json"), _governed(root), _sheet(root)
     test = frame.iloc[split.test_idx]
-    p = load_model(root).predict_proba(test)[:, 1]
+    p = load_model(root, which="tested").predict_proba(test)[:, 1]
     assert sheet["champion"]["test"]["value"] == pytest.approx(roc_auc_score(test["y"], p), abs=1e-12)
     assert sheet["champion"]["test"]["n"] == len(split.test_idx)
     low, high = sheet["champion"]["test"]["ci_low"], sheet["champion"]["test"]["ci_high"]
@@ -134,7 +134,7 @@ def test_external_validation_drops_phi_and_rows_without_endpoint(base: Path) -> 
     kept = raw.dropna(subset=["y"])
     ext = sheet["champion"]["external"]
     assert ext["n"] == len(kept) == 190
-    p = load_model(root).predict_proba(kept)[:, 1]
+    p = load_model(root, which="tested").predict_proba(kept)[:, 1]
     assert ext["value"] == pytest.approx(roc_auc_score(kept["y"].astype(int), p), abs=1e-12)
     validation = json.loads((root / "validation.json").read_text())
     assert validation["external"]["phi_columns_dropped"] == ["mrn"]
@@ -158,7 +158,7 @@ def test_survival_validation_matches_sksurv_and_lifelines(base: Path) -> None:
     sheet, frame = _sheet(root), _governed(root)
     split = HoldoutSplit.load(root / "holdout.json")
     test = frame.iloc[split.test_idx]
-    risk = load_model(root).predict(test)
+    risk = load_model(root, which="tested").predict(test)
     c = concordance_index_censored(test["event"].astype(bool).to_numpy(), test["time"].to_numpy(), risk)[0]
     assert sheet["champion"]["test"]["value"] == pytest.approx(c, abs=1e-12)
     oof_risk, rows = _oof(root, sheet)
@@ -167,7 +167,7 @@ def test_survival_validation_matches_sksurv_and_lifelines(base: Path) -> None:
     km = sheet["figures"]["cv"]["km"]
     assert km["logrank_p"] == pytest.approx(ref.p_value, rel=1e-6)
     assert [g["n"] for g in km["groups"]] == np.bincount(group).tolist()
-    sf = load_model(root).predict_survival_function(test.head(3), [1.0, 5.0, 10.0])
+    sf = load_model(root, which="tested").predict_survival_function(test.head(3), [1.0, 5.0, 10.0])
     assert sf.shape == (3, 3) and np.all(np.diff(sf, axis=1) <= 1e-12)
 
 
@@ -216,7 +216,7 @@ def test_shap_ranks_the_planted_feature_first(base: Path) -> None:
 
     root = shared_synthetic("binary", base)
     split = HoldoutSplit.load(root / "holdout.json")
-    out = shap_importances(load_model(root).runner_, _governed(root).iloc[split.test_idx], seed=0)
+    out = shap_importances(load_model(root, which="tested").runner_, _governed(root).iloc[split.test_idx], seed=0)
     assert out is not None and out["features"][0]["feature"] == "x_strong"
     assert {f["feature"] for f in out["features"]} == {"x_strong", "x_weak", "noise", "group"}
 
@@ -228,7 +228,7 @@ def test_multiclass_champion_is_validated_and_reported(base: Path) -> None:
     root = shared_synthetic("multiclass", base)
     sheet, frame = _sheet(root), _governed(root)
     test = frame.iloc[HoldoutSplit.load(root / "holdout.json").test_idx]
-    model = load_model(root)
+    model = load_model(root, which="tested")
     assert model.classes_ == ["mild", "moderate", "severe"]
     assert model.predict_proba(test).shape == (len(test), 3)
     expected = f1_score(test["y"], model.predict(test), average="macro", zero_division=0)
@@ -249,7 +249,7 @@ def test_wide_inputs_shuffle_a_shortlist_that_keeps_the_planted_feature(base: Pa
     root = shared_synthetic("binary", base)
     split = HoldoutSplit.load(root / "holdout.json")
     test = _governed(root).iloc[split.test_idx]
-    out = permutation_importances(load_model(root).runner_, test, test["y"].to_numpy(), "auroc", seed=0,
+    out = permutation_importances(load_model(root, which="tested").runner_, test, test["y"].to_numpy(), "auroc", seed=0,
                                   n_repeats=2, max_features=2)
     assert out["n_features_total"] == 4 and out["n_features_permuted"] == 2
     # 'group' is categorical (always kept); of the numeric inputs, x_strong drives the prediction
