@@ -337,3 +337,18 @@ def test_a_kept_strong_measurement_is_flagged_for_review_not_left_out() -> None:
         {"check": "post_outcome", "severity": "warning", "feature": "leaky", "message": "named post_"}])
     assert warned_features(summ) == ["leaky"]
     assert flagged_features(summ) == ["Feed", "Time"]
+
+
+def test_epv_judges_a_recalibrated_variant_by_its_base_and_an_ensemble_by_its_members() -> None:
+    obs = observation(summ=summary(epv=4.0))
+    weak = {"family": "logistic", "params": {"C": 50.0}}
+    strong = {"family": "logistic", "params": {"C": 0.1}}
+
+    def review_epv(rec: dict) -> object:
+        return critic.epv(obs, {"family": rec["family"], "recipe": rec})
+
+    assert review_epv({"family": "calibrated", "params": {"base": "logistic", "base_params": {"C": 0.1},
+                                                          "method": "platt"}}) is None
+    assert review_epv({"family": "calibrated", "params": {"base": "logistic", "base_params": {"C": 50.0},
+                                                          "method": "platt"}}).verdict == "revise"
+    assert review_epv({"family": "ensemble", "params": {"members": [strong, weak]}}).verdict == "revise"

@@ -9,14 +9,16 @@ from __future__ import annotations
 from typing import Any
 
 from autods.judge.score import direction_value
+from autods.judge.calibration_gate import SLOPE_BAND
 from autods.reports._context import RunContext
 
 __all__ = ["CALIBRATION_SLOPE_RANGE", "NEAR_PERFECT", "SUBGROUP_GAP", "split_kind", "validation_findings"]
 
 #: CV values at or above these make leakage the first suspect.
 NEAR_PERFECT = {"auroc": 0.99, "c_index": 0.95, "r2": 0.99, "macro_f1": 0.99, "accuracy": 0.995}
-#: A calibration slope outside this range means over- or under-confident risks.
-CALIBRATION_SLOPE_RANGE = (0.8, 1.2)
+#: A calibration slope outside this range means over- or under-confident risks: the promotion
+#: gate's band (judge/calibration_gate.py), so the report and the gate never disagree.
+CALIBRATION_SLOPE_RANGE = SLOPE_BAND
 CALIBRATION_INTERCEPT_MAX = 0.2
 #: A subgroup gap at least this large (primary metric units) is reported.
 SUBGROUP_GAP = 0.05

@@ -122,6 +122,17 @@ def epv(obs: Observation, proposal: dict[str, Any]) -> Objection | None:
     if ratio is None or ratio >= EPV_LIMIT or family == "dummy":
         return None
     params = {**proposal["recipe"].get("params", {})}
+    # Wrappers are judged by what they wrap: a recalibrated variant by its base model, an
+    # ensemble by each member (asking to revise every wrapper blocked them on small cohorts).
+    if family == "calibrated":
+        base = {"family": params.get("base", ""), "params": params.get("base_params") or {}}
+        return epv(obs, {**proposal, "family": base["family"], "recipe": base})
+    if family == "ensemble":
+        for member in params.get("members") or []:
+            objection = epv(obs, {**proposal, "family": member.get("family", ""), "recipe": member})
+            if objection is not None:
+                return objection
+        return None
     if family in PENALTY_BOUND:
         name, limit, side = PENALTY_BOUND[family]
         value = params.get(name)
