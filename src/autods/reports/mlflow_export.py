@@ -116,7 +116,8 @@ def _log_champion(client: Any, exp_id: str, root: Path, fs: dict[str, Any], mode
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model"
         mlflow.pyfunc.save_model(str(path), python_model=_pyfunc_model(),
-                                 artifacts={"model": str(root / "champion" / "model.joblib")},
+                                 # the model load_model returns: refitted on every row when a test was scored
+                                 artifacts={"model": str(_model_file(root))},
                                  pip_requirements=["autods"])
         client.log_artifacts(rid, str(path), "model")
     client.set_terminated(rid, "FINISHED")
@@ -171,3 +172,8 @@ def export_mlflow(run_dir: str | Path, tracking_uri: str, *, experiment_name: st
     if fs["champion"] is not None and (root / "champion" / "model.joblib").is_file():
         champion = _log_champion(client, exp_id, root, fs, model_name or f"autods-{fs['task']['name']}")
     return {"experiment_id": exp_id, "runs": runs, "champion": champion}
+
+
+def _model_file(root: Path) -> Path:
+    full = root / "champion" / "model_full.joblib"
+    return full if full.is_file() else root / "champion" / "model.joblib"
