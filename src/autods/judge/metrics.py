@@ -79,8 +79,10 @@ def calibration(y_true: Any, p: Any) -> Calibration:
         warnings.simplefilter("error", PerfectSeparationWarning)
         warnings.simplefilter("error", ConvergenceWarning)
         try:
-            slope_fit = sm.GLM(y, sm.add_constant(lp, has_constant="add"), family=family).fit()
             citl_fit = sm.GLM(y, np.ones((y.size, 1)), family=family, offset=lp).fit()
+            if np.ptp(lp) < 1e-12:  # a constant score (the dummy baseline) has no slope to fit
+                return Calibration(slope=float("nan"), intercept=float(citl_fit.params[0]), brier=brier)
+            slope_fit = sm.GLM(y, sm.add_constant(lp, has_constant="add"), family=family).fit()
         except (PerfectSeparationWarning, ConvergenceWarning, np.linalg.LinAlgError):
             return Calibration(slope=float("nan"), intercept=float("nan"), brier=brier)
     return Calibration(
