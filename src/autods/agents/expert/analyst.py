@@ -226,7 +226,9 @@ def _propose(obs: Observation, n_analysts: int, design: dict[str, Any]) -> Actio
     special = _recalibration(obs) or _ensemble(obs, dead)
     if special is not None:
         return special
-    families = [f for f in families_for(obs.task.task_type, bool(design.get("penalise"))) if f not in dead]
+    # the design decides whether the whole portfolio is on the menu (design.py: small cohorts)
+    families = [f for f in families_for(obs.task.task_type, bool(design.get("penalise")),
+                                        portfolio=bool(design.get("portfolio"))) if f not in dead]
     families = [f for f in families if not _gain_rejected(obs, f)]
     if not families:
         return None
