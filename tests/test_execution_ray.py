@@ -8,6 +8,7 @@ PYTHONPATH, which a local Ray's workers inherit from the driver's environment.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import time
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from execution_helpers import TARGET, build_run_folder, comparable, descendants,
 
 from autods.errors import UserInputError
 from autods.execution import make_executor
+from autods.execution.base import Job
 from autods.execution.inline import InlineExecutor
 from autods.execution.ray_executor import RayExecutor  # imports ray only when an executor is built
 from autods.runfolder import RunFolder
@@ -123,6 +125,60 @@ def test_ray_cancel_pending_and_running(ray_ex: RayExecutor) -> None:
         assert h.result(timeout=0).error_kind == "cancelled"
     # well under the 60 s sleeps: force-cancel killed them and freed both CPUs
     assert ray_ex.submit(job("next", do="pid")).result(timeout=30).ok
+
+
+def _sandboxes_under_ray_workers() -> list[tuple[int, str]]:
+    """(bwrap pid, its parent's process title) for every bubblewrap sandbox this driver's Ray runs
+    (a sandbox the driver itself started is a direct child of the driver, and is not counted)."""
+    found = []
+    for pid in descendants(os.getpid()):
+        try:
+            argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
+            parent = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            title = Path(f"/proc/{parent}/cmdline").read_bytes().split(b"\0")[0].decode()
+        except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+            continue
+        if os.path.basename(argv0) == "bwrap" and parent != os.getpid():
+            found.append((pid, title))
+    return found
+
+
+CODE_LOGISTIC = """
+from sklearn.linear_model import LogisticRegression
+class Model:
+    def fit(self, X, y):
+        self.m = LogisticRegression(C=0.5, l1_ratio=0.0, max_iter=2000, random_state=0).fit(X, y)
+        return self
+    def predict_proba(self, X):
+        return self.m.predict_proba(X)
+"""
+
+
+@pytest.mark.ray
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap (bwrap) is not installed")
+def test_ray_runs_code_experiments_in_the_sandbox_on_the_worker(ray_ex: RayExecutor, folder: RunFolder) -> None:
+    """A Ray worker can read the run folder (it must, to read analytic/), yet the code it runs
+    cannot: the read is refused inside a bubblewrap sandbox whose parent is the Ray worker, and
+    an honest code model scores on the worker exactly like the same logistic recipe."""
+    frame = folder.analytic / "frame.parquet"
+    assert frame.exists()
+    hostile = ("class Model:\n    def fit(self, X, y):\n"
+               f"        self.stolen = open({str(frame)!r}, 'rb').read()\n        return self\n")
+    wrap = {"do": "run", "recipe": {}}
+    jobs = [Job(job_id="rayc_bad", run_dir=str(folder.root), recipe={**wrap, "recipe": {"family": "code", "params": {"source": hostile}}},
+                n_resamples=50),
+            Job(job_id="rayc_code", run_dir=str(folder.root), recipe={**wrap, "recipe": {"family": "code", "params": {"source": CODE_LOGISTIC}}},
+                n_resamples=50),
+            Job(job_id="rayc_rec", run_dir=str(folder.root), recipe={**wrap, "recipe": {"family": "logistic", "params": {"C": 0.5}}},
+                n_resamples=50)]
+    bad, coded, recipe = [h.result(timeout=300) for h in [ray_ex.submit(j) for j in jobs]]
+    assert (bad.ok, bad.error_kind) == (False, "recipe"), bad
+    assert "code experiment fit failed in the sandbox: FileNotFoundError" in (bad.error or ""), bad.error
+    assert "\n" not in (bad.error or "")
+    boxes = _sandboxes_under_ray_workers()
+    assert boxes and all(title.startswith("ray::") for _, title in boxes), boxes
+    assert coded.ok and recipe.ok, (coded.error, recipe.error)
+    assert coded.record["fold_scores"] == pytest.approx(recipe.record["fold_scores"], abs=1e-9)  # type: ignore[index]
 
 
 @pytest.mark.ray
