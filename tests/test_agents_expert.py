@@ -15,7 +15,7 @@ from autods.agents.actions import Critique, MarkDeadEnd, Post, Promote, Propose,
 from autods.agents.baseline import noise_floor, trivial_value
 from autods.agents.expert import ExpertBrain, critic
 from autods.agents.expert.design import design_choices
-from autods.agents.expert.library import representations, search_space
+from autods.agents.expert.library import families_for, representations, search_space
 from autods.agents.expert.tuner import distance, suggest
 from autods.runners.families import FAMILIES
 
@@ -164,8 +164,9 @@ def test_every_cycle_has_one_explorer_proposing_an_untried_family() -> None:
 
 def test_an_explorer_with_no_untried_family_states_why() -> None:
     base, rs, champ = _with_champion()
+    menu = families_for("binary", False, portfolio=design_choices(summary())["portfolio"])
     tried = [proposal(i + 2, recipe(f, features=list(SAFE)), status="queued")
-             for i, f in enumerate(("lightgbm", "elastic_net", "hist_gb", "random_forest"))]
+             for i, f in enumerate(f for f in menu if f != "logistic")]
     action = ExpertBrain("analyst", n_analysts=1).decide(
         observation(agent="analyst-1", role="analyst", results=rs, champ=champ,
                     proposals=[proposal(1, base, author="biostatistician", status="queued"), *tried]))
@@ -180,7 +181,8 @@ def test_analysts_never_propose_a_dead_end_family() -> None:
         action = ExpertBrain("analyst").decide(observation(
             agent=name, role="analyst", results=rs, champ=champ, dead_ends=dead,
             proposals=[proposal(1, base, author="biostatistician", status="queued")]))
-        assert isinstance(action, Propose) and action.family in ("logistic", "random_forest")
+        menu = families_for("binary", False, portfolio=design_choices(summary())["portfolio"])
+        assert isinstance(action, Propose) and action.family in set(menu) - {d["family"] for d in dead}
 
 
 def test_analyst_enqueues_its_approved_proposal_only_in_execution_with_budget() -> None:

@@ -122,7 +122,7 @@ def test_spline_logistic_equals_a_hand_built_sklearn_pipeline() -> None:
     runner, X = _fit(data, "spline_logistic")
     columns, cont, other = _spline_reference(X)
     assert len(other) == 1 and len(cont) == X.shape[1] - 1  # the dummy passes through, the rest are splined
-    ref = make_pipeline(columns, LogisticRegression(C=0.1, max_iter=5000)).fit(X, data.y)
+    ref = make_pipeline(columns, LogisticRegression(C=1.0, max_iter=5000)).fit(X, data.y)
     np.testing.assert_allclose(runner.predict_score(data.frame), ref.predict_proba(X)[:, 1], atol=1e-6)
 
 
@@ -310,8 +310,11 @@ def test_the_expert_library_orders_and_classifies_every_model_family() -> None:
         assert set(families_for(task_type, False)) <= CORE_FAMILIES  # the portfolio is offered on request only
     small = families_for("binary", True, portfolio=True)
     assert small[:2] == ["logistic", "elastic_net"]  # penalised linear first on a small cohort ...
-    assert small[2:5] == ["spline_logistic", "ebm", "lightgbm_small"]  # ... then structure and small-data boosting
-    assert families_for("survival", False, portfolio=True)[:3] == ["cox", "coxnet", "spline_cox"]
+    assert small[2:5] == ["spline_logistic", "lightgbm_small", "ebm"]  # ... then structure and small-data boosting
+    assert families_for("survival", False, portfolio=True)[:3] == ["cox", "spline_cox", "coxnet"]
+    for task_type in ("binary", "multiclass", "regression", "survival"):  # the core menu keeps its own order
+        full = families_for(task_type, False, portfolio=True)
+        assert [f for f in full if f in CORE_FAMILIES] == families_for(task_type, False)
 
 
 @pytest.mark.parametrize("family", NEW)

@@ -8,6 +8,11 @@ reasons and adds the modelling consequences other agents act on:
 * events per variable < 10 -> ``penalise``: penalised linear models first, flexible models
   in a constrained space, unpenalised fits refused (Riley et al.; Peduzzi et al.);
 * features with a leakage warning -> ``unsafe_features``, left out of every feature set;
+* at most :data:`~autods.agents.expert.library.PORTFOLIO_MAX_ROWS` rows -> ``portfolio``: the
+  analysts' menu holds the whole model portfolio (splines, small-data and explainable boosting,
+  extra trees, k-NN, SVM; AFT, componentwise boosting and extra survival trees), not only the
+  core families: on a small or medium cohort a structured linear or small-data model may beat the
+  default model, and the portfolio's costliest fits (explainable boosting, the SVM) stay affordable;
 * confounders and subgroups to report, right-skewed and site-shifted features to consider.
 """
 
@@ -20,7 +25,8 @@ from autods.agents.actions import Action, Critique, Post, Propose, Wait
 from autods.agents.expert import critic
 from autods.agents.expert import evidence as ev
 from autods.agents.expert.library import (
-    EPV_LIMIT, LOW_EPV_DEFAULTS, representations, site_shifted, skewed, warned_features,
+    EPV_LIMIT, LOW_EPV_DEFAULTS, PORTFOLIO_MAX_ROWS, families_for, representations, site_shifted, skewed,
+    warned_features,
 )
 from autods.agents.observation import Observation
 from autods.agents.snapshot import DESIGN_KEY
@@ -43,14 +49,34 @@ def design_choices(summary: dict[str, Any]) -> dict[str, Any]:
             if penalise else f"at least {EPV_LIMIT:g}, so flexible models are affordable"))
     if unsafe:
         reasons.append(f"leakage warnings on {unsafe}: left out of every feature set")
+    portfolio, why = _portfolio(summary, penalise)
+    if why:
+        reasons.append(why)
     return {
         "metric": summary["metric"], "higher_is_better": summary["higher_is_better"],
         "cv_strategy": summary["cv_strategy"], "n_splits": summary.get("n_splits"),
         "events_per_variable": epv, "n_events": summary.get("n_events"), "penalise": penalise,
         "unsafe_features": unsafe, "confounders": list(summary.get("confounders", [])),
         "subgroups": list(summary.get("subgroups", [])), "skewed": skewed(summary.get("features", [])),
-        "site_shifted": site_shifted(summary), "reasons": reasons,
+        "site_shifted": site_shifted(summary), "portfolio": portfolio, "reasons": reasons,
     }
+
+
+def _portfolio(summary: dict[str, Any], penalise: bool) -> tuple[bool, str]:
+    """Whether the analysts' menu holds the whole model portfolio, and the design's sentence saying so."""
+    n_rows, task_type = summary.get("n_rows"), summary.get("task_type")
+    if n_rows is None or task_type is None:
+        return False, ""
+    core = families_for(task_type, penalise)
+    extra = [f for f in families_for(task_type, penalise, portfolio=True) if f not in core]
+    if not extra:
+        return False, ""
+    if n_rows <= PORTFOLIO_MAX_ROWS:
+        return True, (f"{n_rows:,} rows (at most {PORTFOLIO_MAX_ROWS:,}): the whole model portfolio is on the menu, "
+                      f"adding {', '.join(extra)} to {', '.join(core)}: on a cohort this size they may beat the default "
+                      "model, and each stays affordable")
+    return False, (f"{n_rows:,} rows (more than {PORTFOLIO_MAX_ROWS:,}): the core menu only ({', '.join(core)}); the "
+                   f"portfolio's further families ({', '.join(extra)}) are left out to bound the run's cost at this size")
 
 
 def design_post(obs: Observation) -> Post:
