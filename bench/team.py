@@ -1,24 +1,30 @@
-"""The agent team against a single agent, the framework's overhead, and the champion's
-held-out metric against standard baselines.
+"""The agent team against a single agent on the cohorts of bench/quality.py (issue 14, deliverable 5).
 
-1. **Team vs single agent.** Same task, seed, budget, expert brain and executor. Team: 3
-   analysts, a feature agent, 6 experiment agents, critique, shared dead ends, a monitor.
-   Single agent: one proposer, one experiment agent (sequential), no critique (a rubber-stamp
-   approval satisfies the server), no dead ends. Per task and seed, the target is 99% of the
-   best score either reaches (the issue's definition) and, because on these tasks the default
-   recipe alone is often within 1% of the best, also *half the gain*: the default recipe's
-   score plus half of the best improvement either run found over it. Experiments- and
-   wall-clock-to-target count to the first recorded result whose running best reaches it
-   (the baseline runs included). Medians over seeds; ratio = single / team.
-2. **Overhead.** An inline team run: wall time not spent inside judge evaluations, per
-   experiment, against one bare ``evaluate`` of the default recipe.
-3. **Held-out.** The seed-0 team champion is validated (the held-out test scored once) and
-   compared on the same held-out rows with the default logistic / Cox model, default
-   LightGBM (survival: gradient-boosted Cox, LightGBM has no survival objective here) and
-   FLAML given the team's search wall-clock (binary tasks; FLAML has no survival task).
+Cohorts: bench/_quality_cohorts.py, each with bench/quality.py's fixed development / held-out
+split; only the development rows are written to the task folder both systems run on (the
+held-out rows are never read here). Default: the 8 smallest cohorts (all four task kinds).
 
-    .venv/bin/python bench/team.py                         # 2 tasks x 5 seeds, budget 20
-    .venv/bin/python bench/team.py --seeds 2 --budget 12   # a quicker look
+Systems, same task, seed, budget (an experiment budget counting every recorded result,
+baseline included), expert brain and executor:
+  team    TeamSpec(): 3 analysts, a feature agent, 6 experiment agents, critique, the
+          hypothesis graph's verdicts and dead ends, a monitor;
+  single  TeamSpec.single_agent(): one proposer, one experiment agent (sequential), a
+          rubber-stamp critique, no dead ends.
+
+Two starts per cohort and seed:
+  default the baseline runs the default recipe (experiments to target, wasted share);
+  strong  the baseline runs the strongest single recipe of the portfolio on that cohort,
+          picked on the development rows by a quick CV (bench/_team_start.py), through
+          ``RunOptions.start_recipe``: it measures the noise floor and is the first champion
+          (accepted improvements, wasted share).
+
+Figures (definitions in bench/_team_measures.py, printed with each figure): experiments to
+target (single / team, target >= 2.0), wasted share (target <= 10%), accepted improvements
+from the strong start (target: the team finds >= 1 on half of the cohorts). Medians over seeds.
+
+    .venv/bin/python bench/team.py                                     # 8 cohorts x 5 seeds, budget 20
+    nice -n 10 .venv/bin/python bench/team.py --seeds 2 --budget 12 --workdir /tmp/bt   # reduced
+    .venv/bin/python bench/team.py --summarise /tmp/bt/rows.jsonl      # figures of finished runs
 """
 
 from __future__ import annotations
@@ -26,239 +32,257 @@ from __future__ import annotations
 import importlib.util
 import sys
 
-
-def _missing_extras() -> list[str]:
-    """The bench extra's packages this script imports (FLAML's AutoML imports xgboost)."""
-    return [name for name in ("flaml", "xgboost") if importlib.util.find_spec(name) is None]
+#: cohorts whose loader needs SurvSet (the dev extra)
+SURVSET_COHORTS = ("support2-180d", "prostate")
 
 
-# Checked before the runs start: the held-out part comes last and would end in a traceback.
-if __name__ == "__main__" and _missing_extras():
-    print(f"bench/team.py needs the bench extra (missing: {', '.join(_missing_extras())}): "
-          "run  .venv/bin/pip install -e '.[bench]'  from the repository root")
-    sys.exit(2)
+def missing_extras(cohorts: list[str]) -> list[str]:
+    """Packages the chosen cohorts need that are not installed."""
+    if any(c in SURVSET_COHORTS for c in cohorts) and importlib.util.find_spec("SurvSet") is None:
+        return ["SurvSet"]
+    return []
 
-import argparse  # noqa: E402 - after the extras check, so a missing extra prints one line
+
+import argparse  # noqa: E402
 import json  # noqa: E402
 import statistics  # noqa: E402
+import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
-import numpy as np  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(ROOT / "tests"))  # the gauntlet's cohort loaders
 
-from autods.agents.roles import TeamSpec  # noqa: E402
-from autods.agents.run import RunOptions, start_run  # noqa: E402
-from autods.examples import example_path  # noqa: E402
-
-
-def _state(run_dir: Path) -> dict[str, Any]:
-    from autods.server.service import Actor, Service
-    from autods.state.store import Store
-
-    store = Store.open(f"sqlite:///{run_dir / 'state.db'}")
-    try:
-        service, viewer = Service(store), Actor(agent_id=None, role="viewer")
-        run = service.list_runs(viewer)[0]
-        results = service.list_results(viewer, run.id)
-        champ = service.champion(viewer, run.id)
-        return {"t0": run.created_at, "values": [r.value for r in results],
-                "times": [r.created_at - run.created_at for r in results],
-                "durations": [r.duration_s for r in results], "champion": champ}
-    finally:
-        store.close()
+DEFAULT_COHORTS = ("iris", "wine", "veterans", "diabetes", "whas500", "wdbc", "gbsg2", "aids")
+SYSTEMS = ("team", "single")
+STARTS = ("default", "strong")
 
 
-def one_run(task: str, mode: str, seed: int, budget: int, executor: str, workers: int, runs: Path,
-            finish: tuple[str, ...] = ()) -> dict[str, Any]:
-    team = TeamSpec() if mode == "team" else TeamSpec.single_agent()
-    options = RunOptions(team=team.as_dict(), n_resamples=0, finish=finish)
+def _key(row: dict[str, Any]) -> str:
+    return f"{row['cohort']}-{row['start']}-{row['system']}-{row['seed']}"
+
+
+def prepare(cohort_name: str, work: Path, budget: int, strong: bool) -> tuple[Path, dict[str, Any] | None]:
+    """The cohort's task folder (development rows only) and, for the strong start, its pick."""
+    import pandas as pd
+    from _quality_cohorts import COHORTS
+    from _team_start import pick_start
+    from quality import split, write_task
+
+    cohort = next(c for c in COHORTS if c.name == cohort_name)
+    task = work / "tasks" / cohort.name
+    if not (task / "TASK.md").is_file():
+        staging = work / "staging" / cohort.name
+        cohort.load(staging).to_csv(staging / "full.csv", index=False)
+        frame = pd.read_csv(staging / "full.csv")
+        dev, _ = split(cohort, frame)
+        write_task(task, cohort, frame.iloc[dev].reset_index(drop=True), budget)
+    start = pick_start(task, cohort.task_type, work / "start" / f"{cohort.name}.json") if strong else None
+    return task, start
+
+
+def one_run(task: Path, cohort: str, system: str, start: str, seed: int, budget: int, executor: str,
+            workers: int, runs: Path, start_recipe: dict[str, Any] | None) -> dict[str, Any]:
+    from _team_measures import accepted, best_value, records_from_state, search_results, wasted
+
+    from autods.agents.roles import TeamSpec
+    from autods.agents.run import RunOptions, start_run
+    from autods.errors import AutodsError
+
+    team = TeamSpec() if system == "team" else TeamSpec.single_agent()
+    options = RunOptions(team=team.as_dict(), n_resamples=0, finish=(), start_recipe=start_recipe)
+    row: dict[str, Any] = {"cohort": cohort, "system": system, "start": start, "seed": seed, "budget": budget,
+                           "start_recipe": start_recipe}
     started = time.monotonic()
-    out = start_run(example_path(task), run_name=f"{mode}-{seed}", runs_dir=runs, budget=budget, seed=seed,
-                    executor=executor, workers=workers, display=False, options=options)
-    elapsed = time.monotonic() - started
-    st = _state(out.folder.root)
+    try:
+        out = start_run(task, run_name=_key(row), runs_dir=runs, budget=budget, seed=seed, executor=executor,
+                        workers=workers, display=False, options=options)
+    except AutodsError as err:  # InternalError is not an AutodsError: a crash of the product stops the bench
+        return {**row, "error": f"{type(err).__name__}: {err}"[:500], "elapsed": time.monotonic() - started}
+    row["elapsed"] = round(time.monotonic() - started, 1)
+    records = records_from_state(out.folder.root)
     default = (out.summary["noise_floor"].get("baseline") or {}).get("default") or {}
-    return {**st, "elapsed": elapsed, "floor": out.summary["noise_floor"]["value"], "dir": out.folder.root,
-            "best": max(st["values"]), "exit": out.summary["exit_reason"], "default": default.get("value")}
+    records["start_hash"] = default.get("recipe_hash")
+    records["floor"] = out.summary["noise_floor"].get("value")
+    row.update({"dir": str(out.folder.root), "exit": out.summary.get("exit_reason"), "floor": records["floor"],
+                "default": default.get("value"), "higher_is_better": records["higher_is_better"],
+                "values": [r["value"] for r in search_results(records)], "best": best_value(records),
+                "wasted": wasted(records), "accepted": accepted(records), "counts": records["counts"]})
+    return row
 
 
-def to_target(run: dict[str, Any], target: float) -> tuple[int | None, float | None]:
-    best = -np.inf
-    for k, (v, t) in enumerate(zip(run["values"], run["times"]), start=1):
-        best = max(best, v)
-        if best >= target:
-            return k, t
-    return None, None
+def _median(xs: list[float]) -> float | None:
+    return statistics.median(xs) if xs else None
 
 
-def _median(xs: list[float | None]) -> float | None:
-    kept = [x for x in xs if x is not None]
-    return statistics.median(kept) if kept else None
+def _fmt(x: float | None, spec: str = ".2f") -> str:
+    return "n/a" if x is None else format(x, spec)
 
 
-def compare(tasks: list[str], seeds: int, budget: int, executor: str, workers: int, runs: Path) -> dict[str, Any]:
-    report: dict[str, Any] = {}
-    for task in tasks:
-        rows = []
-        for seed in range(seeds):
-            team = one_run(task, "team", seed, budget, executor, workers, runs / task,
-                           finish=("validation",) if seed == 0 else ())
-            single = one_run(task, "single", seed, budget, executor, workers, runs / task)
-            best = max(team["best"], single["best"])
-            row: dict[str, Any] = {"seed": seed, "best_team": team["best"], "best_single": single["best"],
-                                   "elapsed_team": team["elapsed"], "elapsed_single": single["elapsed"]}
-            default = team["default"] if team["default"] is not None else min(team["values"])
-            for name, target in (("99pct", 0.99 * best), ("half_gain", default + 0.5 * (best - default))):
-                for mode, run in (("team", team), ("single", single)):
-                    n, t = to_target(run, target)
-                    row[f"{name}_{mode}_experiments"], row[f"{name}_{mode}_seconds"] = n, t
-            rows.append(row)
-            print(f"  {task} seed {seed}: best team {team['best']:.4f} ({team['exit']}) single {single['best']:.4f} "
-                  f"({single['exit']}); half-gain experiments team {row['half_gain_team_experiments']} "
-                  f"single {row['half_gain_single_experiments']}", flush=True)
-            if seed == 0:
-                report.setdefault("champions", {})[task] = {"dir": str(team["dir"]),
-                                                            "search_seconds": max(team["times"])}
-        summary = {}
-        for name in ("99pct", "half_gain"):
-            for unit in ("experiments", "seconds"):
-                t = _median([r[f"{name}_team_{unit}"] for r in rows])
-                s = _median([r[f"{name}_single_{unit}"] for r in rows])
-                reached = (sum(r[f"{name}_team_{unit}"] is not None for r in rows),
-                           sum(r[f"{name}_single_{unit}"] is not None for r in rows))
-                summary[f"{name}_{unit}"] = {"team": t, "single": s, "ratio": None if not t or s is None else s / t,
-                                             "reached": reached}
-        summary["best_team_median"] = statistics.median(r["best_team"] for r in rows)
-        summary["best_single_median"] = statistics.median(r["best_single"] for r in rows)
-        report[task] = {"rows": rows, "summary": summary}
-    return report
+def to_target_rows(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Experiments to target per cohort and overall, from the default-start rows."""
+    from _team_measures import experiments_to_target, target_value
+
+    by = {(r["cohort"], r["seed"], r["system"]): r for r in rows if r["start"] == "default" and "error" not in r}
+    per: dict[str, dict[str, Any]] = {}
+    for cohort in sorted({c for c, _, _ in by}):
+        pairs = []
+        for seed in sorted({s for c, s, _ in by if c == cohort}):
+            team, single = by.get((cohort, seed, "team")), by.get((cohort, seed, "single"))
+            if team is None or single is None or team["default"] is None:
+                continue
+            hib = team["higher_is_better"]
+            bests = [b for b in (team["best"], single["best"]) if b is not None]
+            target = target_value(team["default"], bests, hib)
+            if target is None:
+                pairs.append({"seed": seed, "target": None})
+                continue
+            recs = {s: {"results": [{"id": k, "created_at": k, "value": v} for k, v in enumerate(r["values"])],
+                        "higher_is_better": hib} for s, r in (("team", team), ("single", single))}
+            (nt, rt), (ns, rs) = experiments_to_target(recs["team"], target), experiments_to_target(recs["single"], target)
+            pairs.append({"seed": seed, "target": target, "team": nt, "single": ns, "reached": (rt, rs)})
+        scored = [p for p in pairs if p["target"] is not None]
+        mt, ms = _median([p["team"] for p in scored]), _median([p["single"] for p in scored])
+        per[cohort] = {"pairs": pairs, "team": mt, "single": ms,
+                       "ratio": ms / mt if mt and ms is not None else None}
+    ratios = [v["ratio"] for v in per.values() if v["ratio"] is not None]
+    return {"cohorts": per, "median_ratio": _median(ratios), "n_cohorts": len(ratios)}
 
 
-def overhead(task: str, budget: int, runs: Path) -> dict[str, Any]:
-    from autods.agents.steward import govern
-    from autods.runfolder import RunConfig, RunFolder
-    from autods.runners import default_recipe, evaluate
-    from autods.tasks.load import load_task
-
-    run = one_run(task, "team", 0, budget, "inline", 1, runs / "overhead")
-    scratch = RunFolder(runs / "overhead-govern")
-    scratch.save_config(RunConfig(name="g", task_dir=str(example_path(task).resolve())))
-    scratch.copy_task_spec(example_path(task))
-    t = time.monotonic()
-    govern(example_path(task), scratch)
-    govern_s = time.monotonic() - t
-    loaded = load_task(example_path(task))
-    bare = []
-    for seed in range(3):
-        t = time.monotonic()
-        evaluate(loaded, default_recipe(loaded.task_type), seed=seed, n_resamples=0)
-        bare.append(time.monotonic() - t)
-    n = len(run["values"])
-    framework = run["elapsed"] - sum(run["durations"]) - govern_s
-    return {"experiments": n, "elapsed": run["elapsed"], "judge_seconds": sum(run["durations"]),
-            "govern_seconds": govern_s, "overhead_per_experiment": framework / n,
-            "bare_evaluate_seconds": statistics.median(bare)}
-
-
-def held_out(task: str, champion_dir: Path, search_seconds: float, workers: int) -> dict[str, Any]:
-    from autods.judge.bootstrap import bootstrap_ci
-    from autods.reports._context import load_context
-    from autods.runners import RecipeRunner, TrainingData
-    from autods.runners.preprocess import column_kinds
-
-    validation = json.loads((champion_dir / "validation.json").read_text())
-    ctx = load_context(champion_dir)
-    task_obj, split = ctx.task, ctx.locked_split()
-    dev, test = np.asarray(split.train_idx), np.asarray(split.test_idx)
-    metric = validation["metric"]
-    data = TrainingData(task_obj.frame, ctx.y, task_obj.task_type, ctx.features, task_obj.spec.id_column)
-
-    def score(pred: np.ndarray) -> dict[str, float]:
-        ci = bootstrap_ci(metric, ctx.y[test], pred, n_resamples=1000, seed=0)
-        return {"value": float(ci.value), "ci_low": float(ci.low), "ci_high": float(ci.high)}
-
-    out: dict[str, Any] = {"metric": metric, "team": validation["test"], "team_family": validation["family"]}
-    survival = task_obj.task_type == "survival"
-    for name, family in (("default_linear", "cox" if survival else "logistic"),
-                         ("default_boosting", "gb_survival" if survival else "lightgbm")):
-        runner = RecipeRunner().fit(data.subset(dev), {"family": family})
-        out[name] = {**score(runner.predict_score(task_obj.frame.iloc[test])), "family": family}
-    if survival or task_obj.task_type != "binary":
-        out["flaml"] = {"note": f"FLAML has no {task_obj.task_type} task"}
-        return out
-    import logging
-
-    from flaml import AutoML
-
-    logging.getLogger("flaml").setLevel(logging.WARNING)
-
-    kinds = column_kinds(task_obj.frame.iloc[dev], list(ctx.features))
-    cols = kinds["numeric"] + kinds["boolean"] + kinds["categorical"]
-    X = task_obj.frame[cols].copy()
-    for c in kinds["categorical"]:
-        X[c] = X[c].astype("category")
-    automl = AutoML()
-    automl.fit(X.iloc[dev], ctx.y[dev], task="classification", metric="roc_auc", time_budget=max(5.0, search_seconds),
-               n_jobs=workers, seed=0, verbose=0)
-    out["flaml"] = {**score(automl.predict_proba(X.iloc[test])[:, 1]), "time_budget_s": search_seconds,
-                    "best_estimator": automl.best_estimator}
+def waste_rows(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    out = {}
+    for system in SYSTEMS:
+        mine = [r for r in rows if r["system"] == system and "error" not in r]
+        search = sum(r["wasted"]["search"] for r in mine)
+        wasted_n = sum(r["wasted"]["wasted"] for r in mine)
+        by_rule: dict[str, int] = {}
+        for r in mine:
+            for k, v in r["wasted"]["by_rule"].items():
+                by_rule[k] = by_rule.get(k, 0) + v
+        shares = [r["wasted"]["share"] for r in mine if r["wasted"]["share"] is not None]
+        out[system] = {"runs": len(mine), "search": search, "wasted": wasted_n,
+                       "pooled_share": wasted_n / search if search else None, "median_share": _median(shares),
+                       "by_rule": by_rule}
     return out
+
+
+def accepted_rows(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Accepted improvements from the strong start: per cohort and system, the seeds with >= 1."""
+    strong = [r for r in rows if r["start"] == "strong" and "error" not in r]
+    per: dict[str, dict[str, Any]] = {}
+    for cohort in sorted({r["cohort"] for r in strong}):
+        per[cohort] = {}
+        for system in SYSTEMS:
+            mine = [r for r in strong if r["cohort"] == cohort and r["system"] == system]
+            counts = [r["accepted"]["accepted"] for r in mine]
+            per[cohort][system] = {"seeds": len(mine), "with_one": sum(c >= 1 for c in counts),
+                                   "median": _median(counts), "first_is_start": sum(r["accepted"]["first_is_start"]
+                                                                                    for r in mine),
+                                   "families": sorted({r["accepted"]["final_family"] or "none" for r in mine})}
+    found = {s: [c for c, v in per.items() if v[s]["seeds"] and 2 * v[s]["with_one"] >= v[s]["seeds"]]
+             for s in SYSTEMS}
+    return {"cohorts": per, "found": found, "n_cohorts": len(per)}
+
+
+def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    from _team_measures import ACCEPTED_DEFINITION, TARGET_DEFINITION, WASTED_DEFINITION
+
+    errors = [f"{_key(r)}: {r['error']}" for r in rows if "error" in r]
+    tt, ws, ac = to_target_rows(rows), waste_rows(rows), accepted_rows(rows)
+    print(f"\n== Experiments to target (default start). {TARGET_DEFINITION}. Ratio = median over seeds of the "
+          "single agent's count / the team's; overall = median of the cohorts' ratios (target >= 2.0).")
+    for cohort, v in tt["cohorts"].items():
+        seeds = "; ".join(f"seed {p['seed']}: " + ("no gain, no target" if p["target"] is None else
+                          f"target {p['target']:.4f}, team {p['team']}{'' if p['reached'][0] else ' (not reached)'}"
+                          f" single {p['single']}{'' if p['reached'][1] else ' (not reached)'}") for p in v["pairs"])
+        print(f"  {cohort}: team {_fmt(v['team'], '.1f')}, single {_fmt(v['single'], '.1f')}, "
+              f"ratio {_fmt(v['ratio'])} ({seeds})")
+    print(f"  overall: median ratio {_fmt(tt['median_ratio'])} over {tt['n_cohorts']} cohorts with a target")
+    print(f"\n== Wasted share (both starts, every run). {WASTED_DEFINITION}. Pooled = wasted / search "
+          "experiments over all runs of the system; median = median of the runs' shares (target <= 10%).")
+    for system, v in ws.items():
+        print(f"  {system}: pooled {_fmt(v['pooled_share'], '.1%')} ({v['wasted']}/{v['search']} search "
+              f"experiments, {v['runs']} runs), median {_fmt(v['median_share'], '.1%')}; by rule {v['by_rule']}")
+    print(f"\n== Accepted improvements from the strong start. {ACCEPTED_DEFINITION}. A cohort counts for a "
+          "system when at least half of its seeds had >= 1 (target: the team on half of the cohorts).")
+    for cohort, v in ac["cohorts"].items():
+        print("  " + cohort + ": " + "; ".join(
+            f"{s} >=1 on {v[s]['with_one']}/{v[s]['seeds']} seeds (median {_fmt(v[s]['median'], '.1f')}, first "
+            f"champion = start recipe on {v[s]['first_is_start']}, final {','.join(v[s]['families'])})"
+            for s in SYSTEMS))
+    for s in SYSTEMS:
+        print(f"  {s}: {len(ac['found'][s])}/{ac['n_cohorts']} cohorts {ac['found'][s]}")
+    if errors:
+        print("\nruns that failed: " + "; ".join(errors))
+    return {"to_target": tt, "wasted": ws, "accepted": ac, "errors": errors}
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--tasks", default="task-breast-cancer,task-gbsg2-survival")
+    ap.add_argument("--cohorts", default=",".join(DEFAULT_COHORTS), help="comma-separated, or 'all'")
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--budget", type=int, default=20)
+    ap.add_argument("--starts", default=",".join(STARTS), help="default, strong or both")
     ap.add_argument("--executor", default="local")
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--out", type=Path, default=None, help="also write the figures as JSON here")
+    ap.add_argument("--workdir", type=Path, default=None, help="task, run and rows files; a re-run resumes")
+    ap.add_argument("--summarise", type=Path, default=None, help="only print the figures of this rows.jsonl")
     args = ap.parse_args()
-    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
-    runs = Path(tempfile.mkdtemp(prefix="autods-bench-team-"))
-    print(f"team vs single agent: {tasks}, {args.seeds} seeds, budget {args.budget}, {args.executor} executor "
-          f"with {args.workers} workers (runs in {runs})", flush=True)
-    report = compare(tasks, args.seeds, args.budget, args.executor, args.workers, runs)
-    for task in tasks:
-        s = report[task]["summary"]
-        print(f"\n{task}: median best team {s['best_team_median']:.4f}, single {s['best_single_median']:.4f}")
-        for key, label in (("99pct", "target = 99% of the best either reaches"),
-                           ("half_gain", "target = default recipe + half the best gain either finds")):
-            e, w = s[f"{key}_experiments"], s[f"{key}_seconds"]
-            print(f"  {label}: experiments team {e['team']} / single {e['single']} (ratio {_fmt(e['ratio'])}, "
-                  f"reached {e['reached'][0]}/{e['reached'][1]} seeds); wall-clock team {_fmt(w['team'])} s / "
-                  f"single {_fmt(w['single'])} s (ratio {_fmt(w['ratio'])})")
-        if not (s["half_gain_experiments"]["ratio"] or 0) > 1:
-            print("  the team did NOT reach the half-gain target in fewer experiments than the single agent here")
-    oh = overhead(tasks[0], 10, runs)
-    report["overhead"] = oh
-    print(f"\noverhead ({tasks[0]}, inline team run, {oh['experiments']} experiments): "
-          f"{oh['overhead_per_experiment']:.2f} s per experiment outside the judge "
-          f"(bare evaluate of the default recipe {oh['bare_evaluate_seconds']:.2f} s; governance once "
-          f"{oh['govern_seconds']:.1f} s)")
-    print("\nheld-out test (scored once for the team; baselines fitted on the same development rows):")
-    report["held_out"] = {}
-    for task, info in report.get("champions", {}).items():
-        h = held_out(task, Path(info["dir"]), info["search_seconds"], args.workers)
-        report["held_out"][task] = h
-        line = [f"team ({h['team_family']}) {_ci(h['team'])}"]
-        line += [f"{k} ({h[k]['family']}) {_ci(h[k])}" for k in ("default_linear", "default_boosting")]
-        line.append(f"FLAML {_ci(h['flaml'])}" if "value" in h["flaml"] else h["flaml"]["note"])
-        print(f"  {task} {h['metric']}: " + "; ".join(line))
-    if args.out:
-        args.out.write_text(json.dumps(report, indent=2, default=str))
+    if args.summarise:
+        summarise(read_rows(args.summarise))
+        return
+    from _quality_cohorts import COHORTS
 
-
-def _fmt(x: float | None) -> str:
-    return "n/a" if x is None else f"{x:.2f}"
-
-
-def _ci(d: dict[str, Any]) -> str:
-    if d.get("value") is None:
-        return "n/a"
-    return f"{d['value']:.4f} ({d['ci_low']:.4f}-{d['ci_high']:.4f})"
+    cohorts = [c.name for c in COHORTS] if args.cohorts == "all" else [c.strip() for c in args.cohorts.split(",")]
+    unknown = sorted(set(cohorts) - {c.name for c in COHORTS})
+    if unknown:
+        print(f"unknown cohorts {unknown}: choose from {[c.name for c in COHORTS]}")
+        sys.exit(2)
+    if missing_extras(cohorts):
+        print(f"bench/team.py needs the dev extra for cohorts {', '.join(SURVSET_COHORTS)} (missing: "
+              f"{', '.join(missing_extras(cohorts))}): run  .venv/bin/pip install -e '.[dev]'  from the repository root")
+        sys.exit(2)
+    starts = [s.strip() for s in args.starts.split(",") if s.strip()]
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="autods-bench-team-"))
+    work.mkdir(parents=True, exist_ok=True)
+    rows_path = work / "rows.jsonl"
+    commit = subprocess.run(["git", "-C", str(ROOT), "log", "--oneline", "-1"], capture_output=True,
+                            text=True).stdout.strip()
+    print(f"team vs single agent on {cohorts}: {args.seeds} seeds, budget {args.budget}, starts {starts}, "
+          f"{args.executor} executor with {args.workers} workers; commit {commit}; rows in {rows_path}", flush=True)
+    done = {_key(r) for r in read_rows(rows_path)}
+    for seed in range(args.seeds):
+        for cohort in cohorts:
+            task, pick = prepare(cohort, work, args.budget, "strong" in starts)
+            if seed == 0 and pick is not None:
+                print(f"  {cohort}: strong start {json.dumps(pick['recipe'])} (quick CV {pick['metric']} "
+                      f"{pick['value']:.4f}, {len(pick['candidates'])} candidates, {pick['seconds']} s)", flush=True)
+            for start in starts:
+                for system in SYSTEMS:
+                    key = f"{cohort}-{start}-{system}-{seed}"
+                    if key in done:
+                        continue
+                    row = one_run(task, cohort, system, start, seed, args.budget, args.executor, args.workers,
+                                  work / "runs", pick["recipe"] if start == "strong" and pick else None)
+                    row["commit"] = commit
+                    with rows_path.open("a") as fh:
+                        fh.write(json.dumps(row, default=str) + "\n")
+                    w = row.get("wasted") or {}
+                    print(f"  {key}: {row.get('error') or ''}best {_fmt(row.get('best'), '.4f')} (default "
+                          f"{_fmt(row.get('default'), '.4f')}), {w.get('search')} search experiments, "
+                          f"{w.get('wasted')} wasted, {(row.get('accepted') or {}).get('accepted')} accepted, "
+                          f"{row.get('exit')}, {row['elapsed']} s", flush=True)
+    report = summarise(read_rows(rows_path))
+    (work / "figures.json").write_text(json.dumps(report, indent=2, default=str))
 
 
 if __name__ == "__main__":

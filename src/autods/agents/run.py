@@ -54,6 +54,10 @@ class RunOptions(BaseModel):
     max_rounds: int = 2000
     finish: tuple[str, ...] = Field(default=FINISH_STEPS, description="end-of-run steps to run, in order: "
                                     "biomarkers (biomarker tasks), validation (held-out test once), report")
+    start_recipe: dict[str, Any] | None = Field(default=None, description="run this recipe in place of the "
+                                                "default one in the baseline: its seeds measure the noise floor "
+                                                "and it is the first champion candidate (bench/team.py's strong "
+                                                "start)")
 
     @property
     def team_spec(self) -> TeamSpec:
@@ -185,6 +189,10 @@ def start_run(task_dir: str | Path, *, run_name: str | None = None, runs_dir: st
               options: RunOptions | None = None, display: bool | None = None, command: list[str] | None = None,
               brain_factory: BrainFactory | None = None) -> RunOutcome:
     """Materialise ``runs_dir/NAME`` and run the team on the task; see the module docstring."""
+    if options is not None and options.start_recipe is not None:
+        from autods.runners.recipe import Recipe
+
+        Recipe.parse(options.start_recipe)  # a bad start recipe fails before a run folder exists
     folder = materialise(Path(task_dir), run_name=run_name, runs_dir=Path(runs_dir), budget=budget, minutes=minutes,
                          target=target, workers=workers, brain=brain, executor=executor, ray_address=ray_address,
                          state_url=state_url, seed=seed, options=options or RunOptions(), command=command or [])
@@ -214,6 +222,9 @@ def execute(folder: RunFolder, *, display: bool | None = None, brain_factory: Br
     from autods.agents.session import Session
     from autods.execution._worker import RUN_LOG, capture_warnings
 
+    start = read_options(folder).start_recipe
+    if start is not None:
+        brain_factory = start_recipe_factory(start, read_options(folder).team_spec, brain_factory)
     try:
         with run_lock(folder), capture_warnings(folder.root / RUN_LOG):
             with Session(folder, display=display, brain_factory=brain_factory) as session:
@@ -226,6 +237,49 @@ def execute(folder: RunFolder, *, display: bool | None = None, brain_factory: Br
     except Exception as exc:  # noqa: BLE001 - the run's isolation boundary: any other exception is a bug
         raise InternalError(exc, write_traceback(exc, folder.root)) from exc
     return RunOutcome(folder, summary)
+
+
+class _StartRecipeBrain:
+    """The biostatistician's brain with its default-recipe baseline proposal replaced by the
+    start recipe. The title stays the default baseline's, so the orchestrator measures the noise
+    floor on it and the validator critiques it as a baseline (duplicate and leakage rules only)."""
+
+    def __init__(self, inner: Brain, recipe: dict[str, Any]) -> None:
+        from autods.runners.recipe import Recipe
+
+        self.inner = inner
+        self.recipe = Recipe.parse(recipe).canonical_dict()
+        self.name = getattr(inner, "name", "biostatistician")
+        self.deterministic = getattr(inner, "deterministic", False)
+
+    def decide(self, observation: Any) -> Any:
+        from autods.agents.actions import Propose
+        from autods.agents.expert.design import DEFAULT_TITLE
+
+        action = self.inner.decide(observation)
+        if isinstance(action, Propose) and action.title == DEFAULT_TITLE:
+            return action.model_copy(update={
+                "recipe": dict(self.recipe), "family": self.recipe["family"],
+                "hypothesis": f"the start recipe ({self.recipe['family']}), given to the run; its seeds measure "
+                              "the noise floor and it is the first champion candidate"})
+        return action
+
+
+def start_recipe_factory(recipe: dict[str, Any], team: TeamSpec, inner: BrainFactory | None = None) -> BrainFactory:
+    """A brain factory whose biostatistician proposes ``recipe`` as the default baseline; other
+    roles get ``inner``'s brain (None: the session's own)."""
+    def factory(name: str, role: str) -> Brain | None:
+        custom = inner(name, role) if inner is not None else None
+        if role != "biostatistician":
+            return custom
+        if custom is None:
+            from autods.agents.expert import ExpertBrain
+
+            # as the session builds it: the biostatistician is never an LLM role
+            custom = ExpertBrain(role, n_analysts=team.analysts, n_critics=team.validators, critique=team.critique,
+                                 dead_ends=team.dead_ends, name=name)
+        return _StartRecipeBrain(custom, recipe)
+    return factory
 
 
 def _record_parts(folder: RunFolder, summary: dict[str, Any]) -> dict[str, Any]:
@@ -246,4 +300,4 @@ def _record_parts(folder: RunFolder, summary: dict[str, Any]) -> dict[str, Any]:
 
 
 __all__ = ["FINISH_STEPS", "OPTIONS_FILE", "SUMMARY_FILE", "InternalError", "RunOptions", "RunOutcome", "execute", "materialise", "read_options",
-           "resume_run", "run_lock", "start_run", "write_traceback"]
+           "resume_run", "run_lock", "start_recipe_factory", "start_run", "write_traceback"]
