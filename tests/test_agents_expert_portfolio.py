@@ -83,3 +83,31 @@ def test_under_low_epv_the_spline_logistic_default_penalty_is_sent_back_and_the_
     assert starting_params("spline_logistic", search_space("spline_logistic", True)) == {"C": 0.1}
     wrapped = recipe("calibrated", base="spline_logistic", base_params={"C": 1.0}, method="platt")
     assert critic.epv(obs, proposal(11, wrapped)) is not None  # a wrapper is judged by its base
+
+
+# -- a family whose tuning has not moved the metric is not tuned again ---------------------------
+
+def _cox_log(values: tuple[float, float], alphas: tuple[float, float]) -> tuple[Any, list[dict[str, Any]]]:
+    recs = [recipe("cox", alpha=a, features=list(SAFE)) for a in alphas]
+    rs = [result(i + 1, r, v) for i, (r, v) in enumerate(zip(recs, values))]
+    obs = observation(summ=_summary("survival", 1000), results=rs, champ=champion(rs[0]), floor=0.01)
+    return obs, recs
+
+
+def test_the_critic_rejects_a_further_tune_of_a_family_whose_wide_moves_stayed_within_the_noise() -> None:
+    obs, _ = _cox_log((0.7512, 0.7513), (0.01, 3.0))  # 0.01 -> 3.0 is most of cox's log range 1e-4..10
+    further = proposal(10, recipe("cox", alpha=0.3, features=list(SAFE)))
+    objection = critic.gain(obs, further)
+    assert objection is not None and objection.verdict == "reject" and "expected gain" in objection.reason
+    assert "tuning cox has not moved c_index: 2 recipes" in objection.reason
+    # another family, and the same family on another representation, are still worth a look
+    assert critic.gain(obs, proposal(11, recipe("coxnet", features=list(SAFE)))) is None
+    assert critic.gain(obs, proposal(12, recipe("cox", alpha=0.3, features=["age", "crp"]))) is None
+
+
+def test_a_narrow_move_or_a_move_that_changed_the_metric_is_no_evidence_of_a_flat_family() -> None:
+    narrow, _ = _cox_log((0.7512, 0.7513), (0.01, 0.011))
+    moved, _ = _cox_log((0.7512, 0.7700), (0.01, 3.0))
+    further = proposal(10, recipe("cox", alpha=0.3, features=list(SAFE)))
+    assert critic.flat(narrow, further["recipe"]) is None
+    assert critic.flat(moved, further["recipe"]) is None
