@@ -92,12 +92,18 @@ def test_oof_slope_and_intercept_match_statsmodels_and_scipy(records: tuple, tas
     assert plain.calibration["calibration_method"] == "none"
 
 
-def test_platt_inside_the_fold_repairs_an_overconfident_model(records: tuple) -> None:
+def test_platt_inside_the_fold_is_a_monotone_map_of_the_same_model(records: tuple) -> None:
+    import math
+
     plain, platt = records
-    low, high = SLOPE_BAND
-    assert plain.calibration["calibration_slope"] < low  # the planted miscalibration
-    assert low <= platt.calibration["calibration_slope"] <= high
-    assert platt.calibration["calibration_method"] == "platt" and platt.fold_keys == plain.fold_keys
+    low, _ = SLOPE_BAND
+    assert plain.calibration["calibration_slope"] < low  # the planted miscalibration (0.27)
+    # the same model's scores through an increasing map: every fold ranks (AUROC) exactly as the base
+    assert platt.fold_keys == plain.fold_keys and platt.fold_scores == plain.fold_scores
+    # and the map moves the slope most of the way back toward 1 (0.27 -> 1.73 with 3 inner folds of 120 rows:
+    # the map is learnt on inner models fitted on 2/3 of the fold, more overfitted than the one it maps)
+    assert abs(math.log(platt.calibration["calibration_slope"])) < 0.5 * abs(math.log(plain.calibration["calibration_slope"]))
+    assert platt.calibration["calibration_method"] == "platt"
 
 
 @pytest.fixture()
@@ -117,36 +123,50 @@ def world(tmp_path: Path) -> Iterator[dict]:
     store.close()
 
 
+def _record(w: dict, item_id: int, record: EvaluationRecord) -> object:
+    """``record_result`` with the artifacts the harness writes (calibration as strings)."""
+    artifacts = {k: str(v) for k, v in record.calibration.items()}
+    folds = [float(f) for f in record.fold_scores]
+    return w["svc"].record_result(w["harness"], item_id, record.metric, float(record.value), True, folds,
+                                  artifacts=artifacts, split=f"folds:{record.cv.repeats}x{record.cv.n_splits}")
+
+
 def _recorded(w: dict, record: EvaluationRecord) -> list:
-    """Two seeds of the record's recipe through propose -> critique -> enqueue -> claim -> record_result,
-    with the artifacts the harness writes (calibration as strings)."""
+    """Two seeds of the record's recipe through propose -> critique -> enqueue -> claim -> record_result
+    (both seeds queued first, so items the server queues meanwhile are claimed after them)."""
     svc, recipe = w["svc"], record.recipe.canonical_dict()
     p = svc.propose(w["ann"], w["run"], recipe, f"try {recipe['family']}", 0.01, recipe["family"])
     svc.critique(w["bob"], p.id, "approve", "sound")
-    artifacts = {k: str(v) for k, v in record.calibration.items()}
+    items = [svc.enqueue(w["ann"], p.id, seed=seed) for seed in (0, 1)]
     out = []
-    for seed in (0, 1):
-        svc.enqueue(w["ann"], p.id, seed=seed)
+    for queued in items:
         item = svc.claim(w["exp"], w["run"])
-        folds = [float(f) for f in record.fold_scores]
-        out.append(svc.record_result(w["harness"], item.id, record.metric, float(record.value), True, folds,
-                                     artifacts=artifacts, split=f"folds:{record.cv.repeats}x{record.cv.n_splits}"))
+        assert item.id == queued.id
+        out.append(_record(w, item.id, record))
     return out
 
 
-def test_promotion_refuses_the_miscalibrated_model_and_accepts_its_platt_variant(world: dict, records: tuple,
-                                                                                   task_dir: Path) -> None:
+def test_promotion_refuses_the_miscalibrated_model_and_promotes_the_variant_the_server_queued(
+        world: dict, records: tuple, task_dir: Path) -> None:
+    svc = world["svc"]
     plain, platt = records
     # a first champion (the run's baseline) on the same folds: only challengers are gated
     baseline = evaluate(task_dir, {"family": "dummy"}, n_resamples=20, repeats=2)
     first = _recorded(world, baseline)
-    world["svc"].promote(world["validator"], first[0].id)
+    svc.promote(world["validator"], first[0].id)
+    assert svc.list_queue(world["validator"], world["run"], status="pending") == []  # the dummy has no ranking to recalibrate
     bad = _recorded(world, plain)
     with pytest.raises(ProtocolViolation, match="recalibrate: propose the platt variant") as err:
-        world["svc"].promote(world["validator"], bad[0].id)
+        svc.promote(world["validator"], bad[0].id)
     assert err.value.rule == "miscalibrated"
-    good = _recorded(world, platt)
-    champion = world["svc"].promote(world["validator"], good[0].id)
+    # the best result is miscalibrated and beats the champion: the server queued its Platt variant, twice
+    pending = svc.list_queue(world["validator"], world["run"], status="pending")
+    assert [q.seed for q in pending] == [0, 1] and {q.recipe_hash for q in pending} == {platt.recipe_hash}
+    derived = [p for p in svc.list_proposals(world["validator"], world["run"]) if p.canonical_hash == platt.recipe_hash]
+    assert len(derived) == 1 and derived[0].author == "system" and derived[0].status == "queued"
+    good = [_record(world, svc.claim(world["exp"], world["run"]).id, platt) for _ in pending]
+    assert svc.list_queue(world["validator"], world["run"], status="pending") == []  # queued once, never again
+    champion = svc.promote(world["validator"], good[0].id)
     assert champion.result_id == good[0].id
 
 
@@ -154,3 +174,32 @@ def test_the_first_champion_is_not_refused_for_calibration(world: dict, records:
     plain, _ = records
     first = _recorded(world, plain)  # a run must have a model to validate; its findings flag the slope
     assert world["svc"].promote(world["validator"], first[0].id).result_id == first[0].id
+
+
+def test_a_miscalibrated_first_champion_is_replaced_in_place_by_its_variant(world: dict, records: tuple) -> None:
+    svc = world["svc"]
+    plain, platt = records
+    bad = _recorded(world, plain)  # the run's first results: miscalibrated, and the best so far
+    first = svc.promote(world["validator"], bad[0].id)  # the first champion is not gated
+    pending = svc.list_queue(world["validator"], world["run"], status="pending")
+    assert [q.recipe_hash for q in pending] == [platt.recipe_hash] * 2
+    good = [_record(world, svc.claim(world["exp"], world["run"]).id, platt) for _ in pending]
+    # the variant's folds equal the champion's (a monotone map): the paired test alone could never promote it
+    champion = svc.promote(world["validator"], good[1].id)
+    assert champion.result_id == good[1].id and champion.previous_value == first.value
+    note = [p for p in svc.list_posts(world["validator"], world["run"]) if p.data.get("promotion_rule")]
+    assert len(note) == 1 and note[0].data["replaced_result_id"] == bad[0].id
+    slope_before, slope_after = plain.calibration["calibration_slope"], platt.calibration["calibration_slope"]
+    assert f"slope {slope_before:.3g} -> {slope_after:.3g}" in note[0].body and "+0 " in note[0].body
+
+
+def test_in_place_needs_a_slope_nearer_one(world: dict, records: tuple) -> None:
+    svc = world["svc"]
+    plain, platt = records
+    bad = _recorded(world, plain)
+    svc.promote(world["validator"], bad[0].id)
+    worse = platt.model_copy(update={"calibration": {**platt.calibration, "calibration_slope": 0.2}})  # planted
+    got = [_record(world, svc.claim(world["exp"], world["run"]).id, worse) for _ in range(2)]
+    with pytest.raises(ProtocolViolation, match="did not move the slope toward 1") as err:
+        svc.promote(world["validator"], got[0].id)
+    assert err.value.rule == "no_improvement"

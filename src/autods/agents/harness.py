@@ -32,6 +32,7 @@ class _Running:
     item: dict[str, Any]
     handle: JobHandle
     beat_at: float
+    recipe: dict[str, Any]
 
 
 class Harness:
@@ -64,7 +65,7 @@ class Harness:
                   timeout_s=self.timeout_s, n_resamples=self.n_resamples)
         self.audit({"type": "harness", "event": "submit", "item_id": item_id, "recipe_hash": item["recipe_hash"],
                     "seed": item["seed"], "claimed_by": item.get("claimed_by")})
-        self.running[item_id] = _Running(item, self.executor.submit(job), time.monotonic())
+        self.running[item_id] = _Running(item, self.executor.submit(job), time.monotonic(), recipe)
 
     def poll(self, wait_s: float = 0.0) -> list[dict[str, Any]]:
         """Record every finished job (waiting up to ``wait_s`` for the first); heartbeat the rest."""
@@ -74,7 +75,10 @@ class Harness:
             if finished or not self.running or time.monotonic() >= deadline:
                 break
             time.sleep(0.05)
-        out = [self._record(i, self.running.pop(i).handle.result()) for i in sorted(finished)]
+        out = []
+        for i in sorted(finished):
+            run = self.running.pop(i)
+            out.append(self._record(i, run.handle.result(), run.recipe))
         self._heartbeat()
         return [o for o in out if o is not None]
 
@@ -107,14 +111,16 @@ class Harness:
                 self.audit({"type": "harness", "event": "lease_lost", "item_id": item_id, "reason": str(exc)})
             run.beat_at = now
 
-    def _record(self, item_id: int, res: JobResult) -> dict[str, Any] | None:
+    def _record(self, item_id: int, res: JobResult, recipe: dict[str, Any] | None = None) -> dict[str, Any] | None:
         rec = res.record or {}
         value = rec.get("value")
         try:
             if res.ok and value is not None:
                 artifacts = {"record": f"artifacts/{item_id}/record.json", "oof": f"artifacts/{item_id}/oof.parquet",
                              # the promotion's calibration gate reads the OOF slope from here
-                             **{k: str(v) for k, v in (rec.get("calibration") or {}).items() if v is not None}}
+                             **{k: str(v) for k, v in (rec.get("calibration") or {}).items() if v is not None},
+                             # a screening result is never promoted; the server reads the recipe too
+                             "fidelity": str((rec.get("recipe") or recipe or {}).get("fidelity", "full"))}
                 raw = rec.get("fold_scores", [])
                 folds = [float(f) for f in raw if f is not None]
                 result = self.client.record_result(
@@ -125,6 +131,7 @@ class Harness:
                          "recipe_hash": result.recipe_hash, "seed": result.seed, "metric": result.metric,
                          "value": result.value, "duration_s": round(res.duration_s, 3)}
                 self.audit(entry)
+                self._promote_if_owed(result.id, result.recipe_hash, recipe)
                 return entry
             kind = res.error_kind or ("judge" if res.ok else "crash")
             error = res.error or "the judge could not compute the metric"
@@ -144,6 +151,27 @@ class Harness:
             self.discarded += 1
             self.audit({"type": "harness", "event": "discarded", "item_id": item_id, "reason": str(exc)})
             return None
+
+
+    def _promote_if_owed(self, result_id: int, recipe_hash: str, recipe: dict[str, Any] | None) -> None:
+        """Ask the server to promote a result no brain has to choose: the run's first confirmed
+        result while it has no champion (a run with results never ends without one), and a
+        recalibrated variant (it may replace the miscalibrated champion it wraps). The server
+        applies every promotion rule; a refusal is logged and changes nothing."""
+        from autods.judge.calibration_gate import RECALIBRATED_FAMILY
+
+        recalibrated = (recipe or {}).get("family") == RECALIBRATED_FAMILY
+        try:
+            if not recalibrated and self.client.champion() is not None:
+                return
+            if sum(1 for r in self.client.list_results() if r.recipe_hash == recipe_hash) < 2:
+                return  # no confirmation yet: the server would refuse
+            entry = self.client.promote(result_id)
+        except (ProtocolViolation, PermissionDenied, ServerError) as exc:
+            self.audit({"type": "harness", "event": "promotion_refused", "result_id": result_id, "reason": str(exc)})
+            return
+        self.audit({"type": "harness", "event": "promoted", "result_id": result_id, "champion_id": entry.id,
+                    "reason": "recalibrated variant" if recalibrated else "the run's first confirmed result"})
 
 
 def _split_label(rec: dict[str, Any], complete: bool) -> str:

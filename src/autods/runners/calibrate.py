@@ -7,13 +7,16 @@ wrapping the original family::
                                         "method": "platt"}, "preprocess": ..., "features": ...}
 
 (:func:`recalibrated` builds it from any binary recipe). The model step is scikit-learn's
-``CalibratedClassifierCV`` around the base family's estimator: its ``cv`` inner folds are
-drawn from the rows it is fitted on, i.e. the *outer training fold only*, so the held-out
-fold never shapes the calibration map. Each inner fold fits the base model on the other
-inner folds and the map (Platt's sigmoid or isotonic regression) on its own rows;
-predictions average the ``cv`` calibrated copies (``ensemble=True``). The inner split is
-stratified but not grouped (the pipeline hands the estimator no unit ids); a Platt map has
-two parameters, so rows of one patient on both inner sides move it very little.
+``CalibratedClassifierCV(ensemble=False)`` around the base family's estimator: its ``cv``
+inner folds are drawn from the rows it is fitted on, i.e. the *outer training fold only*, so
+the held-out fold never shapes the calibration map. The map (Platt's sigmoid or isotonic
+regression) is fitted on the inner folds' out-of-fold scores of the base model; the base model
+itself is fitted once on the whole training fold, so the variant predicts *the same model's
+scores through a monotone map*. With Platt (strictly increasing whenever the base ranks
+better than chance) the fold's ranking, hence its AUROC, is the base recipe's, up to
+probabilities that round to exactly 0 or 1; isotonic is non-decreasing and may tie scores.
+The inner split is stratified but not grouped (the pipeline hands the estimator no unit ids);
+a Platt map has two parameters, so rows of one patient on both inner sides move it very little.
 
 The calibration of the out-of-fold predictions (:func:`oof_calibration`) is the judge's
 logistic recalibration (:func:`autods.judge.metrics.calibration`): the slope of
@@ -61,7 +64,8 @@ def _build(kind: str, p: dict[str, Any], seed: int) -> Any:
 
     base = get_family(p["base"]).estimator(kind, p["base_params"], seed)
     inner = StratifiedKFold(n_splits=p["cv"], shuffle=True, random_state=seed)
-    return CalibratedClassifierCV(base, method=METHODS[p["method"]], cv=inner, ensemble=True)
+    # ensemble=False: one base model on the whole training fold, the map from inner out-of-fold scores
+    return CalibratedClassifierCV(base, method=METHODS[p["method"]], cv=inner, ensemble=False)
 
 
 SPEC = _CalibratedSpec(

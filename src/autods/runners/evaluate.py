@@ -29,6 +29,9 @@ Steps, in order (each one is the judge's code, never the caller's):
    (``ensemble``). Binary records carry the out-of-fold calibration slope and
    calibration-in-the-large (``calibration``, means over repeats) that promotion checks
    (:mod:`autods.judge.calibration_gate`); every repeat's OOF predictions are in ``oof_all``.
+7. A recipe with ``fidelity: screen`` is scored on the first repeat of the plan only (the
+   folds keyed ``r0k*`` of the full split, :mod:`autods.judge.fidelity`): its record has
+   ``cv.repeats == 1`` and fold scores identical to the first K of the full run's.
 """
 
 from __future__ import annotations
@@ -200,6 +203,10 @@ def evaluate(
     groups = _column(task.frame, group_col) if group_col else units
     folds = splitter.keyed_split(len(dev), y=dev_data.y, groups=None if groups is None else groups[dev],
                                  times=None if times is None else times[dev])
+    if recipe.fidelity == "screen":
+        from autods.judge.fidelity import screen_folds
+
+        folds = screen_folds(folds)  # the full plan's first repeat: the same folds, not a new split
     classes = np.unique(dev_data.y) if kind == "multiclass" else None
     kw = _metric_kw(kind, classes)
     fitted = recipe if seed == 0 else recipe.model_copy(update={"seed": recipe.seed + seed})

@@ -88,7 +88,7 @@ class Preprocess(BaseModel):
 
 
 class Recipe(BaseModel):
-    """Model family + hyperparameters + preprocessing + feature subset + seed."""
+    """Model family + hyperparameters + preprocessing + feature subset + seed (+ evaluation fidelity)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -97,6 +97,9 @@ class Recipe(BaseModel):
     preprocess: Preprocess = Preprocess()
     features: tuple[str, ...] | None = None
     seed: int = 0
+    #: ``full`` (every repeat of the plan) or ``screen`` (its first repeat; cannot be promoted):
+    #: see :mod:`autods.judge.fidelity`
+    fidelity: Literal["full", "screen"] = "full"
 
     @model_validator(mode="before")
     @classmethod
@@ -132,6 +135,10 @@ class Recipe(BaseModel):
         """The recipe with the family's defaults filled in: what actually runs."""
         data = self.model_dump(mode="json")
         data["params"] = {**get_family(self.family).defaults, **data["params"]}
+        if data["fidelity"] == "full":
+            # full is what every recipe always was: leaving it out keeps their hashes, while a
+            # screen hashes apart from its full run (a new recipe, not a duplicate)
+            del data["fidelity"]
         return data
 
     def canonical_hash(self) -> str:

@@ -9,6 +9,11 @@ of the recipe *version* (all proposals of the run with that canonical hash): a c
 ``revise`` blocks until a changed recipe is approved, a validator's ``reject`` is final, and
 a withdrawn (revised) proposal is not enqueued.
 
+Fidelity (:mod:`autods.judge.fidelity`): a screened recipe (``fidelity: screen``, the plan's
+first repeat) hashes apart from its full-fidelity run, so running it in full later is not a
+duplicate; a second screen of it (any seed) is. Critiques judge the model, not how many repeats
+score it: the critiques of a recipe's screen count for its full run and the other way round.
+
 Abort (rule g) is the owning team's: the proposal's author, an agent registered in the
 item's team, the proposal's team or the proposer's team, or the monitor / orchestrator
 (``roles.ABORT_ANY``); anyone else is refused (403). Team membership is the one the server
@@ -17,7 +22,10 @@ registered (``Agent.team_id``), never a team an agent names in a request.
 
 from __future__ import annotations
 
+from typing import Any
+
 from autods.errors import PermissionDenied, ProtocolViolation
+from autods.judge.fidelity import SCREEN, fidelity_of
 from autods.server import canon, protocol
 from autods.server.service_base import DEFAULT_LEASE_S, Actor, ServiceBase
 from autods.state import roles
@@ -41,6 +49,16 @@ class QueueVerbs(ServiceBase):
             validators = {str(a.id) for a in tx.list_agents(proposal.run_id) if a.role in roles.FINAL_REJECT}
             protocol.check_approved(proposal, critiques, validators)
             taken = tx.find_items(proposal.run_id, read.hash, seed, LIVE_OR_RUN)
+            if fidelity_of(read.recipe) == SCREEN:
+                # a screen decides whether the full plan is worth running: once per recipe, on any seed
+                taken = taken or [q for q in tx.list_items(proposal.run_id)
+                                  if q.recipe_hash == read.hash and q.status in LIVE_OR_RUN]
+                if taken:
+                    raise ProtocolViolation(
+                        "duplicate",
+                        f"recipe {read.hash[:12]} was already screened (queue item {taken[0].id}, "
+                        f"{taken[0].status}); a recipe is screened once: run it at full fidelity instead",
+                    )
             if taken:
                 raise ProtocolViolation(
                     "duplicate",
@@ -58,8 +76,10 @@ class QueueVerbs(ServiceBase):
     def _version_critiques(tx: Tx, proposal: Proposal, recipe_hash: str) -> list[Critique]:
         """Critiques of every proposal of the run with this canonical recipe: re-proposing a
         recipe under a new id does not shed a revise or a reject."""
+        model = _model_hash(proposal.recipe)
         twins = [p.id for p in tx.list_proposals(proposal.run_id)
-                 if p.id != proposal.id and p.canonical_hash in (recipe_hash, proposal.canonical_hash)]
+                 if p.id != proposal.id and (p.canonical_hash in (recipe_hash, proposal.canonical_hash)
+                                             or (model is not None and _model_hash(p.recipe) == model))]
         critiques = list(tx.list_critiques(proposal.id))
         for twin in twins:
             critiques += tx.list_critiques(twin)
@@ -142,3 +162,13 @@ class QueueVerbs(ServiceBase):
             f"agent {actor.key} may not abort item {item.id}: it belongs to "
             + (f"team {sorted(teams)[0]}" if teams else f"agent {None if proposal is None else proposal.author}")
             + "; ask that team, the monitor or the orchestrator")
+
+
+def _model_hash(recipe: dict[str, Any]) -> str | None:
+    """The canonical hash of a recipe at full fidelity (its screen and its full run share it);
+    None when the recipe does not parse (an old record: it then shares critiques by hash only)."""
+    try:
+        read = canon.canonicalise({k: v for k, v in recipe.items() if k != "fidelity"})
+    except ProtocolViolation:
+        return None
+    return read.hash

@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 
 from autods.errors import ProtocolViolation
-from autods.server import protocol
+from autods.server import canon, protocol, recalibration
 from autods.server.service_base import Actor, ServiceBase
 from autods.state.records import SYSTEM, ChampionEntry, QueueItem, Result
 from autods.state.store import Tx
@@ -28,7 +28,9 @@ class ResultVerbs(ServiceBase):
     ) -> Result:
         """Record the judge's measurement for a claimed item (rule e); the item becomes ``done``.
 
-        Also posts a ``result`` to the forum and may emit the stagnation post (rule i).
+        Also posts a ``result`` to the forum and may emit the stagnation post (rule i). A
+        miscalibrated best result gets its recalibrated variant queued
+        (:func:`autods.server.recalibration.queue_variant`).
         """
         self._allow(actor, "record_result")
         with self.store.write(actor.key) as tx:
@@ -50,7 +52,10 @@ class ResultVerbs(ServiceBase):
                 {"result_id": result.id, "item_id": item_id, "metric": metric, "value": value}, None, item.team_id,
             )
             self._stagnation(tx, item.run_id, result)
-            return result
+        # the server's own write (author ``system``), after the result is safely committed
+        with self.store.write(SYSTEM) as tx:
+            recalibration.queue_variant(tx, result, tx.get_proposal(result.proposal_id), self._floor(tx, result.run_id))
+        return result
 
     def record_failure(self, actor: Actor, item_id: int, reason: str) -> QueueItem:
         """Mark a claimed item failed (a crash is data: the reason is kept)."""
@@ -90,7 +95,10 @@ class ResultVerbs(ServiceBase):
         when not given) and, if a champion exists, both results must beat it by more than the
         noise floor in the metric's direction. Once a champion exists, a binary result whose
         out-of-fold calibration slope is outside :data:`~autods.judge.calibration_gate.SLOPE_BAND`
-        is refused (``miscalibrated``) unless its recipe is the recalibrated variant.
+        is refused (``miscalibrated``) unless its recipe is the recalibrated variant; the
+        recalibrated variant of the champion's own recipe replaces a miscalibrated champion
+        in place (:func:`autods.server.recalibration.in_place_verdict`). A result evaluated at
+        screening fidelity is refused (``screening_fidelity``, :mod:`autods.judge.fidelity`).
         """
         self._allow(actor, "promote")
         with self.store.write(actor.key) as tx:
@@ -101,6 +109,7 @@ class ResultVerbs(ServiceBase):
             tx.lock_run(result.run_id)
             champ = tx.champion(result.run_id)
             floor = self._floor(tx, result.run_id)
+            self._full_fidelity(tx, result)
             self._calibrated_enough(tx, result, first=champ is None)
             if champ is not None and (champ.metric != result.metric or champ.higher_is_better != result.higher_is_better):
                 raise ProtocolViolation(
@@ -113,6 +122,20 @@ class ResultVerbs(ServiceBase):
             if champ is not None:
                 champ_results = [r for r in (tx.get_result(champ.result_id), tx.get_result(champ.confirming_result_id))
                                  if r is not None]
+                if champ_results and self._recalibrates(tx, result, champ.recipe_hash):
+                    ok, why = recalibration.in_place_verdict(result, candidates, champ_results)
+                    if not ok:
+                        raise ProtocolViolation("no_improvement", f"result {result_id} cannot replace the champion: {why}")
+                    if not candidates:
+                        raise ProtocolViolation("needs_confirmation", f"no second result of recipe "
+                                                f"{result.recipe_hash[:12]} on another seed; enqueue it first")
+                    entry = tx.add_champion(result, candidates[0].id, protocol.champion_value(champ), floor,
+                                            value=statistics.fmean((result.value, candidates[0].value)))
+                    # the reason a reader needs: this champion did not beat the one it replaced
+                    tx.add_post(result.run_id, "note", f"champion recalibrated in place (result {result.id})", why,
+                                {"champion_id": entry.id, "replaced_result_id": champ.result_id,
+                                 "promotion_rule": "recalibrated_in_place"}, None, None, author=SYSTEM)
+                    return entry
                 paired = [c for c in candidates if protocol.on_shared_folds(
                     [r.split for r in (result, c, *champ_results)], [r.fold_scores for r in (result, c, *champ_results)])]
                 if paired:
@@ -141,6 +164,22 @@ class ResultVerbs(ServiceBase):
                 )
             return tx.add_champion(result, candidates[0].id, protocol.champion_value(champ), floor,
                                    value=statistics.fmean((result.value, candidates[0].value)))
+
+    def _full_fidelity(self, tx: Tx, result: Result) -> None:
+        """Only full-fidelity results become champion; the fidelity is the server's reading of the recipe."""
+        from autods.judge.fidelity import fidelity_of, promotion_refusal
+
+        proposal = tx.get_proposal(result.proposal_id)
+        recipe = None if proposal is None else canon.canonicalise(proposal.recipe).recipe
+        why = promotion_refusal(fidelity_of(recipe) if result.artifacts.get("fidelity") != "screen" else "screen")
+        if why is not None:
+            raise ProtocolViolation("screening_fidelity", f"result {result.id} cannot become champion: {why}")
+
+    @staticmethod
+    def _recalibrates(tx: Tx, result: Result, champion_hash: str) -> bool:
+        """Whether the result's recipe is the recalibrated variant of the champion's recipe."""
+        proposal = tx.get_proposal(result.proposal_id)
+        return proposal is not None and recalibration.base_hash(proposal.recipe) == champion_hash
 
     def _calibrated_enough(self, tx: Tx, result: Result, *, first: bool) -> None:
         """The calibration gate (:mod:`autods.judge.calibration_gate`) on the slope the harness recorded;
