@@ -186,3 +186,16 @@ def test_bad_role_and_missing_state_are_user_errors(run_dir: Path, tmp_path: Pat
     assert not (run_dir / "claude").exists()  # nothing half-written before the refusal
     with pytest.raises(UserInputError, match="not a run folder"):
         write_claude_pack(tmp_path / "nowhere", tokens=False)
+
+
+def test_every_refusal_code_the_runbook_names_is_one_the_server_raises(run_dir: Path) -> None:
+    """The rules section names refusal codes in backticks (`self_critique`, `family_label`); each is
+    a ProtocolViolation rule the server really raises, and the revise rule names the argument."""
+    write_claude_pack(run_dir, tokens=False)
+    text = (run_dir / "CLAUDE_RUNBOOK.md").read_text()
+    rules = text.split("## Rules the server enforces", 1)[1].split("## Tools", 1)[0]
+    server_src = "\n".join(p.read_text() for p in (Path(roles.__file__).parents[1] / "server").glob("*.py"))
+    raised = set(re.findall(r'ProtocolViolation\(\s*"([a-z_]+)"', server_src))
+    named = set(re.findall(r"\(`([a-z_]+)`\)", rules))
+    assert named == {"self_critique", "family_label"} and named <= raised, (named, raised)
+    assert "`revises=<proposal id>`" in rules and "`reject` is final" in rules and "`abort`" in rules

@@ -149,6 +149,7 @@ def code_server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     service = Service(store)
     run = service.create_run("code-run")
     tokens = {r: service.register_agent(run.id, r, r)[1] for r in ("analyst", "validator", "experimenter", "harness")}
+    tokens["analyst2"] = service.register_agent(run.id, "analyst2", "analyst")[1]
     with running_server(create_app(service)) as url:
         yield url, tokens
     store.close()
@@ -217,3 +218,56 @@ def test_propose_code_refuses_what_the_recipe_refuses(code_server: tuple[str, di
     assert syntax["code"] == "bad_request" and "SyntaxError" in syntax["message"]
     assert "Missing" in entry["message"]
     assert role["code"] == "permission_denied"
+
+
+def test_instructions_name_propose_code_and_the_revise_rule(server: tuple[str, dict[str, str]]) -> None:
+    url, tokens = server
+
+    async def go() -> str | None:
+        async with connect(url, tokens["viewer"]) as c:
+            return c.instructions
+
+    text = asyncio.run(go()) or ""
+    assert "propose_code" in text and "sandbox" in text and "revises=<proposal id>" in text
+
+
+def test_a_revise_critique_blocks_until_a_revision_with_revises_is_approved(
+        code_server: tuple[str, dict[str, str]]) -> None:
+    """revise -> enqueue refused (rule revise) -> revised code proposed with revises=<id> (the old
+    one withdrawn) -> approved -> queued; the same code as a 'revision', or another agent's
+    revision, is refused with rule revises. Recipes go the same way through propose."""
+    url, tokens = code_server
+
+    async def go() -> None:
+        async with connect(url, tokens["analyst"]) as analyst, connect(url, tokens["validator"]) as critic, \
+                connect(url, tokens["analyst2"]) as other:
+            first = await call(analyst, "propose_code", source=SPLINES, hypothesis="curved effects", expected_effect=0.03)
+            await call(critic, "critique", proposal_id=first["id"], verdict="revise", reasons="four knots overfit 120 rows")
+            err = await refusal(analyst, "enqueue", proposal_id=first["id"])
+            assert err["rule"] == "revise" and f"revises={first['id']}" in err["message"]
+            same = await refusal(analyst, "propose_code", source="# unchanged\n" + SPLINES, hypothesis="h",
+                                 expected_effect=0.0, revises=first["id"])
+            assert same["rule"] == "revises" and "same canonical recipe" in same["message"]
+            theirs = await refusal(other, "propose", recipe={"family": "logistic", "params": {"C": 0.5}},
+                                   hypothesis="h", expected_effect=0.0, family="logistic", revises=first["id"])
+            assert theirs["rule"] == "revises"
+            second = await call(analyst, "propose_code", source=SPLINES.replace("n_knots=4", "n_knots=3"),
+                                hypothesis="fewer knots", expected_effect=0.02, revises=first["id"])
+            statuses = {e["proposal"]["id"]: e["proposal"]["status"]
+                        for e in (await call(analyst, "list_proposals"))["proposals"]}
+            assert statuses == {first["id"]: "withdrawn", second["id"]: "open"}
+            err = await refusal(analyst, "enqueue", proposal_id=second["id"])
+            assert err["rule"] == "needs_approval"  # the revision is a new version: it needs its own approval
+            await call(critic, "critique", proposal_id=second["id"], verdict="approve", reasons="three knots")
+            item = await call(analyst, "enqueue", proposal_id=second["id"], seed=0)
+            assert item["recipe_hash"] == second["canonical_hash"] != first["canonical_hash"]
+            # a recipe through propose: revise, then revises= with a changed recipe is approved and queued
+            rec = await call(analyst, "propose", recipe={"family": "logistic", "params": {"C": 1.0}},
+                             hypothesis="linear", expected_effect=0.0, family="logistic")
+            await call(critic, "critique", proposal_id=rec["id"], verdict="revise", reasons="penalise more")
+            rev = await call(analyst, "propose", recipe={"family": "logistic", "params": {"C": 0.1}},
+                             hypothesis="penalised", expected_effect=0.01, family="logistic", revises=rec["id"])
+            await call(critic, "critique", proposal_id=rev["id"], verdict="approve", reasons="ok")
+            assert (await call(analyst, "enqueue", proposal_id=rev["id"]))["status"] == "pending"
+
+    asyncio.run(go())

@@ -59,10 +59,10 @@ TOOLS: dict[str, tuple[tuple[str, ...], str]] = {
     "events": (("since?", "limit?", "run_id?"), "audit events after a sequence number (poll with the last one seen)"),
     "post": (("kind", "title", "body?", "data?", "thread_id?", "team_id?", "run_id?"),
              "write to the forum (kind: design, finding, proposal, critique, near-miss, stuck, note)"),
-    "propose": (("recipe", "hypothesis", "expected_effect", "family", "title?", "team_id?", "run_id?"),
+    "propose": (("recipe", "hypothesis", "expected_effect", "family", "title?", "team_id?", "run_id?", "revises?"),
                 "propose a recipe with the hypothesis it tests and the expected change of the primary metric"),
     "propose_code": (("source", "hypothesis", "expected_effect", "entry?", "role?", "then?", "then_params?",
-                      "title?", "team_id?", "run_id?"),
+                      "title?", "team_id?", "run_id?", "revises?"),
                      "propose a Python module (contract 1: fit + predict_proba / predict) run in the sandbox"),
     "critique": (("proposal_id", "verdict", "reasons", "reopens_dead_end?"),
                  "approve, revise or reject another agent's proposal, with reasons"),
@@ -185,8 +185,17 @@ def _runbook(folder: RunFolder, url: str, roles: list[str], tokens: bool) -> str
     lines += ["", "## Rules the server enforces", "",
               "- a proposal is queued only after an approving critique by another agent; an agent's critique of its "
               "own proposal is refused (`self_critique`);",
+              "- the server reads every recipe itself: it derives the family, refusing a `family` argument that "
+              "disagrees (`family_label`), and fills in the defaults, so a recipe with its defaults spelled out is "
+              "the same recipe;",
+              "- a critic's `revise` blocks that recipe until a changed one, proposed with `revises=<proposal id>` "
+              "by its author or team, is approved (the revised proposal is withdrawn), or that critic approves after "
+              "all; a validator's `reject` is final for that recipe;",
               "- a recipe and seed already queued or run is refused as a duplicate (code by the hash of its "
               "normalised source); a registered dead end is refused unless an approving critique re-opens it;",
+              "- `design` posts are the biostatistician's, `finding` posts the steward's (and the orchestrator's "
+              "noise floor), `result` posts the harness's; any other role is refused;",
+              "- only the item's team, its proposer, the monitor or the orchestrator may `abort` a job;",
               "- code runs only in the sandbox (no network, no files but scratch, limits), scored by the frozen judge "
               "on the same folds as any recipe;",
               "- only the harness records results; a champion must beat the current one on the paired folds;",

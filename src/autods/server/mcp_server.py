@@ -38,8 +38,11 @@ T = TypeVar("T")
 
 INSTRUCTIONS = (
     "Coordination server of an autods run. Rules are enforced in code: a proposal needs an "
-    "approving critique by another agent before enqueue; dead ends and duplicates are refused; "
-    "claims are exactly-once; only the harness records results. Read the forum and the experiment "
+    "approving critique by another agent before enqueue; a critic's 'revise' blocks that recipe until "
+    "a changed one, proposed with revises=<proposal id>, is approved; a validator's 'reject' is final "
+    "for that recipe; dead ends and duplicates are refused; claims are exactly-once; only the harness "
+    "records results. propose takes a recipe; propose_code takes a Python module (contract 1) that "
+    "runs only in the sandbox and is scored by the same judge. Read the forum and the experiment "
     "log (resources autods://runs/{run_id}/...) before proposing."
 )
 

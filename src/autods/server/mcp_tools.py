@@ -60,29 +60,33 @@ def register_tools(server: MCPServer, gate: Gate) -> None:  # noqa: C901 - a fla
         return gate.call(lambda: s.post(a, gate.run_id(a, run_id), kind, title, body, data, thread_id, team_id))
 
     @tool(description="Propose a recipe to run, with the hypothesis it tests, the expected effect on the "
-                      "primary metric and its family (e.g. 'gbm', 'logistic'). Opens a forum thread.")
+                      "primary metric and its family (e.g. 'gbm', 'logistic'). Opens a forum thread. revises: "
+                      "the id of your proposal a critic asked to revise (the recipe must change; that proposal "
+                      "is withdrawn).")
     def propose(recipe: Json, hypothesis: str, expected_effect: float, family: str, ctx: Context,
-                title: str = "", team_id: int | None = None, run_id: int | None = None) -> Json:
+                title: str = "", team_id: int | None = None, run_id: int | None = None,
+                revises: int | None = None) -> Json:
         a = gate.actor(ctx)
         return gate.call(lambda: s.propose(a, gate.run_id(a, run_id), recipe, hypothesis, expected_effect,
-                                           family, title, team_id))
+                                           family, title, team_id, revises))
 
     @tool(description="Propose a code experiment (contract 1): a Python module whose class `entry` has fit(X, y) "
                       "and predict_proba(X) (classification), predict(X) (regression) or a risk score from predict(X) "
                       "(survival). role 'transformer' (fit + transform) with `then`, a built-in family, and optional "
                       "then_params, instead transforms the columns for that family. X is the preprocessed numeric "
                       "development fold. It runs only in the sandbox and the judge scores it like any recipe. Same "
-                      "protocol as propose: an approving critique by another agent before it can be queued.")
+                      "protocol as propose: an approving critique by another agent before it can be queued; revises "
+                      "as in propose.")
     def propose_code(source: str, hypothesis: str, expected_effect: float, ctx: Context, entry: str = "Model",
                      role: Literal["estimator", "transformer"] = "estimator", then: str | None = None,
                      then_params: Json | None = None, title: str = "", team_id: int | None = None,
-                     run_id: int | None = None) -> Json:
+                     run_id: int | None = None, revises: int | None = None) -> Json:
         a = gate.actor(ctx)
 
         def go() -> Any:
             recipe = code_recipe_of(source, entry, role, then, then_params)
             return s.propose(a, gate.run_id(a, run_id), recipe.canonical_dict(), hypothesis, expected_effect,
-                             recipe.family, title, team_id)
+                             recipe.family, title, team_id, revises)
         return gate.call(go)
 
     @tool(description="Critique another agent's proposal: verdict approve, revise or reject, with reasons. "
