@@ -111,3 +111,28 @@ def test_a_narrow_move_or_a_move_that_changed_the_metric_is_no_evidence_of_a_fla
     further = proposal(10, recipe("cox", alpha=0.3, features=list(SAFE)))
     assert critic.flat(narrow, further["recipe"]) is None
     assert critic.flat(moved, further["recipe"]) is None
+
+
+def _queue_item(qid: int, rec: dict[str, Any], status: str) -> dict[str, Any]:
+    from autods.state.hashing import canonical_hash
+
+    return {"id": qid, "run_id": 1, "team_id": None, "proposal_id": qid, "recipe_hash": canonical_hash(rec),
+            "seed": 0, "status": status}
+
+
+def test_a_third_recipe_of_a_family_waits_while_two_approved_ones_await_their_results() -> None:
+    base = recipe("cox", features=list(SAFE))
+    rs = [result(1, base, 0.66), result(2, base, 0.66, seed=1)]
+    tunes = [recipe("cox", alpha=a, features=list(SAFE)) for a in (0.001, 0.05)]
+    queued = [proposal(2 + i, r, status="queued") for i, r in enumerate(tunes)]
+    third = proposal(10, recipe("cox", alpha=2.0, features=list(SAFE)))
+    kw = dict(summ=_summary("survival", 1000), results=rs, champ=champion(rs[0]), floor=0.01)
+    obs = observation(proposals=queued + [third], queue=[_queue_item(2, tunes[0], "pending"),
+                                                        _queue_item(3, tunes[1], "claimed")], **kw)
+    objection = critic.gain(obs, third)
+    assert objection is not None and "expected gain" in objection.reason and "proposals 2, 3" in objection.reason
+    assert critic.gain(obs, proposal(11, recipe("spline_cox", features=list(SAFE)))) is None  # another family may go
+    # once one of them has failed (or reported) only one is in flight: the third may go
+    failed = observation(proposals=queued + [third], queue=[_queue_item(2, tunes[0], "failed"),
+                                                           _queue_item(3, tunes[1], "claimed")], **kw)
+    assert critic.gain(failed, third) is None

@@ -17,7 +17,10 @@ Rules, in the order they are applied:
    its recorded recipes on this representation, set at least ``FLAT_DISTANCE`` of the search
    range apart, all lie within one noise floor (a Cox model's small ridge penalty: in
    bench/quality.py runs with a budget of 12, four tunes of it stayed within 0.0006 of the
-   default's C-index on gbsg2, WHAS500 and AIDS, a third of the budget).
+   default's C-index on gbsg2, WHAS500 and AIDS, a third of the budget); or
+   :data:`PENDING_MAX` recipes of the family on this representation are already approved and
+   still await their results (those four tunes were all proposed before the first one reported,
+   so no result could show the family was flat).
 
 Rules 1-4 and 6 reject; rule 5 asks for a revision (the idea may be right, the size is not).
 """
@@ -40,6 +43,9 @@ NEAR = 0.05
 #: two recipes of a family this far apart in their search space (largest per-parameter distance,
 #: :func:`autods.agents.expert.tuner.distance`) probe the response to the parameters, not its noise
 FLAT_DISTANCE = 0.25
+#: approved recipes of one family and representation that may await their results at once: a
+#: further one waits until they report (a small budget is otherwise committed to one family)
+PENDING_MAX = 2
 
 
 @dataclass(frozen=True)
@@ -189,6 +195,25 @@ def flat(obs: Observation, recipe: dict[str, Any]) -> str | None:
             f"range apart span {spread:.4f}, less than the noise floor")
 
 
+def pending(obs: Observation, proposal: dict[str, Any]) -> str | None:
+    """Why another recipe of the proposal's family should wait for the ones in flight, or None."""
+    recipe = proposal["recipe"]
+    family, rep = recipe.get("family", ""), ev.representation_key(recipe)
+    if family in ("dummy", "ensemble", "calibrated", "code"):
+        return None
+    measured = {r["recipe_hash"] for r in obs.results}
+    live = {q["recipe_hash"] for q in obs.queue if q["status"] in ("pending", "claimed")}  # a failed item waits for nothing
+    waiting = [p["id"] for p in obs.proposals
+               if p["id"] != proposal["id"] and p["family"] == family and p["canonical_hash"] not in measured
+               and ev.representation_key(p["recipe"]) == rep
+               and ((p["status"] == "queued" and p["canonical_hash"] in live)
+                    or (p["status"] == "open" and ev.approved(p)))]
+    if len(waiting) < PENDING_MAX:
+        return None
+    return (f"{len(waiting)} approved recipes of {family} on this representation (proposals "
+            f"{', '.join(map(str, waiting))}) still await their results: another waits until they report")
+
+
 def gain(obs: Observation, proposal: dict[str, Any]) -> Objection | None:
     if obs.champion is None or obs.noise_floor is None:
         return None
@@ -196,10 +221,10 @@ def gain(obs: Observation, proposal: dict[str, Any]) -> Objection | None:
     if expected <= ev.floor(obs):
         return Objection("expected_gain", "reject",
                          f"expected gain below the noise floor ({ev.floor(obs):.4f}): {why}")
-    is_flat = flat(obs, proposal["recipe"])
-    if is_flat is not None:  # the analyst drops a family after two rejections that say "expected gain"
+    why_not = flat(obs, proposal["recipe"]) or pending(obs, proposal)
+    if why_not is not None:  # the analyst drops a family after two rejections that say "expected gain"
         return Objection("expected_gain", "reject",
-                         f"expected gain below the noise floor ({ev.floor(obs):.4f}): {is_flat}")
+                         f"expected gain below the noise floor ({ev.floor(obs):.4f}) for now: {why_not}")
     return None
 
 
@@ -215,6 +240,6 @@ def recipe_hash(recipe: dict[str, Any]) -> str:
     return canonical_hash(recipe)
 
 
-__all__ = ["FLAT_DISTANCE", "NEAR", "RULES", "Objection", "dead_end", "duplicate", "epv", "flat", "gain", "leakage",
-           "near_duplicate",
+__all__ = ["FLAT_DISTANCE", "NEAR", "PENDING_MAX", "RULES", "Objection", "dead_end", "duplicate", "epv", "flat", "gain",
+           "leakage", "near_duplicate", "pending",
            "recipe_hash", "review"]
