@@ -39,6 +39,8 @@ def pick_start(task_dir: Path, task_type: str, cache: Path) -> dict[str, Any]:
     """The best candidate by quick CV, with every candidate's score; cached in ``cache``."""
     if cache.is_file():
         return json.loads(cache.read_text())
+    from threadpoolctl import threadpool_limits
+
     from autods.judge.score import METRICS
     from autods.runners import evaluate
 
@@ -47,7 +49,9 @@ def pick_start(task_dir: Path, task_type: str, cache: Path) -> dict[str, Any]:
     for recipe in candidates(task_type):
         t = time.monotonic()
         try:
-            rec = evaluate(task_dir, recipe, seed=0, n_resamples=0, repeats=1)
+            # one thread: on a shared machine OpenMP's threads (hist_gb) oversubscribe the cores
+            with threadpool_limits(1):
+                rec = evaluate(task_dir, recipe, seed=0, n_resamples=0, repeats=1)
         except (AutodsError, ValueError, ArithmeticError) as err:  # a family that cannot fit this cohort
             scored.append({"recipe": recipe, "value": None, "error": f"{type(err).__name__}: {err}"[:200]})
             continue

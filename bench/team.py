@@ -257,8 +257,13 @@ def main() -> None:
     rows_path = work / "rows.jsonl"
     commit = subprocess.run(["git", "-C", str(ROOT), "log", "--oneline", "-1"], capture_output=True,
                             text=True).stdout.strip()
+    # others commit while a long run goes on: say which tree the runs started from
+    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "src"], capture_output=True,
+                           text=True).stdout.split("\n")
+    dirty = [line[3:] for line in dirty if line.strip()]
     print(f"team vs single agent on {cohorts}: {args.seeds} seeds, budget {args.budget}, starts {starts}, "
-          f"{args.executor} executor with {args.workers} workers; commit {commit}; rows in {rows_path}", flush=True)
+          f"{args.executor} executor with {args.workers} workers; commit {commit}"
+          f"{f' plus uncommitted changes to {len(dirty)} src files' if dirty else ''}; rows in {rows_path}", flush=True)
     done = {_key(r) for r in read_rows(rows_path)}
     for seed in range(args.seeds):
         for cohort in cohorts:
