@@ -49,11 +49,19 @@ def module(fit: str, predict: str = "return np.tile([0.5, 0.5], (len(X), 1))", h
             f"    def predict_proba(self, X):\n        {predict}\n")
 
 
+# Held by the test process whenever this module's sandboxes start, as a real run holds provider
+# keys and agent tokens: no hostile module below may find them (test_api_keys_...).
+PLANTED = {"ANTHROPIC_API_KEY": "sk-ant-PLANTED-4f1c", "OPENAI_API_KEY": "sk-PLANTED-9e2a",
+           "AUTODS_TOKEN": "PLANTED-agent-token"}
+
+
 @pytest.fixture(scope="module", autouse=True)
 def tight_limits() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as mp:
         for name, value in {"WALL_S": "2", "CPU_S": "1", "MEMORY_MB": "400", "FSIZE_MB": "8"}.items():
             mp.setenv(f"AUTODS_SANDBOX_{name}", value)
+        for name, value in PLANTED.items():
+            mp.setenv(name, value)
         sandbox.shutdown_sandbox()
         yield
     sandbox.shutdown_sandbox()
@@ -339,3 +347,70 @@ def test_data_larger_than_the_scratch_is_an_answer_not_a_crash(monkeypatch, data
         assert "AUTODS_SANDBOX_SCRATCH_MB" in explain_failure(reply, {}, {"wall_s": 1}, "fit")
     finally:
         box.kill()
+
+
+# -- a case of our own (issue 13 "checked by"): secrets in the parent's environment ---------------------------
+
+TOKEN_HUNT = module("""
+import glob
+seen = ' '.join(f'{k}={v}' for k, v in os.environ.items()).encode()
+for path in glob.glob('/proc/*/environ') + glob.glob('/proc/*/task/*/environ') + glob.glob('/proc/*/cmdline'):
+    try:
+        seen += open(path, 'rb').read()
+    except OSError:
+        pass
+if b'PLANTED' in seen:
+    raise RuntimeError('a planted token was readable')
+self.zygote_env = open('/proc/1/environ', 'rb').read()
+""")
+
+
+def test_api_keys_and_agent_tokens_never_reach_the_code(data, honest) -> None:
+    """The test process holds provider keys and an agent token (PLANTED) in its environment, as
+    a run does. Code that hunts for them in its own environment and every /proc/*/environ and
+    cmdline it can see finds none (bubblewrap's --clearenv); its read of the zygote's environ is
+    refused, with the reason recorded."""
+    assert all(os.environ[k] == v for k, v in PLANTED.items())
+    msg = refused(TOKEN_HUNT, data)
+    assert "PermissionError" in msg and "open('…', '…').read()" in msg and "readable" not in msg
+    assert not [v for v in PLANTED.values() if v in msg]
+
+
+@pytest.mark.slow  # three code jobs of 15 folds each through the service: ~15 s on a quiet machine
+def test_through_the_harness_the_token_hunt_is_recorded_and_the_run_state_is_intact(tmp_path) -> None:
+    """The same hunt through the real harness and service, between two honest code jobs that
+    score: its failure is recorded with the reason, the honest result is untouched, the audit
+    chain verifies and no planted value lands in the run folder or the state database."""
+    from agents_helpers import InProcess
+    from execution_helpers import build_run_folder
+
+    from autods.agents.harness import Harness
+    from autods.execution.inline import InlineExecutor
+
+    folder = build_run_folder(tmp_path)
+    env = InProcess(tmp_path / "state.db")
+    analyst, validator = env.client("analyst-1", "analyst"), env.client("validator-1", "validator")
+    exp = env.client("experimenter-1", "experimenter")
+    harness = Harness(env.client("harness", "harness"), InlineExecutor(), folder, n_resamples=50)
+    entries = []
+    for source, seed in ((HONEST, 0), (TOKEN_HUNT, 0), (HONEST, 1)):
+        prop = analyst.propose({"family": "code", "params": {"source": source}}, "h", 0.01)
+        validator.critique(prop.id, "approve", "reads only X and y")
+        analyst.enqueue(prop.id, seed)
+        item = exp.claim()
+        harness.submit(item.model_dump(mode="json"), prop.recipe)
+        entries += harness.poll(60)
+    assert [e["event"] for e in entries] == ["recorded", "failed", "recorded"], entries
+    reason = entries[1]["reason"]
+    assert reason.startswith("recipe: code experiment fit failed in the sandbox: PermissionError: "), reason
+    assert "open('…', '…').read()" in reason and "readable" not in reason
+    first = entries[0]
+    results = env.clients[0].list_results()
+    assert [(r.id, r.value) for r in results][0] == (first["result_id"], first["value"]) and first["value"] > 0.6
+    assert [i.status for i in env.clients[0].list_queue()] == ["done", "failed", "done"]
+    assert env.store.verify_audit_chain()
+    env.close()
+    for path in [*folder.root.rglob("*"), *tmp_path.glob("state.db*")]:
+        if path.is_file():
+            content = path.read_bytes()  # the code's own source names the marker; the values are what must not appear
+            assert not [v for v in PLANTED.values() if v.encode() in content], path
