@@ -131,6 +131,50 @@ def test_a_crash_between_rounds_resumes_to_the_uninterrupted_log(examples_dir: P
     assert _log(tmp_path / "b") == _log(reference)
 
 
+def test_a_resumed_run_whose_execution_had_begun_does_not_discuss_again(examples_dir: Path, tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The discussion phase runs its full length when an analyst never gets an approval (forced
+    here); a resume after execution began must not start it over: extra discussion rounds let
+    the analysts propose more before anything runs, and the dispatch order differed."""
+    import autods.agents.orchestrator as orchestrator
+
+    monkeypatch.setattr(orchestrator, "_discussion_done", lambda snap, agents: False)
+    rounds: dict[str, int] = {}
+    step = Orchestrator._step
+
+    def counting(self: Orchestrator, phase: str, *args: Any, **kwargs: Any) -> Any:
+        key = f"{self.limits.budget}:{phase}"
+        rounds[key] = rounds.get(key, 0) + 1
+        return step(self, phase, *args, **kwargs)
+
+    monkeypatch.setattr(Orchestrator, "_step", counting)
+    start_run(examples_dir / "task-breast-cancer", run_name="long", runs_dir=tmp_path, budget=BUDGET,
+              executor="inline", display=False, options=OPTS)
+    discussed = rounds.pop(f"{BUDGET}:discussion")
+    rounds.clear()
+    original = Orchestrator._emit
+
+    def dying(self: Orchestrator, snap: Any) -> None:
+        original(self, snap)
+        if snap is None:
+            return
+        searched = {p["id"] for p in snap.proposals if p.get("author_name", "")
+                    .startswith(("analyst", "feature"))}
+        # in the execution phase, after an analyst's result (a crash inside a discussion is not covered)
+        if self.progress.phase == "execution" and any(r["proposal_id"] in searched for r in snap.results):
+            raise Crash()
+
+    monkeypatch.setattr(Orchestrator, "_emit", dying)
+    with pytest.raises(Crash):
+        start_run(examples_dir / "task-breast-cancer", run_name="cut", runs_dir=tmp_path, budget=BUDGET,
+                  executor="inline", display=False, options=OPTS)
+    monkeypatch.setattr(Orchestrator, "_emit", original)
+    resume_run(tmp_path / "cut", display=False)
+    _check_no_gap_no_duplicate(tmp_path / "cut")
+    assert discussed >= orchestrator.DISCUSSION_ROUNDS and rounds[f"{BUDGET}:discussion"] == discussed
+    assert _log(tmp_path / "cut") == _log(tmp_path / "long")
+
+
 def test_status_and_cli_contract_on_a_finished_run(reference: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli(["status", str(reference), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)

@@ -18,14 +18,20 @@ from autods.agents.actions import (
     Abort,
     Action,
     Claim,
+    AnswerTicket,
     Critique,
+    Diagnose,
+    Dispatch,
     Enqueue,
     FormTeam,
     MarkDeadEnd,
     Post,
     Promote,
     Propose,
+    ProposeIdea,
+    Relate,
     SetTeamStatus,
+    SetTier,
     Wait,
     parse_action,
 )
@@ -64,12 +70,20 @@ def validate(raw: Any, role: RoleSpec, gate: Gate) -> tuple[Action | None, str |
         return None, f"invalid action ({where}: {first['msg']}); answer with one action of the allowed kinds"
     if not role.may(action.kind):
         return None, (f"role {role.name} may not {action.kind}; allowed: {', '.join(role.allowed_actions)}")
-    if isinstance(action, Enqueue):
+    if isinstance(action, (Enqueue, Dispatch)):
         if gate.phase != "execution":
-            return None, f"enqueue waits for the execution phase (now: {gate.phase})"
+            return None, f"{action.kind} waits for the execution phase (now: {gate.phase})"
         if gate.budget_left <= 0:
             return None, "the experiment budget is spent: nothing more can be enqueued"
-    if isinstance(action, Propose):
+    if isinstance(action, Dispatch) and len(set(action.seeds)) > gate.budget_left:
+        action = action.model_copy(update={"seeds": sorted(set(action.seeds))[:gate.budget_left]})
+    if isinstance(action, SetTier) and action.tier == "CUT" and not (action.resurrect_if or "").strip():
+        return None, "a CUT needs resurrect_if: say which evidence would bring the idea back"
+    if isinstance(action, AnswerTicket):
+        bare = [a.ticket_id for a in action.answers if a.answer == "CUT" and not (a.resurrect_if or "").strip()]
+        if bare:
+            return None, f"CUT answers need resurrect_if (tickets {bare})"
+    if isinstance(action, (Propose, ProposeIdea)):
         try:
             from autods.runners.recipe import Recipe
 
@@ -77,7 +91,10 @@ def validate(raw: Any, role: RoleSpec, gate: Gate) -> tuple[Action | None, str |
         except RecipeError as exc:
             return None, f"recipe refused: {exc}"
         canonical = recipe.canonical_dict()
-        action = action.model_copy(update={"recipe": canonical, "family": recipe.family})
+        update: dict[str, Any] = {"recipe": canonical}
+        if isinstance(action, Propose):
+            update["family"] = recipe.family
+        action = action.model_copy(update=update)
     return action, None
 
 
@@ -130,7 +147,63 @@ def _apply(action: Action, c: AgentClient, team_id: int | None) -> Outcome:
     if isinstance(action, Promote):
         champ = c.promote(action.result_id, action.confirming_result_id)
         return Outcome(kind, True, created={"champion_id": champ.id, "result_id": champ.result_id})
+    graph = _apply_graph(action, c, team_id)
+    if graph is not None:
+        return graph
     raise TypeError(f"unhandled action kind {kind!r}")  # the union is closed: a new kind needs a branch here
+
+
+
+def _apply_graph(action: Action, c: AgentClient, team_id: int | None) -> Outcome | None:
+    """The hypothesis graph's actions; None for any other kind."""
+    kind = action.kind
+    if isinstance(action, Diagnose):
+        d = c.add_diagnosis(action.claim, action.finding_ids, action.result_ids)
+        return Outcome(kind, True, created={"diagnosis_id": d.id})
+    if isinstance(action, ProposeIdea):
+        idea = c.propose_idea(action.diagnosis_id, action.recipe, action.hypothesis, action.if_works,
+                              action.if_fails, action.expected_effect, action.effect_basis, action.effect_result_ids,
+                              surprise_if=action.surprise_if, title=action.title,
+                              team_id=action.team_id if action.team_id is not None else team_id)
+        return Outcome(kind, True, created={"idea_id": idea.id, "proposal_id": idea.id,
+                                            "recipe_hash": idea.canonical_hash})
+    if isinstance(action, SetTier):
+        change = c.set_tier(action.idea_id, action.tier, action.reason, action.demote, action.resurrect_if,
+                            action.surprise_if)
+        created: dict[str, Any] = {"idea_id": change.idea.id, "tier": change.idea.tier}
+        if change.demoted is not None:
+            created["demoted"] = change.demoted.id
+        return Outcome(kind, True, created=created)
+    if isinstance(action, Relate):
+        rel = c.relate(action.src_id, action.dst_id, action.relation, action.reason)
+        return Outcome(kind, True, created={"relation_id": rel.id})
+    if isinstance(action, Dispatch):
+        # team_id as given: None dispatches every NOW idea (an idea proposed before its author
+        # formed a team has none, so the agent's team would filter it out)
+        out = c.dispatch(list(action.seeds), action.team_id)
+        skipped = "; ".join(f"idea {s.idea_id}: {s.reason}" for s in out.skipped)[:1500]
+        if not out.items:  # not ok: a dispatch that queued nothing must not count as progress
+            return Outcome(kind, False, f"dispatch: nothing queued ({skipped or 'no NOW idea to hand out'})",
+                           created={"item_ids": []})
+        return Outcome(kind, True, skipped or None, created={"item_ids": [i.id for i in out.items], "skipped": [s.idea_id for s in out.skipped]})
+    if isinstance(action, AnswerTicket):
+        return _answer(action, c)
+    return None
+
+
+def _answer(action: AnswerTicket, c: AgentClient) -> Outcome:
+    """Answer each ticket in turn; one refused (answered meanwhile, NOW full) does not stop the others."""
+    answered: list[int] = []
+    refused: list[str] = []
+    for a in action.answers:
+        try:
+            c.answer_ticket(a.ticket_id, a.answer, a.reason, a.resurrect_if, a.demote)
+            answered.append(a.ticket_id)
+        except (ProtocolViolation, PermissionDenied, ServerError) as exc:
+            refused.append(f"ticket {a.ticket_id} ({getattr(exc, 'rule', 'refused')}): {exc}")
+    feedback = "; ".join(refused)[:1500] or None
+    return Outcome(action.kind, bool(answered) or not refused, feedback,
+                   created={"tickets": answered, "refused": len(refused)})
 
 
 __all__ = ["Gate", "Outcome", "apply", "validate"]

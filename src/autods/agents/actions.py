@@ -95,8 +95,89 @@ class Wait(_Action):
     kind: Literal["wait"] = "wait"
 
 
+# -- the hypothesis graph (issue 14): diagnoses, ideas, relations, tiers, verdict tickets ---------
+
+GraphTier = Literal["NOW", "NEXT", "LATER", "PARKED", "CUT"]
+RelationKindName = Literal["same_diagnosis", "alternative", "restates", "conflicts", "confounds", "prerequisite",
+                           "cheap_probe_for", "independent"]
+
+
+class Diagnose(_Action):
+    """State what limits the metric, citing finding posts and results (the server checks they exist)."""
+
+    kind: Literal["diagnose"] = "diagnose"
+    claim: str = Field(min_length=1, max_length=2000)
+    finding_ids: list[int] = Field(default_factory=list, max_length=200)
+    result_ids: list[int] = Field(default_factory=list, max_length=200)
+
+
+class ProposeIdea(_Action):
+    """A proposal hanging off one diagnosis that says, before it runs, what each outcome means."""
+
+    kind: Literal["propose_idea"] = "propose_idea"
+    diagnosis_id: int
+    recipe: dict[str, Any]
+    hypothesis: str = Field(min_length=1, max_length=1000)
+    if_works: str = Field(min_length=1, max_length=2000)
+    if_fails: str = Field(min_length=1, max_length=2000)
+    surprise_if: str = Field(default="", max_length=2000, description="required before the idea may enter NOW")
+    expected_effect: float = Field(description="expected change of the primary metric vs the champion")
+    effect_basis: str = Field(min_length=1, max_length=2000, description="the evidence the expected effect comes from")
+    effect_result_ids: list[int] = Field(default_factory=list, max_length=200)
+    title: str = Field(default="", max_length=200)
+    team_id: int | None = None
+
+
+class SetTier(_Action):
+    """Move an idea between NOW / NEXT / LATER / PARKED / CUT; a full NOW needs ``demote`` (an occupant's id or title)."""
+
+    kind: Literal["set_tier"] = "set_tier"
+    idea_id: int
+    tier: GraphTier
+    reason: str = Field(min_length=1, max_length=2000)
+    demote: int | str | None = None
+    resurrect_if: str | None = Field(default=None, max_length=2000, description="required for CUT")
+    surprise_if: str | None = Field(default=None, max_length=2000)
+
+
+class Relate(_Action):
+    kind: Literal["relate"] = "relate"
+    src_id: int
+    dst_id: int
+    relation: RelationKindName
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class TicketVerdict(BaseModel):
+    """One verdict ticket's answer."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    ticket_id: int
+    answer: Literal["PROMOTE", "HOLD", "REVISE", "DEMOTE", "CUT"]
+    reason: str = Field(min_length=1, max_length=2000)
+    resurrect_if: str | None = Field(default=None, max_length=2000, description="required for CUT")
+    demote: int | str | None = None
+
+
+class AnswerTicket(_Action):
+    """Answer open verdict tickets (new work waits for them), each with a reason."""
+
+    kind: Literal["answer_ticket"] = "answer_ticket"
+    answers: list[TicketVerdict] = Field(min_length=1, max_length=100)
+
+
+class Dispatch(_Action):
+    """Queue the NOW ideas (of ``team_id``) that can honestly run together, one item per seed."""
+
+    kind: Literal["dispatch"] = "dispatch"
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1, max_length=5)
+    team_id: int | None = None
+
+
 Action = Annotated[
-    Union[Propose, Critique, Enqueue, Claim, Post, MarkDeadEnd, FormTeam, SetTeamStatus, Abort, Promote, Wait],
+    Union[Propose, Critique, Enqueue, Claim, Post, MarkDeadEnd, FormTeam, SetTeamStatus, Abort, Promote, Wait,
+          Diagnose, ProposeIdea, SetTier, Relate, AnswerTicket, Dispatch],
     Field(discriminator="kind"),
 ]
 
@@ -105,6 +186,7 @@ ACTION_ADAPTER: TypeAdapter[Action] = TypeAdapter(Action)
 ACTION_KINDS: tuple[str, ...] = (
     "propose", "critique", "enqueue", "claim", "post", "mark_dead_end", "form_team",
     "set_team_status", "abort", "promote", "wait",
+    "diagnose", "propose_idea", "set_tier", "relate", "answer_ticket", "dispatch",
 )
 
 

@@ -155,9 +155,10 @@ def run_round(agents: Sequence[Agent], snap: Snapshot, ctx: RoundContext,
     decisions = decide_all(agents, snap, ctx)
     outcomes, used = [], ctx.budget_used
     for agent, (raw, err) in zip(agents, decisions):
-        # the budget gate counts this round's enqueues: agents decided on the same snapshot
+        # the budget gate counts this round's enqueues and dispatched items: agents decided on the same snapshot
         outcome = act(agent, raw, err, replace(ctx, budget_used=used), record)
-        used += int(outcome.ok and outcome.kind == "enqueue")
+        used += int(outcome.ok and outcome.kind == "enqueue") + (
+            len(outcome.created.get("item_ids", [])) if outcome.ok and outcome.kind == "dispatch" else 0)
         outcomes.append(outcome)
     return outcomes
 

@@ -65,6 +65,13 @@ class Observation(BaseModel):
     dead_ends: list[dict[str, Any]] = Field(default_factory=list)
     teams: list[dict[str, Any]] = Field(default_factory=list)
     posts: list[dict[str, Any]] = Field(default_factory=list)
+    #: the hypothesis graph (issue 14): diagnoses, ideas (proposals with a tier, same ids),
+    #: relations between ideas, and the verdict tickets still open (new work waits for them)
+    diagnoses: list[dict[str, Any]] = Field(default_factory=list)
+    ideas: list[dict[str, Any]] = Field(default_factory=list)
+    relations: list[dict[str, Any]] = Field(default_factory=list)
+    tickets: list[dict[str, Any]] = Field(default_factory=list)
+    now_capacity: int = 2
     stagnating: bool = False
     feedback: str | None = None  # why the previous action was refused or invalid
     seed: int = 0

@@ -35,6 +35,8 @@ REOPENED_ROUNDS = 2
 IDLE_ROUNDS = 12
 QUIET_ROUNDS = 2  # rounds in which nothing moved before the search counts as exhausted
 DESIGN_ROUNDS = 60
+#: rounds open verdict tickets may go unanswered before the orchestrator holds them itself
+TICKET_ROUNDS = 3
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,9 @@ class Orchestrator:
         self.started = time.monotonic()
         self.round = 0
         self.over_budget = 0
+        self.unanswered = 0  # consecutive rounds with open tickets that no agent answered
+        self.held_by_orchestrator = 0
+        self._answered_this_round = False
 
     # -- the run --------------------------------------------------------------------------------
     def run(self) -> Progress:
@@ -139,6 +144,7 @@ class Orchestrator:
         ctx = RoundContext(self.round, phase, self.limits.budget, budget_used(snap), self.seed,
                            stagnating=bool(snap.stuck_posts()))
         outcomes = run_round(self.agents, snap, ctx, self.record)
+        self._answered_this_round = any(o.ok and o.kind == "answer_ticket" for o in outcomes)
         moved = any(o.ok and o.kind != "wait" and (o.kind != "claim" or o.claimed) for o in outcomes)
         for o in outcomes:
             if o.claimed is not None:
@@ -218,8 +224,14 @@ class Orchestrator:
 
     # -- discussion and execution ------------------------------------------------------------------
     def _search(self) -> str:
-        discussion_until = self.round + DISCUSSION_ROUNDS
-        seen_stuck = 0
+        # Where the search stands is read from the state, not this process's memory: a resumed
+        # run whose execution had begun does not discuss again (those rounds would let the
+        # analysts propose more before anything runs, and the log would differ from the
+        # uninterrupted run's), and the stuck alarms it already answered stay answered.
+        start = self.reader.read()
+        begun = execution_begun(start, self.agents)
+        discussion_until = self.round if begun else self.round + DISCUSSION_ROUNDS
+        seen_stuck = max((int(p["id"]) for p in start.stuck_posts()), default=0) if begun else 0
         idle = 0
         while True:
             snap = self.reader.read()
@@ -239,6 +251,12 @@ class Orchestrator:
                 self._phase(phase)
             _, moved = self._step(phase, snap)
             idle = 0 if moved else idle + 1
+            if snap.open_tickets and not self._answered_this_round:
+                self.unanswered += 1
+                if self.unanswered >= TICKET_ROUNDS and not self._hold_tickets():
+                    return "tickets_unanswered"
+            else:
+                self.unanswered = 0
 
     def _exit_reason(self, snap: Snapshot, idle: int) -> str | None:
         lim = self.limits
@@ -281,6 +299,25 @@ class Orchestrator:
                 queued = True
                 self.over_budget += int(budget_used(snap) >= self.limits.budget)
         return queued
+
+    def _hold_tickets(self) -> bool:
+        """No agent answered the open verdict tickets for :data:`TICKET_ROUNDS` rounds (no
+        validator in the team, or its brain failing): hold them, saying so, so new work can
+        start again. HOLD is the answer that claims nothing about the data, which this
+        process never reads. False when even that was refused: the run then ends, saying why."""
+        open_now = self.client.list_tickets(status="open")
+        held = 0
+        for k in open_now:
+            why = (f"no agent answered this ticket in {self.unanswered} rounds; held by the orchestrator "
+                   "(no verdict on the data) so the run can go on")
+            if self._try(lambda k=k, w=why: self.client.answer_ticket(k.id, "HOLD", w)) is not None:
+                held += 1
+        if self.record is not None:
+            self.record({"type": "orchestrator", "event": "tickets_held", "held": held, "open": len(open_now),
+                         "rounds_unanswered": self.unanswered})
+        self.held_by_orchestrator += held
+        self.unanswered = 0
+        return held > 0 or not open_now
 
     def _validation_team(self, snap: Snapshot) -> int:
         for t in snap.teams:
@@ -356,10 +393,23 @@ def _objected(p: dict[str, Any]) -> bool:
     return any(v in ("reject", "revise") for v in latest.values())
 
 
+def execution_begun(snap: Snapshot, agents: Sequence[Agent]) -> bool:
+    """True once an experiment one of ``agents`` proposed was queued for its team: the gate
+    refuses enqueue and dispatch outside the execution phase, so such an item proves the
+    phase was reached. The design's baseline runs (the biostatistician's proposals), what the
+    server queues itself (a recalibrated variant) and the orchestrator's confirmation runs (the
+    validation team) are queued in other phases and prove nothing."""
+    searchers = {a.name for a in agents if a.role.name != "biostatistician"
+                 and (a.role.may("enqueue") or a.role.may("dispatch"))}
+    theirs = {p["id"] for p in snap.proposals if p.get("author_name") in searchers}
+    confirming = {t["id"] for t in snap.teams if t["name"] == VALIDATION_TEAM}
+    return any(q["proposal_id"] in theirs and q.get("team_id") not in confirming for q in snap.queue)
+
+
 def _discussion_done(snap: Snapshot, agents: Sequence[Agent]) -> bool:
     analysts = {a.name for a in agents if a.role.name == "analyst"}
     approved_by = {p.get("author_name") for p in snap.proposals if _approved(p)}
     return bool(analysts) and analysts <= approved_by
 
 
-__all__ = ["Hooks", "Limits", "Orchestrator", "Progress", "budget_used"]
+__all__ = ["Hooks", "Limits", "Orchestrator", "Progress", "budget_used", "execution_begun"]

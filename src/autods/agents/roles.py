@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from autods.agents.actions import ACTION_KINDS
-from autods.state import roles as server_roles
+from autods.state import graph_roles
 
 #: action kind -> the Service verb it calls (None: no server call).
 ACTION_VERB: dict[str, str | None] = {
@@ -31,6 +31,13 @@ ACTION_VERB: dict[str, str | None] = {
     "abort": "abort",
     "promote": "promote",
     "wait": None,
+    # the hypothesis graph's verbs (``state/graph_roles.py``)
+    "diagnose": "diagnose",
+    "propose_idea": "propose_idea",
+    "set_tier": "set_tier",
+    "relate": "relate",
+    "answer_ticket": "answer_ticket",
+    "dispatch": "dispatch",
 }
 
 
@@ -47,7 +54,7 @@ class RoleSpec:
     def allowed_actions(self) -> tuple[str, ...]:
         """Action kinds whose verb the server grants this role (plus ``wait``), in union order."""
         return tuple(k for k in ACTION_KINDS
-                     if ACTION_VERB[k] is None or server_roles.allowed(self.server_role, ACTION_VERB[k] or ""))
+                     if ACTION_VERB[k] is None or graph_roles.allowed(self.server_role, ACTION_VERB[k] or ""))
 
     def may(self, kind: str) -> bool:
         return kind in self.allowed_actions

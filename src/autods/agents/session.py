@@ -225,6 +225,10 @@ class Session:
             for c in p["critiques"]:
                 verdicts[c["verdict"]] = verdicts.get(c["verdict"], 0) + 1
         champ = progress.champion
+        n_critiques = sum(verdicts.values())
+        critique_rates = {v: {"count": verdicts.get(v, 0),
+                              "rate": round(verdicts.get(v, 0) / n_critiques, 4) if n_critiques else None}
+                          for v in ("approve", "revise", "reject")}
         summary = {
             "name": self.cfg.name, "task": (snap.summary or {}).get("name"), "exit_reason": progress.exit_reason,
             "elapsed_s": round(elapsed, 2), "rounds": progress.round, "budget": self.cfg.budget,
@@ -233,6 +237,7 @@ class Session:
             "noise_floor": snap.floor, "teams": [{k: t[k] for k in ("id", "name", "status")} for t in snap.teams],
             "dead_ends": [{k: d[k] for k in ("id", "family", "region", "reason")} for d in snap.dead_ends],
             "proposals": len(snap.proposals), "critiques": verdicts, "stuck_posts": len(snap.stuck_posts()),
+            "critique_rates": critique_rates, "graph": graph_summary(snap.graph, self.orchestrator.held_by_orchestrator),
             "log": [{"result_id": r["id"], "item_id": r["queue_item_id"], "recipe_hash": r["recipe_hash"],
                      "family": r["family"], "seed": r["seed"], "value": r["value"], "duration_s": r["duration_s"]}
                     for r in snap.results],
@@ -241,4 +246,21 @@ class Session:
         return summary
 
 
-__all__ = ["LLM_ROLES", "Session", "read_summary"]
+
+def graph_summary(graph: dict[str, Any], held_by_orchestrator: int = 0) -> dict[str, Any]:
+    """What the hypothesis graph holds at the end: diagnoses, ideas per tier, tickets answered."""
+    tiers = {t: 0 for t in ("NOW", "NEXT", "LATER", "PARKED", "CUT")}
+    for i in graph.get("ideas", []):
+        tiers[i["tier"]] = tiers.get(i["tier"], 0) + 1
+    tickets = graph.get("tickets", [])
+    answers: dict[str, int] = {}
+    for k in tickets:
+        if k["status"] == "answered" and k.get("answer"):
+            answers[k["answer"]] = answers.get(k["answer"], 0) + 1
+    return {"diagnoses": len(graph.get("diagnoses", [])), "ideas": len(graph.get("ideas", [])),
+            "ideas_by_tier": tiers, "relations": len(graph.get("relations", [])),
+            "tickets_opened": len(tickets), "tickets_answered": sum(answers.values()),
+            "tickets_by_answer": answers, "tickets_held_by_orchestrator": held_by_orchestrator}
+
+
+__all__ = ["LLM_ROLES", "Session", "graph_summary", "read_summary"]

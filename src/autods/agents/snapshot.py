@@ -1,7 +1,7 @@
 """One round's view of the shared state, read through the coordination client, and the
 per-agent :class:`~autods.agents.observation.Observation` built from it.
 
-Agents step in synchronous rounds: the state is read once per round (seven requests,
+Agents step in synchronous rounds: the state is read once per round (eight requests,
 whatever the team size), each agent decides on that view, then the actions are applied
 in a fixed order. That keeps a run deterministic for a seed and keeps the server load
 independent of the number of agents.
@@ -45,6 +45,12 @@ class Snapshot:
     extra: dict[str, Any] = field(default_factory=dict)
     #: the server's owned records by key (``steward_summary``, ``design``, ``noise_floor``)
     records: dict[str, Any] = field(default_factory=dict)
+    #: the hypothesis graph: ``{now_capacity, diagnoses, ideas, relations, tickets}`` (all tickets)
+    graph: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def open_tickets(self) -> list[dict[str, Any]]:
+        return [k for k in self.graph.get("tickets", []) if k["status"] == "open"]
 
     # -- the owned records (server state) ---------------------------------------------------
     def _record(self, key: str) -> dict[str, Any] | None:
@@ -112,6 +118,9 @@ class Snapshot:
             baseline=None if floor is None else floor.get("baseline"), champion=self.champion,
             results=self.results, proposals=self.proposals, queue=self.queue, dead_ends=self.dead_ends,
             teams=self.teams, posts=posts, stagnating=stagnating, feedback=feedback, seed=seed,
+            diagnoses=self.graph.get("diagnoses", []), ideas=self.graph.get("ideas", []),
+            relations=self.graph.get("relations", []), tickets=self.open_tickets,
+            now_capacity=int(self.graph.get("now_capacity", 2)),
         )
 
 
@@ -164,13 +173,20 @@ class SnapshotReader:
             d["proposed_by"] = prop.get("author_name")
             results.append(d)
         champ = self.client.champion()
+        graph = self.client.graph().model_dump(mode="json")
+        tiers = {i["id"]: i for i in graph["ideas"]}
+        for d in proposals:  # an idea is a proposal: its tier and diagnosis show on the proposal too
+            if d["id"] in tiers:
+                d["idea"] = {"tier": tiers[d["id"]]["tier"], "diagnosis_id": tiers[d["id"]]["diagnosis_id"]}
+        for i in graph["ideas"]:
+            i["author_name"] = name(i["author"], i["author"])
         return Snapshot(
             names=dict(self._names), teams=[_dump(t) for t in self.client.list_teams()],
             posts=[{**p, "author_name": name(p["author"], p["author"])} for p in self._posts],
             proposals=proposals, queue=queue, results=results,
             champion=None if champ is None else _dump(champ),
             dead_ends=[_dump(d) for d in self.client.list_dead_ends()],
-            records=self.client.run_records(),
+            records=self.client.run_records(), graph=graph,
         )
 
 

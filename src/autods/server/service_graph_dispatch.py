@@ -20,8 +20,8 @@ from autods.server.service_base import DEFAULT_LEASE_S, Actor
 from autods.server.service_graph import GraphCore
 from autods.server.service_queue import QueueVerbs
 from autods.server.service_results import ResultVerbs
-from autods.state.graph_records import Dispatched, Skipped
-from autods.state.records import QueueItem
+from autods.state.graph_records import Dispatched, Idea, Skipped
+from autods.state.records import LIVE_OR_RUN, QueueItem
 from autods.state.store import Tx
 
 
@@ -35,7 +35,11 @@ class GraphVerbs(GraphCore, QueueVerbs, ResultVerbs):
     def dispatch(self, actor: Actor, run_id: int, seeds: Sequence[int] = (0,),
                  team_id: int | None = None) -> Dispatched:
         """Queue every NOW idea (of ``team_id``) that can honestly run beside what is running (g7),
-        for each of ``seeds``, through the ordinary enqueue rules (critique, duplicate, dead end)."""
+        for each of ``seeds``, through the ordinary enqueue rules (critique, duplicate, dead end).
+
+        Only an idea that was queued holds back the ideas it cannot run beside: one whose every
+        enqueue was refused is reported in ``skipped`` and blocks nothing (a duplicate also
+        leaves NOW, see :meth:`_settle_refused`)."""
         self._gallow(actor, "dispatch")
         self._in_run(actor, run_id)
         if not seeds or any(s < 0 for s in seeds):
@@ -52,7 +56,7 @@ class GraphVerbs(GraphCore, QueueVerbs, ResultVerbs):
             running = [ideas[i] for i in flight if i in ideas]
             now = sorted((i for i in ideas.values() if i.tier == "NOW" and (team_id is None or i.team_id == team_id)),
                          key=lambda i: (i.tier_changed_at, i.id))
-            chosen = []
+            items: list[QueueItem] = []
             for idea in now:
                 if idea.id in flight:
                     skipped.append(Skipped(idea_id=idea.id, rule="running", reason="already has work in flight"))
@@ -61,18 +65,52 @@ class GraphVerbs(GraphCore, QueueVerbs, ResultVerbs):
                 if why is not None:
                     skipped.append(Skipped(idea_id=idea.id, rule="cannot_run_together", reason=why))
                     continue
-                chosen.append(idea)
-                running.append(idea)
-            items: list[QueueItem] = []
-            for idea in chosen:
-                for seed in dict.fromkeys(seeds):
-                    try:
-                        items.append(QueueVerbs.enqueue(self, actor, idea.id, seed))
-                    except PermissionDenied:
-                        raise
-                    except ProtocolViolation as exc:  # that enqueue alone is rolled back (its savepoint)
-                        skipped.append(Skipped(idea_id=idea.id, rule=exc.rule, reason=exc.reason))
+                queued, refused = self._dispatch_one(actor, idea, seeds)
+                items += queued
+                if queued:  # only work actually queued holds back the ideas it cannot run beside
+                    running.append(idea)
+                    skipped += _said(idea, refused)
+                else:
+                    skipped += self._settle_refused(actor, idea, refused)
         return Dispatched(items=items, skipped=skipped)
+
+    def _dispatch_one(self, actor: Actor, idea: Idea,
+                      seeds: Sequence[int]) -> tuple[list[QueueItem], list[tuple[int, ProtocolViolation]]]:
+        """Enqueue ``idea`` for each seed through the ordinary rules; a refused enqueue is rolled
+        back alone (its savepoint) and returned with its seed."""
+        items, refused = [], []
+        for seed in dict.fromkeys(seeds):
+            try:
+                items.append(QueueVerbs.enqueue(self, actor, idea.id, seed))
+            except PermissionDenied:
+                raise
+            except ProtocolViolation as exc:
+                refused.append((seed, exc))
+        return items, refused
+
+    def _settle_refused(self, actor: Actor, idea: Idea, refused: list[tuple[int, ProtocolViolation]]) -> list[Skipped]:
+        """The report of a NOW idea none of whose seeds could be queued. When every seed repeats
+        work that is queued, running or done (``duplicate``), the idea leaves NOW, saying so: it
+        would measure nothing new, and kept in NOW it would hold a worker's slot and come back to
+        every later dispatch, refused each time. A repeat of its own earlier run sends it to NEXT
+        (another seed may run it again); a repeat of another proposal's run parks it. Other
+        refusals (critique rules, a dead end) are reported and the idea stays: a critique may
+        yet arrive."""
+        said = _said(idea, refused)
+        if not refused or any(exc.rule != "duplicate" for _, exc in refused):
+            return said
+        with self.store.write(actor.key, idea.run_id) as tx:
+            tx.lock_run(idea.run_id)
+            current = tx.get_idea(idea.id)
+            if current is None or current.tier != "NOW":
+                return said
+            owners = {item.proposal_id for seed, _ in refused
+                      for item in tx.find_items(idea.run_id, idea.canonical_hash, seed, LIVE_OR_RUN)}
+            tier = "NEXT" if owners <= {idea.id} else "PARKED"
+            whose = "its own earlier run" if tier == "NEXT" else f"the run of proposal(s) {sorted(owners - {idea.id})}"
+            self._move(tx, current, tier, f"dispatch: every seed repeats {whose} ({'; '.join(s.reason for s in said)}"[:1800]
+                       + "): it would measure nothing new, so it leaves NOW")
+        return [s.model_copy(update={"reason": f"{s.reason}; moved to {tier}"}) for s in said]
 
     def enqueue(self, actor: Actor, proposal_id: int, seed: int = 0, team_id: int | None = None) -> QueueItem:
         """The queue's enqueue, refused while tickets are open (423); an idea's proposal only
@@ -110,3 +148,7 @@ class GraphVerbs(GraphCore, QueueVerbs, ResultVerbs):
                 if tx.has_open_tickets(run_id):
                     raise gp.TicketsOpen(run_id, tx.list_tickets(run_id, "open"))
         return item
+
+
+def _said(idea: Idea, refused: list[tuple[int, ProtocolViolation]]) -> list[Skipped]:
+    return [Skipped(idea_id=idea.id, rule=exc.rule, reason=f"seed {seed}: {exc.reason}") for seed, exc in refused]

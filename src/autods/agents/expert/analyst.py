@@ -3,6 +3,9 @@
 Each step does the first of:
 
 1. **form a team** around my first proposal that survived critique;
+1b. **the hypothesis graph** (:mod:`.graph_analyst`): diagnose, relate, fill NOW, dispatch,
+   propose ideas from the diagnoses' sketches; when no diagnosis fires it does nothing and
+   the steps below decide as they did before the graph;
 2. **enqueue** an approved, not yet queued proposal: mine, or one from an agent that cannot
    enqueue (the feature agent) assigned to me by proposal id;
 3. **propose** when I have nothing awaiting critique and the budget is not committed:
@@ -30,6 +33,7 @@ from typing import Any
 
 from autods.agents.actions import Action, Enqueue, FormTeam, Propose, Wait
 from autods.agents.expert import evidence as ev
+from autods.agents.expert.graph_analyst import graph_step
 from autods.agents.expert.library import families_for, representations, search_space, starting_params
 from autods.agents.expert.tuner import suggest
 from autods.agents.observation import Observation
@@ -78,7 +82,11 @@ def _enqueue(obs: Observation, n_analysts: int, team: int | None) -> Action | No
         author = p.get("author_name") or ""
         mine = author == me
         adopted = not author.startswith(ENQUEUERS) and p["id"] % n_analysts == idx and author != "biostatistician"
-        if (mine or adopted) and p["status"] == "open" and ev.approved(p) and p["canonical_hash"] not in taken:
+        if p.get("idea") is not None:
+            continue  # an idea runs from NOW through dispatch, never by a plain enqueue
+        # judged on the recipe version, as the server does: a twin's reject would refuse it every round
+        if ((mine or adopted) and p["status"] == "open" and ev.version_approved(obs, p)
+                and p["canonical_hash"] not in taken):
             return Enqueue(proposal_id=p["id"], seed=obs.seed, team_id=team,
                            rationale="approved by a critic; queued for my team")
     return None
@@ -286,6 +294,9 @@ def analyst(obs: Observation, n_analysts: int) -> Action:
         if survivor is not None:
             return FormTeam(name=f"{obs.agent}: {survivor['family']}", hypothesis=survivor["hypothesis"][:500],
                             strategy=survivor["title"], rationale="a proposal survived critique")
+    graph = graph_step(obs, n_analysts, team)  # diagnoses and their ideas first; generic proposals below
+    if graph is not None:
+        return graph
     queued = _enqueue(obs, n_analysts, team)
     if queued is not None:
         return queued

@@ -170,6 +170,15 @@ def objected(proposal: dict[str, Any]) -> bool:
     return "reject" in v or "revise" in v
 
 
+def version_approved(obs: Observation, proposal: dict[str, Any]) -> bool:
+    """:func:`approved` on every critique of the recipe *version*, as the server's enqueue judges
+    it: the latest verdict of each critic over all proposals of the run with this canonical
+    recipe (a twin's reject or revise binds this one too), the proposal's author excluded."""
+    twins = [p for p in obs.proposals if p["canonical_hash"] == proposal["canonical_hash"]]
+    merged = [c for p in (twins or [proposal]) for c in p.get("critiques", [])]
+    return approved({"author_name": proposal.get("author_name"), "critiques": merged})
+
+
 def critiqued_by(proposal: dict[str, Any], agent: str) -> bool:
     return any(c.get("author_name") == agent for c in proposal.get("critiques", []))
 
@@ -191,4 +200,4 @@ def agent_index(name: str) -> int:
 __all__ = ["RecipeStats", "agent_index", "approved", "budget_left", "by_recipe", "champion_recipe",
            "champion_value", "critiqued_by", "design", "direction", "expected_gain", "family_best", "floor",
            "latest", "objected", "post_json", "proposals_by", "queued_hashes", "representation_key", "stable_seed", "summary",
-           "verdicts"]
+           "verdicts", "version_approved"]

@@ -8,6 +8,7 @@ from autods.agents.expert import critic
 from autods.agents.expert import evidence as ev
 from autods.agents.expert.design import BASELINE_PREFIX
 from autods.agents.expert.library import representations
+from autods.agents.expert.verdicts import answer_tickets
 from autods.agents.observation import Observation
 from autods.runners.recipe import Recipe
 
@@ -135,6 +136,10 @@ def dead_end(obs: Observation) -> MarkDeadEnd | None:
 
 
 def validator(obs: Observation, rules_on: bool, dead_ends_on: bool, n_critics: int = 1) -> Action:
+    # Open verdict tickets lock all new work, so they come first: every one, each round.
+    # With several validators, the first answers (the others would find them answered).
+    if obs.tickets and ev.agent_index(obs.agent) == 0:
+        return answer_tickets(obs) or Wait()
     action: Action | None = promote(obs) or critique(obs, rules_on, n_critics)
     if action is None and dead_ends_on:
         action = dead_end(obs)

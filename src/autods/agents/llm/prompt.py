@@ -69,6 +69,27 @@ def role_brief(role: str, overrides: Mapping[str, str] | None = None) -> str:
     return f"You are the {role} of a team of data-science agents."
 
 
+def _referenced(names: set[str], defs: dict[str, Any]) -> set[str]:
+    """``names`` and every definition they reference, transitively (an action may nest a model)."""
+    out, todo = set(), list(names)
+    while todo:
+        name = todo.pop()
+        if name in out or name not in defs:
+            continue
+        out.add(name)
+        todo += [ref.rsplit("/", 1)[-1] for ref in _refs(defs[name])]
+    return out
+
+
+def _refs(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        return ([node["$ref"]] if isinstance(node.get("$ref"), str) else []) + [
+            r for v in node.values() for r in _refs(v)]
+    if isinstance(node, list):
+        return [r for v in node for r in _refs(v)]
+    return []
+
+
 def action_schema(allowed: Sequence[str] | None = None) -> dict[str, Any]:
     """The tool input / structured-output schema: ``{"action": <one of the allowed actions>}``.
 
@@ -80,7 +101,7 @@ def action_schema(allowed: Sequence[str] | None = None) -> dict[str, Any]:
     mapping: dict[str, str] = full.get("discriminator", {}).get("mapping", {})
     kinds = [k for k in mapping if not allowed or k in allowed] or list(mapping)
     refs = [mapping[k] for k in kinds]
-    used = {r.rsplit("/", 1)[-1] for r in refs}
+    used = _referenced({r.rsplit("/", 1)[-1] for r in refs}, defs)
     union: dict[str, Any] = {"oneOf": [{"$ref": r} for r in refs],
                              "discriminator": {"propertyName": "kind", "mapping": {k: mapping[k] for k in kinds}}}
     return {
