@@ -372,3 +372,36 @@ def test_a_full_now_demotes_an_answered_occupant_by_name() -> None:
     step = graph_step(_analyst_obs(diagnoses=[node], ideas=[mine, *occupants], proposals=props,
                                    relations=related, now_capacity=2), 1, None)
     assert isinstance(step, SetTier) and step.idea_id == 9 and step.tier == "NOW" and step.demote == "ran 0"
+
+
+# -- the single-agent baseline (bench/team.py) ------------------------------------------------------
+
+def test_a_single_agent_run_relates_nothing_and_runs_one_item_at_a_time(examples_dir: Path, tmp_path: Path) -> None:
+    from threadpoolctl import threadpool_limits
+
+    from autods.agents.roles import TeamSpec
+    from autods.agents.run import RunOptions, start_run
+    from autods.agents.session import Session
+    from autods.runfolder import RunFolder
+
+    team = TeamSpec.single_agent()
+    assert (team.analysts, team.critique, team.relations, team.sequential) == (1, False, False, True)
+    opts = RunOptions(team=team.as_dict(), n_resamples=0, floor_seeds=2, finish=())
+    with threadpool_limits(1):
+        out = start_run(examples_dir / "task-breast-cancer", run_name="one", runs_dir=tmp_path, budget=8,
+                        executor="inline", display=False, options=opts)
+    s = out.summary
+    assert len(s["log"]) >= 5 and s["graph"]["ideas"] >= 2 and s["graph"]["relations"] == 0  # two ideas, unrelated
+    assert s["critique_rates"]["approve"]["count"] > 0 and s["critique_rates"]["approve"]["rate"] == 1.0
+    steps = [json.loads(line) for line in (tmp_path / "one" / "audit.jsonl").read_text().splitlines()]
+    assert not any(e.get("action", {}).get("kind") == "relate" for e in steps if e.get("type") == "agent_step")
+    running: set[int] = set()
+    for e in steps:  # the harness's own record of every job it started and recorded
+        if e.get("event") == "submit":
+            assert not running, f"item {e['item_id']} started while {running} ran"
+            running.add(int(e["item_id"]))
+        elif e.get("event") in ("recorded", "failed", "cancelled", "lease_lost", "discarded"):
+            running.discard(int(e["item_id"]))
+    with Session(RunFolder(tmp_path / "one")) as session:  # what the server enforces, whatever the executor
+        assert session.service.slot_limit == 1
+        assert session.client.graph().now_capacity == 1

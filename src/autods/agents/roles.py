@@ -108,6 +108,8 @@ class TeamSpec:
     ``critique``: critics apply their rules (off: a single approving critique is still given,
     because the server requires one, but it approves everything). ``dead_ends``: the
     validator registers dead ends and analysts avoid them. ``monitor``: react to stagnation.
+    ``relations``: analysts relate their ideas on the graph. ``sequential``: one experiment at a
+    time (NOW holds one idea and the server lets one item be claimed at once).
     """
 
     analysts: int = 3
@@ -118,13 +120,17 @@ class TeamSpec:
     dead_ends: bool = True
     monitor: bool = True
     translator: bool = True
+    relations: bool = True
+    sequential: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def single_agent(cls) -> TeamSpec:
-        """One proposer, one experimenter (sequential), no critique, no shared dead ends."""
+        """The same brain as one agent, for the bench: one analyst, one experimenter, sequential
+        dispatch (one NOW slot, one claimed item), no critique (the validator's rubber-stamp
+        approval satisfies the server's critique rule), no relations, no shared dead ends."""
         return cls(analysts=1, experimenters=1, validators=1, feature_agents=0, critique=False,
-                   dead_ends=False, monitor=False, translator=False)
+                   dead_ends=False, monitor=False, translator=False, relations=False, sequential=True)
 
     def members(self) -> list[tuple[str, str]]:
         """``(agent name, role)`` in the fixed order agents step each round."""

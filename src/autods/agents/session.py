@@ -73,11 +73,16 @@ class Session:
 
         k = self.options.stagnation_k or max(4, min(10, self.cfg.budget // 3))
         self.store = Store.open(self.folder.state_url)
-        self.service = Service(self.store, slot_limit=self.team.experimenters + 2, stagnation_k=k)
+        # sequential (the single-agent baseline): one claimed item at a time, and NOW holds one idea
+        slots = 1 if self.team.sequential else self.team.experimenters + 2
+        self.service = Service(self.store, slot_limit=slots, stagnation_k=k)
         self.app = create_app(self.service)
         run = next((r for r in self.service.list_runs(SYSTEM_ACTOR) if r.name == self.cfg.name), None)
         if run is None:
-            run = self.service.create_run(self.cfg.name, self.cfg.model_dump(mode="json"))
+            config = self.cfg.model_dump(mode="json")
+            if self.team.sequential:
+                config["now_slots"] = 1
+            run = self.service.create_run(self.cfg.name, config)
         _, token = self.service.register_agent(run.id, "orchestrator", "orchestrator")
         self.client = self._client(token)
         return self
@@ -111,7 +116,8 @@ class Session:
         spec = self.cfg.brain.strip()
         if spec.lower() == "expert" or role not in LLM_ROLES:
             return ExpertBrain(role, n_analysts=self.team.analysts, n_critics=self.team.validators,
-                               critique=self.team.critique, dead_ends=self.team.dead_ends, name=name)
+                               critique=self.team.critique, dead_ends=self.team.dead_ends,
+                               relations=self.team.relations, name=name)
         from autods.agents.llm import make_brain
 
         return _LazyBrain(lambda: make_brain(spec, audit=self.folder.append_audit, egress=self.gate(),

@@ -49,7 +49,11 @@ def required(value: str | None, name: str, why: str) -> str:
 
 
 def now_capacity(config: Mapping[str, Any]) -> int:
-    """NOW holds at most as many ideas as the run has workers (``runs.config['workers']``)."""
+    """NOW holds at most as many ideas as the run has workers (``runs.config['workers']``), or
+    ``runs.config['now_slots']`` when the run sets it (1 for a sequential, single-agent run)."""
+    slots = config.get("now_slots")
+    if isinstance(slots, int) and not isinstance(slots, bool) and slots >= 1:
+        return slots
     workers = config.get("workers")
     if isinstance(workers, int) and not isinstance(workers, bool) and workers >= 1:
         return workers

@@ -22,24 +22,25 @@ from autods.agents.observation import Observation
 
 
 class ExpertBrain:
-    """The rule-based policy for one role. ``critique`` / ``dead_ends`` switch team habits off
+    """The rule-based policy for one role. ``critique`` / ``dead_ends`` / ``relations`` switch team habits off
     for the single-agent comparison (see :class:`~autods.agents.roles.TeamSpec`)."""
 
     deterministic = True
 
     def __init__(self, role: str, *, n_analysts: int = 3, n_critics: int = 1, critique: bool = True,
-                 dead_ends: bool = True, name: str | None = None) -> None:
+                 dead_ends: bool = True, relations: bool = True, name: str | None = None) -> None:
         self.role = role
         self.name = name or f"expert:{role}"
         self.n_analysts = max(1, n_analysts)
         self.n_critics = max(1, n_critics)
         self.critique = critique
         self.dead_ends = dead_ends
+        self.relations = relations
 
     def decide(self, observation: Observation) -> Action:
         role = self.role
         if role == "analyst":
-            return analyst(observation, self.n_analysts)
+            return analyst(observation, self.n_analysts, relations=self.relations)
         if role == "validator":
             return validator(observation, self.critique, self.dead_ends, self.n_critics)
         if role == "experimenter":

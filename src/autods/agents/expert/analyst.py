@@ -283,7 +283,7 @@ def _proposal(obs: Observation, recipe: dict[str, Any], why: str, mode: str) -> 
                    title=f"{mode}: {family}", rationale=evidence_text[:2000])
 
 
-def analyst(obs: Observation, n_analysts: int) -> Action:
+def analyst(obs: Observation, n_analysts: int, *, relations: bool = True) -> Action:
     design = ev.design(obs)
     if design is None or obs.noise_floor is None:
         return Wait(rationale="waiting for the design and the noise floor")
@@ -294,7 +294,8 @@ def analyst(obs: Observation, n_analysts: int) -> Action:
         if survivor is not None:
             return FormTeam(name=f"{obs.agent}: {survivor['family']}", hypothesis=survivor["hypothesis"][:500],
                             strategy=survivor["title"], rationale="a proposal survived critique")
-    graph = graph_step(obs, n_analysts, team)  # diagnoses and their ideas first; generic proposals below
+    # diagnoses and their ideas first; generic proposals below
+    graph = graph_step(obs, n_analysts, team, relations=relations)
     if graph is not None:
         return graph
     queued = _enqueue(obs, n_analysts, team)

@@ -201,8 +201,9 @@ def _propose(obs: Observation, found: list[Any], graph: dict[str, dict[str, Any]
     return None
 
 
-def graph_step(obs: Observation, n_analysts: int, team: int | None) -> Action | None:
-    """The analyst's next graph action, or None (the generic policy then decides)."""
+def graph_step(obs: Observation, n_analysts: int, team: int | None, *, relations: bool = True) -> Action | None:
+    """The analyst's next graph action, or None (the generic policy then decides); ``relations``
+    off (the single-agent baseline) it never relates ideas."""
     from autods.agents.expert.diagnose import diagnose
 
     found = diagnose(obs)
@@ -216,7 +217,8 @@ def graph_step(obs: Observation, n_analysts: int, team: int | None) -> Action | 
         if d.key not in graph and _owner(d.key, n_analysts) == me:
             return Diagnose(rationale=f"strength {d.strength:.2f}", **d.graph_diagnosis())
     proposals = {p["id"]: p for p in obs.proposals}
-    return (_relate(obs) or _step_down(obs, proposals) or _to_now(obs, proposals) or _dispatch(obs, proposals)
+    related = _relate(obs) if relations else None
+    return (related or _step_down(obs, proposals) or _to_now(obs, proposals) or _dispatch(obs, proposals)
             or _propose(obs, found, graph, n_analysts, team))
 
 
