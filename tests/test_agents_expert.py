@@ -354,3 +354,18 @@ def test_epv_judges_a_recalibrated_variant_by_its_base_and_an_ensemble_by_its_me
     assert review_epv({"family": "calibrated", "params": {"base": "logistic", "base_params": {"C": 50.0},
                                                           "method": "platt"}}).verdict == "revise"
     assert review_epv({"family": "ensemble", "params": {"members": [strong, weak]}}).verdict == "revise"
+
+
+def test_the_translator_names_a_recalibrated_champion_by_its_base_and_map() -> None:
+    from agents_helpers import champion, observation, result
+    from autods.agents.expert.team import translator
+
+    plain = result(3, {"family": "lightgbm", "params": {}}, 0.81)
+    obs = observation(agent="translator", role="translator", results=[plain], champ=champion(plain), phase="report")
+    body = translator(obs).body  # type: ignore[union-attr]
+    assert "is a lightgbm with cross-validated auroc 0.810" in body and "confirmed on a second seed" in body
+    wrapped = result(5, {"family": "calibrated", "params": {"base": "logistic", "method": "platt"}}, 0.8)
+    obs = observation(agent="translator", role="translator", results=[wrapped], champ=champion(wrapped), phase="report")
+    body = translator(obs).body  # type: ignore[union-attr]
+    assert "a logistic recalibrated with a platt map" in body and "a calibrated" not in body
+    assert "second seed" not in body and "server's rule" in body

@@ -405,3 +405,20 @@ def test_a_single_agent_run_relates_nothing_and_runs_one_item_at_a_time(examples
     with Session(RunFolder(tmp_path / "one")) as session:  # what the server enforces, whatever the executor
         assert session.service.slot_limit == 1
         assert session.client.graph().now_capacity == 1
+
+
+def test_a_team_forms_around_the_diagnosis_its_surviving_idea_tests() -> None:
+    from agents_helpers import critique, proposal
+    from autods.agents.actions import FormTeam
+    from autods.agents.expert.analyst import analyst
+
+    node = {"id": 4, "claim": "[low_epv] too few events per variable", "status": "open"}
+    plain = proposal(3, recipe("lightgbm"), critiques=[critique(1, 3, "approve")], title="plain lightgbm")
+    idea = proposal(9, recipe("logistic", C=0.1), critiques=[critique(2, 9, "approve")], title="shrink the logistic")
+    idea["idea"] = {"tier": "NEXT", "diagnosis_id": 4}
+    step = analyst(_analyst_obs(diagnoses=[node], proposals=[plain, idea]), 1)
+    assert isinstance(step, FormTeam) and step.name == "analyst-1: [low_epv]"  # the diagnosis, not 'lightgbm'
+    assert step.hypothesis == node["claim"] and "diagnosis 4" in step.strategy
+    idea["critiques"] = [critique(2, 9, "revise")]  # no surviving idea: the family label, as before
+    step = analyst(_analyst_obs(diagnoses=[node], proposals=[plain, idea]), 1)
+    assert isinstance(step, FormTeam) and step.name == "analyst-1: lightgbm"

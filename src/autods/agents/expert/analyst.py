@@ -33,7 +33,7 @@ from typing import Any
 
 from autods.agents.actions import Action, Enqueue, FormTeam, Propose, Wait
 from autods.agents.expert import evidence as ev
-from autods.agents.expert.graph_analyst import graph_step
+from autods.agents.expert.graph_analyst import diagnosis_key, graph_step
 from autods.agents.expert.library import families_for, representations, search_space, starting_params
 from autods.agents.expert.tuner import suggest
 from autods.agents.observation import Observation
@@ -283,6 +283,23 @@ def _proposal(obs: Observation, recipe: dict[str, Any], why: str, mode: str) -> 
                    title=f"{mode}: {family}", rationale=evidence_text[:2000])
 
 
+def _diagnosis_team(obs: Observation, mine: list[dict[str, Any]]) -> FormTeam | None:
+    """A team is a lens on a diagnosis: formed around my first idea that survived critique,
+    it is named for the diagnosis the idea tests and holds that diagnosis' claim as its
+    hypothesis (the family is one way of testing it, not the team's identity)."""
+    idea = next((p for p in mine if p.get("idea") is not None and ev.approved(p)), None)
+    if idea is None:
+        return None
+    did = idea["idea"]["diagnosis_id"]
+    node = next((d for d in obs.diagnoses if d["id"] == did), None)
+    if node is None:
+        return None
+    key = diagnosis_key(node["claim"]) or f"diagnosis {did}"
+    return FormTeam(name=f"{obs.agent}: [{key}]", hypothesis=node["claim"][:500],
+                    strategy=f"ideas testing diagnosis {did}, first: {idea['title'][:150]}",
+                    rationale=f"idea {idea['id']} on diagnosis {did} survived critique")
+
+
 def analyst(obs: Observation, n_analysts: int, *, relations: bool = True) -> Action:
     design = ev.design(obs)
     if design is None or obs.noise_floor is None:
@@ -290,6 +307,9 @@ def analyst(obs: Observation, n_analysts: int, *, relations: bool = True) -> Act
     mine = ev.proposals_by(obs, obs.agent)
     team = _my_team(obs)
     if team is None:
+        lens = _diagnosis_team(obs, mine)
+        if lens is not None:
+            return lens
         survivor = next((p for p in mine if ev.approved(p)), None)
         if survivor is not None:
             return FormTeam(name=f"{obs.agent}: {survivor['family']}", hypothesis=survivor["hypothesis"][:500],

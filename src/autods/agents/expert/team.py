@@ -3,6 +3,8 @@ the translator. The analyst, biostatistician and monitor have their own modules.
 
 from __future__ import annotations
 
+from typing import Any
+
 from autods.agents.actions import Action, Claim, Critique, MarkDeadEnd, Post, Promote, Propose, Wait
 from autods.agents.expert import critic
 from autods.agents.expert import evidence as ev
@@ -197,6 +199,16 @@ def feature(obs: Observation) -> Action:
     return Wait(rationale="every representation of the champion is proposed")
 
 
+def _model_phrase(obs: Observation, res: dict[str, Any]) -> str:
+    """``a lightgbm``; a recalibrated variant reads ``a lightgbm recalibrated with a platt map``."""
+    family = str(res.get("family") or "model")
+    if family != "calibrated":
+        return f"a {family}"
+    prop = next((p for p in obs.proposals if p["id"] == res.get("proposal_id")), {})
+    params = (res.get("recipe") or prop.get("recipe") or {}).get("params") or {}
+    return f"a {params.get('base', 'model')} recalibrated with a {params.get('method', 'monotone')} map"
+
+
 def translator(obs: Observation) -> Action:
     if obs.phase not in ("validation", "report") or any(p.get("author_name") == obs.agent for p in obs.posts):
         return Wait()
@@ -206,9 +218,12 @@ def translator(obs: Observation) -> Action:
     else:
         res = next((r for r in obs.results if r["id"] == champ["result_id"]), {})
         ci = "" if res.get("ci_low") is None else f" (95% CI {res['ci_low']:.3f} to {res['ci_high']:.3f})"
-        body = (f"The best confirmed model is a {res.get('family', 'model')} with cross-validated "
-                f"{champ['metric']} {champ['value']:.3f}{ci} on the development data, confirmed on a second "
-                f"seed. {len(obs.results)} experiments were recorded and {len(obs.dead_ends)} dead end(s) "
+        # a recalibrated variant may replace the champion it wraps without a second seed (server rule)
+        second = champ.get("confirming_result_id") not in (None, champ["result_id"]) and res.get("family") != "calibrated"
+        confirmed = "confirmed on a second seed" if second else "promoted by the server's rule (see the champion history)"
+        body = (f"The best model is {_model_phrase(obs, res)} with cross-validated "
+                f"{champ['metric']} {champ['value']:.3f}{ci} on the development data, {confirmed}. "
+                f"{len(obs.results)} experiments were recorded and {len(obs.dead_ends)} dead end(s) "
                 "registered. The held-out test is scored once, by the judge, in the report. Research use "
                 "only: not a medical device.")
     return Post(post_kind="note", title="Summary for a clinical reader", body=body)
