@@ -254,3 +254,18 @@ def test_command_line_binds_only_the_import_surface_read_only() -> None:
     allowed = (sys.prefix, sys.base_prefix, "/usr", "/etc/ld.so.cache", "/etc/localtime", str(sandbox.CHILD))
     assert sources and all(any(s == a or s.startswith(a + "/") for a in allowed) for s in sources)
     assert str(Path.home()) not in sources and str(Path.cwd()) not in sources
+
+
+@needs_bwrap
+def test_the_sandbox_counts_its_calls_cpu_time() -> None:
+    """bench/sandbox.py adds Sandbox.cpu_seconds to its own CPU time: a call that spins ~0.3 CPU
+    seconds in the child must show up there (and not in this process's CPU time)."""
+    import time
+
+    spin = ("import time\nclass Model:\n    def fit(self, X, y):\n        end = time.process_time() + 0.3\n"
+            "        while time.process_time() < end:\n            pass\n        return self\n")
+    box = sandbox.get_sandbox()
+    before, own = box.cpu_seconds, time.process_time()
+    CodeEstimator(spin).fit(pd.DataFrame({"a": [0.0, 1.0]}), np.array([0, 1]))
+    assert 0.3 <= box.cpu_seconds - before < 5.0
+    assert time.process_time() - own < 0.3

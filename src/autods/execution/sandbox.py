@@ -147,6 +147,8 @@ class Sandbox:
         self._lock = threading.Lock()
         self.start_seconds: float | None = None
         self.preloaded: list[str] = []
+        # CPU seconds of every call's child (not of this process): benchmarks add it to their own
+        self.cpu_seconds = 0.0
 
     @property
     def alive(self) -> bool:
@@ -213,6 +215,7 @@ class Sandbox:
             except SandboxRefused:
                 self.kill()  # unresponsive or dead: the next call gets a fresh sandbox
                 raise
+            self.cpu_seconds += float(reply.get("cpu_s", 0.0))
             if reply.get("retire"):
                 self.kill()
             return reply, out

@@ -235,8 +235,9 @@ def _child(job: str, header: dict) -> None:
 # --- the zygote -------------------------------------------------------------------------------
 
 
-def _wait(pid: int, wall_s: float) -> tuple[int, bool]:
-    """Wait for ``pid`` at most ``wall_s`` seconds; kill it past that. Returns (status, timed_out)."""
+def _wait(pid: int, wall_s: float) -> tuple[int, bool, float]:
+    """Wait for ``pid`` at most ``wall_s`` seconds; kill it past that.
+    Returns (status, timed_out, the call's CPU seconds, user + system, its threads included)."""
     fd = os.pidfd_open(pid)
     try:
         ready, _, _ = select.select([fd], [], [], wall_s)
@@ -244,7 +245,8 @@ def _wait(pid: int, wall_s: float) -> tuple[int, bool]:
         os.close(fd)
     if not ready:
         os.kill(pid, signal.SIGKILL)
-    return os.waitpid(pid, 0)[1], not ready
+    _, status, usage = os.wait4(pid, 0)
+    return status, not ready, usage.ru_utime + usage.ru_stime
 
 
 def _wipe() -> bool:
@@ -276,9 +278,9 @@ def _call(header: dict, blobs: dict[str, bytes]) -> tuple[dict, dict[str, bytes]
     if pid == 0:
         os.chdir(f"{job}/work")
         _child(job, header)
-    status, timed_out = _wait(pid, float(header["limits"]["wall_s"]))
+    status, timed_out, cpu = _wait(pid, float(header["limits"]["wall_s"]))
     reply = {"exit": os.waitstatus_to_exitcode(status), "timed_out": timed_out,
-             "seconds": round(time.perf_counter() - started, 4),
+             "seconds": round(time.perf_counter() - started, 4), "cpu_s": round(cpu, 4),
              "stdout_bytes": os.path.getsize(f"{job}/stdout") if os.path.exists(f"{job}/stdout") else 0,
              "stderr_bytes": os.path.getsize(f"{job}/stderr") if os.path.exists(f"{job}/stderr") else 0}
     cap = int(header["limits"]["fsize_mb"]) * 2**20
