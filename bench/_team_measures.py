@@ -39,9 +39,11 @@ TARGET_DEFINITION = ("target = default recipe's baseline score + half the larges
                      "experiments up to and including the first at or beyond it, a run that never gets there "
                      "counts as its search experiments + 1 (censored); no target when neither system gained")
 
-ACCEPTED_DEFINITION = ("accepted improvement = a champion change after the first champion (the start recipe): the "
-                       "server promotes only a challenger confirmed on a second seed and better than the champion "
-                       "by its paired rule on the shared folds")
+ACCEPTED_DEFINITION = ("accepted improvement = a champion change after the first champion (the start recipe) whose "
+                       "new champion scores better than the one it replaced (mean of its two promoting seeds): the "
+                       "server promotes only a challenger confirmed on a second seed that passes its paired rule on "
+                       "the shared folds; changes that do not raise the metric (a simpler family within one SE, a "
+                       "recalibrated variant promoted for calibration) are counted as changes, not improvements")
 
 
 def _sign(records: dict[str, Any]) -> float:
@@ -148,7 +150,9 @@ def accepted(records: dict[str, Any]) -> dict[str, Any]:
     gain = None
     if len(champs) >= 2:
         gain = _sign(records) * (champs[-1]["value"] - champs[0]["value"])
-    return {"accepted": max(0, len(champs) - 1), "first_is_start": bool(first and first["recipe_hash"] == start_hash),
+    better = sum(_sign(records) * (b["value"] - a["value"]) > 0 for a, b in zip(champs, champs[1:]))
+    return {"accepted": better, "changes": max(0, len(champs) - 1),
+            "first_is_start": bool(first and first["recipe_hash"] == start_hash),
             "first_value": first["value"] if first else None, "final_value": champs[-1]["value"] if champs else None,
             "gain": gain, "final_family": champs[-1].get("family") if champs else None}
 

@@ -179,6 +179,7 @@ def accepted_rows(rows: list[dict[str, Any]]) -> dict[str, Any]:
             mine = [r for r in strong if r["cohort"] == cohort and r["system"] == system]
             counts = [r["accepted"]["accepted"] for r in mine]
             per[cohort][system] = {"seeds": len(mine), "with_one": sum(c >= 1 for c in counts),
+                                   "changes": sum(r["accepted"].get("changes", 0) for r in mine),
                                    "median": _median(counts), "first_is_start": sum(r["accepted"]["first_is_start"]
                                                                                     for r in mine),
                                    "families": sorted({r["accepted"]["final_family"] or "none" for r in mine})}
@@ -187,9 +188,25 @@ def accepted_rows(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {"cohorts": per, "found": found, "n_cohorts": len(per)}
 
 
+def refresh(row: dict[str, Any]) -> dict[str, Any]:
+    """Recompute a row's wasted share and accepted improvements from its run's state DB when the
+    run folder is still there (the definitions may have changed since the run)."""
+    from _team_measures import accepted, records_from_state, wasted
+
+    folder = Path(row.get("dir") or "")
+    if "error" in row or not (folder / "state.db").is_file():
+        return row
+    records = records_from_state(folder)
+    floor = json.loads((folder / "run_summary.json").read_text()).get("noise_floor") or {}
+    records["start_hash"] = ((floor.get("baseline") or {}).get("default") or {}).get("recipe_hash")
+    records["floor"] = floor.get("value")
+    return {**row, "wasted": wasted(records), "accepted": accepted(records)}
+
+
 def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     from _team_measures import ACCEPTED_DEFINITION, TARGET_DEFINITION, WASTED_DEFINITION
 
+    rows = [refresh(r) for r in rows]
     errors = [f"{_key(r)}: {r['error']}" for r in rows if "error" in r]
     tt, ws, ac = to_target_rows(rows), waste_rows(rows), accepted_rows(rows)
     print(f"\n== Experiments to target (default start). {TARGET_DEFINITION}. Ratio = median over seeds of the "
@@ -210,7 +227,8 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
           "system when at least half of its seeds had >= 1 (target: the team on half of the cohorts).")
     for cohort, v in ac["cohorts"].items():
         print("  " + cohort + ": " + "; ".join(
-            f"{s} >=1 on {v[s]['with_one']}/{v[s]['seeds']} seeds (median {_fmt(v[s]['median'], '.1f')}, first "
+            f"{s} >=1 on {v[s]['with_one']}/{v[s]['seeds']} seeds (median {_fmt(v[s]['median'], '.1f')}, "
+            f"champion changes {v[s]['changes']}, first "
             f"champion = start recipe on {v[s]['first_is_start']}, final {','.join(v[s]['families'])})"
             for s in SYSTEMS))
     for s in SYSTEMS:

@@ -80,10 +80,13 @@ def test_accepted_improvements_are_champion_changes_after_the_start() -> None:
     rec["champions"] += [{"id": 2, "recipe_hash": "h7", "created_at": 8.0, "value": 0.81, "family": "elastic_net"},
                          {"id": 3, "recipe_hash": "h3x", "created_at": 11.0, "value": 0.815, "family": "elastic_net"}]
     out = m.accepted(rec)
-    assert out["accepted"] == 2 and out["first_is_start"] is True
+    assert out["accepted"] == 2 and out["changes"] == 2 and out["first_is_start"] is True
     assert out["gain"] == pytest.approx(0.015) and out["final_family"] == "elastic_net"
     rec["start_hash"] = "other"
     assert m.accepted(rec)["first_is_start"] is False
+    # a recalibrated variant promoted for calibration scores lower: a change, not an improvement
+    rec["champions"].append({"id": 4, "recipe_hash": "cal", "created_at": 12.0, "value": 0.812, "family": "calibrated"})
+    assert m.accepted(rec)["accepted"] == 2 and m.accepted(rec)["changes"] == 3
 
 
 def test_start_recipe_is_the_baseline_and_the_first_champion(examples_dir: Path, tmp_path: Path) -> None:
