@@ -163,7 +163,11 @@ def waste_rows(rows: list[dict[str, Any]]) -> dict[str, Any]:
             for k, v in r["wasted"]["by_rule"].items():
                 by_rule[k] = by_rule.get(k, 0) + v
         shares = [r["wasted"]["share"] for r in mine if r["wasted"]["share"] is not None]
-        out[system] = {"runs": len(mine), "search": search, "wasted": wasted_n,
+        counts: dict[str, int] = {}
+        for r in mine:
+            for k, v in (r.get("counts") or {}).items():
+                counts[k] = counts.get(k, 0) + v
+        out[system] = {"runs": len(mine), "search": search, "wasted": wasted_n, "state": counts,
                        "pooled_share": wasted_n / search if search else None, "median_share": _median(shares),
                        "by_rule": by_rule}
     return out
@@ -222,7 +226,8 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
           "experiments over all runs of the system; median = median of the runs' shares (target <= 10%).")
     for system, v in ws.items():
         print(f"  {system}: pooled {_fmt(v['pooled_share'], '.1%')} ({v['wasted']}/{v['search']} search "
-              f"experiments, {v['runs']} runs), median {_fmt(v['median_share'], '.1%')}; by rule {v['by_rule']}")
+              f"experiments, {v['runs']} runs), median {_fmt(v['median_share'], '.1%')}; by rule {v['by_rule']}; "
+              f"what the rules could see, summed over the runs: {v['state']}")
     print(f"\n== Accepted improvements from the strong start. {ACCEPTED_DEFINITION}. A cohort counts for a "
           "system when at least half of its seeds had >= 1 (target: the team on half of the cohorts).")
     for cohort, v in ac["cohorts"].items():
