@@ -422,3 +422,25 @@ def test_a_team_forms_around_the_diagnosis_its_surviving_idea_tests() -> None:
     idea["critiques"] = [critique(2, 9, "revise")]  # no surviving idea: the family label, as before
     step = analyst(_analyst_obs(diagnoses=[node], proposals=[plain, idea]), 1)
     assert isinstance(step, FormTeam) and step.name == "analyst-1: lightgbm"
+
+
+def test_dispatch_never_hands_out_more_ideas_than_the_budget_left() -> None:
+    from agents_helpers import critique, proposal
+    from autods.agents.actions import Enqueue
+    from autods.agents.expert.graph_analyst import graph_step
+
+    nodes = [{"id": 4, "claim": "[low_epv] few events", "status": "open"},
+             {"id": 5, "claim": "[nonlinearity] a bend", "status": "open"}]
+    recs = {9: recipe("logistic", C=0.1), 10: recipe("elastic_net")}
+    ideas = [{"id": k, "title": f"idea {k}", "tier": "NOW", "diagnosis_id": d, "family": recs[k]["family"],
+              "recipe": recs[k], "author_name": "analyst-1", "surprise_if": "s", "tier_changed_at": float(k)}
+             for k, d in ((9, 4), (10, 5))]
+    props = [proposal(k, recs[k], critiques=[critique(k, k, "approve")]) for k in recs]
+    obs = _analyst_obs(diagnoses=nodes, ideas=ideas, proposals=props, now_capacity=2)
+    step = graph_step(obs, 1, None)
+    assert isinstance(step, Dispatch)  # two ideas on two diagnoses, 15 experiments left: both go
+    short = graph_step(obs.model_copy(update={"budget_used": obs.budget_total - 1}), 1, None)
+    assert isinstance(short, Enqueue) and short.proposal_id == 9  # one left: one idea, counted by the gate
+    gate = Gate(budget_left=1, phase="execution", queued_this_round=1)
+    action, refusal = validate(Dispatch(seeds=[0]), role("analyst"), gate)
+    assert action is None and "queued this round" in str(refusal)  # another agent's enqueue moved the budget

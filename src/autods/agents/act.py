@@ -47,6 +47,8 @@ class Gate:
 
     budget_left: int
     phase: str
+    #: experiments queued earlier this round by other agents (all decided on one snapshot)
+    queued_this_round: int = 0
 
 
 @dataclass
@@ -75,6 +77,11 @@ def validate(raw: Any, role: RoleSpec, gate: Gate) -> tuple[Action | None, str |
             return None, f"{action.kind} waits for the execution phase (now: {gate.phase})"
         if gate.budget_left <= 0:
             return None, "the experiment budget is spent: nothing more can be enqueued"
+    if isinstance(action, Dispatch) and gate.queued_this_round:
+        # dispatch hands out every NOW idea that can run; the brain counted them against a budget
+        # that has moved since its snapshot, so the count may overrun it: next round decides again
+        return None, (f"dispatch waits: {gate.queued_this_round} experiment(s) were queued this round after "
+                      "your snapshot was read; decide again on the next one")
     if isinstance(action, Dispatch) and len(set(action.seeds)) > gate.budget_left:
         action = action.model_copy(update={"seeds": sorted(set(action.seeds))[:gate.budget_left]})
     if isinstance(action, SetTier) and action.tier == "CUT" and not (action.resurrect_if or "").strip():

@@ -62,9 +62,12 @@ class RoundContext:
     seed: int
     stagnating: bool = False
 
+    queued_this_round: int = 0
+
     @property
     def gate(self) -> Gate:
-        return Gate(budget_left=self.budget_total - self.budget_used, phase=self.phase)
+        return Gate(budget_left=self.budget_total - self.budget_used, phase=self.phase,
+                    queued_this_round=self.queued_this_round)
 
 
 def observe(agent: Agent, snap: Snapshot, ctx: RoundContext) -> Any:
@@ -156,7 +159,8 @@ def run_round(agents: Sequence[Agent], snap: Snapshot, ctx: RoundContext,
     outcomes, used = [], ctx.budget_used
     for agent, (raw, err) in zip(agents, decisions):
         # the budget gate counts this round's enqueues and dispatched items: agents decided on the same snapshot
-        outcome = act(agent, raw, err, replace(ctx, budget_used=used), record)
+        outcome = act(agent, raw, err, replace(ctx, budget_used=used, queued_this_round=used - ctx.budget_used),
+                      record)
         used += int(outcome.ok and outcome.kind == "enqueue") + (
             len(outcome.created.get("item_ids", [])) if outcome.ok and outcome.kind == "dispatch" else 0)
         outcomes.append(outcome)

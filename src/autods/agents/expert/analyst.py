@@ -83,7 +83,7 @@ def _enqueue(obs: Observation, n_analysts: int, team: int | None) -> Action | No
         mine = author == me
         adopted = not author.startswith(ENQUEUERS) and p["id"] % n_analysts == idx and author != "biostatistician"
         if p.get("idea") is not None:
-            continue  # an idea runs from NOW through dispatch, never by a plain enqueue
+            continue  # an idea runs from NOW (graph_analyst: dispatch, or its enqueue when the budget is short)
         # judged on the recipe version, as the server does: a twin's reject would refuse it every round
         if ((mine or adopted) and p["status"] == "open" and ev.version_approved(obs, p)
                 and p["canonical_hash"] not in taken):

@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from autods.agents.actions import Action, Diagnose, Dispatch, ProposeIdea, Relate, SetTier
+from autods.agents.actions import Action, Diagnose, Dispatch, Enqueue, ProposeIdea, Relate, SetTier
 from autods.agents.expert import evidence as ev
 from autods.agents.observation import Observation
 from autods.errors import RecipeError
@@ -157,26 +157,43 @@ def _in_dead_end(obs: Observation, idea: dict[str, Any]) -> bool:
                                   DeadEnd.model_validate(d)) for d in obs.dead_ends)
 
 
-def _dispatch(obs: Observation, proposals: dict[int, dict[str, Any]]) -> Dispatch | None:
+def _dispatchable(obs: Observation, idea: dict[str, Any], queued: set[int], running: list[dict[str, Any]],
+                  proposals: dict[int, dict[str, Any]]) -> bool:
+    return (idea["tier"] == "NOW" and idea["id"] not in queued and idea["id"] in proposals
+            and proposals[idea["id"]].get("status") == "open" and ev.version_approved(obs, proposals[idea["id"]])
+            and not _blocked(obs, idea, running) and not _in_dead_end(obs, idea))
+
+
+def _dispatch(obs: Observation, proposals: dict[int, dict[str, Any]]) -> Dispatch | Enqueue | None:
     """Dispatch when one of my never-run NOW ideas would be queued by the server's rules.
 
     Decided from the snapshot alone (no memory of an earlier refusal: a resumed run must
     decide as the uninterrupted one did). A repeat of queued or finished work is left to the
-    server, which moves such an idea out of NOW, saying why."""
+    server, which moves such an idea out of NOW, saying why. Dispatch hands out every NOW idea
+    that can run, so when the budget left is smaller than that, I enqueue my one idea instead
+    (the server holds an idea's enqueue to the same NOW and run-together rules)."""
     if obs.phase != "execution" or obs.tickets or ev.budget_left(obs) <= 0:
         return None
     queued = {q["proposal_id"] for q in obs.queue}
     live = {q["proposal_id"] for q in obs.queue if q["status"] in ("pending", "claimed")}
     running = [i for i in obs.ideas if i["id"] in live]
-    fresh = [i for i in sorted(obs.ideas, key=lambda i: i["id"])
-             if i["tier"] == "NOW" and i.get("author_name") == obs.agent and i["id"] not in queued
-             and proposals.get(i["id"], {}).get("status") == "open"
-             and ev.version_approved(obs, proposals[i["id"]]) and not _blocked(obs, i, running)
-             and not _in_dead_end(obs, i)]
-    if not fresh:
+    mine = [i for i in sorted(obs.ideas, key=lambda i: i["id"]) if i.get("author_name") == obs.agent
+            and _dispatchable(obs, i, queued, running, proposals)]
+    if not mine:
         return None
-    return Dispatch(seeds=[obs.seed],
-                    rationale=f"idea {fresh[0]['id']} is in NOW and was never run")
+    handed: list[dict[str, Any]] = []  # what the server's dispatch would queue, in its order
+    for i in sorted(obs.ideas, key=lambda i: (i.get("tier_changed_at", 0.0), i["id"])):
+        if _dispatchable(obs, i, queued, running + handed, proposals):
+            handed.append(i)
+    ours = [i for i in handed if i.get("author_name") == obs.agent]
+    leader = next((i for i in handed if str(i.get("author_name", "")).startswith("analyst")), None)
+    if not ours or leader is None or leader.get("author_name") != obs.agent:
+        return None  # the first such idea's analyst dispatches them all, mine included: one dispatch a round
+    if len(handed) > ev.budget_left(obs):
+        return Enqueue(proposal_id=ours[0]["id"], seed=obs.seed, team_id=ours[0].get("team_id"),
+                       rationale=(f"idea {ours[0]['id']} is in NOW and was never run; {len(handed)} ideas could "
+                                  f"be dispatched but {ev.budget_left(obs)} experiment(s) are left"))
+    return Dispatch(seeds=[obs.seed], rationale=f"ideas {[i['id'] for i in handed]} are in NOW and never ran")
 
 
 def _propose(obs: Observation, found: list[Any], graph: dict[str, dict[str, Any]], n_analysts: int,
