@@ -273,7 +273,8 @@ def test_a_cli_run_reasons_through_the_graph_and_finishes_with_a_champion(
     fast = RunOptions(n_resamples=0, track_resamples=20, floor_seeds=2)
     monkeypatch.setattr(run_module, "start_run", functools.partial(run_module.start_run, options=fast))
     task = _cohort(tmp_path / "task")
-    code = cli(["run", str(task), "--runs-dir", str(tmp_path / "runs"), "--run-name", "g", "--budget", "8", "--quiet"])
+    # 11: the design's two floor seeds and dummy, and the server's recalibrated variant (two seeds), come first
+    code = cli(["run", str(task), "--runs-dir", str(tmp_path / "runs"), "--run-name", "g", "--budget", "11", "--quiet"])
     assert code == 0, capsys.readouterr()
     folder = tmp_path / "runs" / "g"
     summary = json.loads((folder / "run_summary.json").read_text())
