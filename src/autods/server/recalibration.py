@@ -67,6 +67,14 @@ def _promotable(tx: Tx, result: Result, floor: float) -> bool:
             or protocol.beats(result.value, champ.value, result.higher_is_better, floor))
 
 
+def may_queue_variant(result: Result) -> bool:
+    """Whether :func:`queue_variant` could apply, read from the result alone: a slope outside the
+    band on a result that is not already recalibrated. Keeps the server's second transaction off
+    the hot path of every in-band result (tests/test_state_audit.py counts its statements)."""
+    slope, method = slope_from_artifacts(result.artifacts)
+    return _out_of_band(slope) and method in (None, "", "none") and slope is not None and slope > 0
+
+
 def queue_variant(tx: Tx, result: Result, proposal: Proposal | None, floor: float) -> Proposal | None:
     """Queue the Platt variant of ``result`` when the rule in the module docstring applies; None otherwise."""
     from autods.runners.calibrate import recalibrated

@@ -53,8 +53,10 @@ class ResultVerbs(ServiceBase):
             )
             self._stagnation(tx, item.run_id, result)
         # the server's own write (author ``system``), after the result is safely committed
-        with self.store.write(SYSTEM) as tx:
-            recalibration.queue_variant(tx, result, tx.get_proposal(result.proposal_id), self._floor(tx, result.run_id))
+        if recalibration.may_queue_variant(result):
+            with self.store.write(SYSTEM) as tx:
+                recalibration.queue_variant(tx, result, tx.get_proposal(result.proposal_id),
+                                            self._floor(tx, result.run_id))
         return result
 
     def record_failure(self, actor: Actor, item_id: int, reason: str) -> QueueItem:
