@@ -97,3 +97,23 @@ def test_a_screen_is_recorded_as_such_and_not_promoted(env: dict) -> None:
     (result,) = ann.list_results()
     assert result.artifacts["fidelity"] == "screen" and ann.champion() is None
     assert [p for p, _ in ann.list_proposals() if p.author == "system"] == []  # screens get no variant either
+
+
+
+@pytest.mark.parametrize(("budget", "variants"), [(3, 0), (4, 1)])
+def test_the_variant_is_queued_only_when_the_run_budget_has_room_for_both_seeds(
+        env: dict, budget: int, variants: int) -> None:
+    """The breast-cancer example at --budget 5: the design's four items leave one, so the server's
+    two-seed variant would overrun the budget; then it is not queued and the first champion stands."""
+    from autods.state import schema
+
+    with env["server"].store.engine.begin() as conn:
+        conn.execute(schema.runs.update().values(config={"budget": budget}))
+    ann = env["ann"]
+    prop = ann.propose(LOGISTIC, "baseline", 0.0)
+    env["bob"].critique(prop.id, "approve", "the default")
+    ann.enqueue(prop.id, 0)
+    ann.enqueue(prop.id, 1)
+    _run_pending(env)
+    assert len([p for p, _ in ann.list_proposals() if p.author == "system"]) == variants
+    assert len(ann.list_results()) == 2 + 2 * variants <= budget

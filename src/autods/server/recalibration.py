@@ -14,6 +14,8 @@ no champion because of it), so it is a rule here:
   run has no champion, it is the champion's recipe, or it beats the champion by more than the
   noise floor) gets its Platt variant queued on two
   seeds (the result's and the next), so the variant can be confirmed without another decision.
+  Both seeds must fit in the run's stated budget (``runs.config['budget']``); when they do
+  not, nothing is queued and the run keeps its first champion, whose slope the report shows.
   The proposal is the server's (author ``system``), derived from a recipe the protocol already
   approved and queued (rule a); the map adds two parameters fitted on training rows, never a
   choice of the proposer's. It is queued once per base recipe; the harness runs and records it
@@ -67,6 +69,18 @@ def _promotable(tx: Tx, result: Result, floor: float) -> bool:
             or protocol.beats(result.value, champ.value, result.higher_is_better, floor))
 
 
+def _room(tx: Tx, run_id: int) -> bool:
+    """Whether the run's stated budget (``runs.config['budget']``, written by ``autods run``) has
+    room for the variant's seeds; items count as the orchestrator counts them (all but aborted).
+    A run created without a budget (a bare server) is not limited here."""
+    run = tx.get_run(run_id)
+    budget = (run.config or {}).get("budget") if run is not None else None
+    if not isinstance(budget, int):
+        return True
+    used = sum(1 for q in tx.list_items(run_id) if q.status != "aborted")
+    return used + VARIANT_SEEDS <= budget
+
+
 def may_queue_variant(result: Result) -> bool:
     """Whether :func:`queue_variant` could apply, read from the result alone: a slope outside the
     band on a result that is not already recalibrated. Keeps the server's second transaction off
@@ -93,6 +107,8 @@ def queue_variant(tx: Tx, result: Result, proposal: Proposal | None, floor: floa
         return None  # not the best so far: the gate would not be asked about it
     if not _promotable(tx, result, floor):
         return None
+    if not _room(tx, result.run_id):
+        return None  # the run's stated budget has no room for both seeds: the first champion stands
     variant = canon.canonicalise(recalibrated(read.recipe, "platt"))
     if any(tx.find_items(result.run_id, variant.hash, result.seed + k, LIVE_OR_RUN) for k in range(VARIANT_SEEDS)):
         return None  # already queued (by this rule or by an analyst)
