@@ -32,15 +32,20 @@ def test_the_breast_cancer_run_ends_with_the_recalibrated_logistic(examples_dir:
     variant_slope = float(json.loads(variant["artifacts"])["calibration_slope"])
     assert base["family"] == "logistic" and not 0.8 <= base_slope <= 1.25  # the first champion: miscalibrated
     recipe = json.loads(variant["recipe"])
-    assert variant["family"] == "calibrated" and variant["author"] == "system"
+    # queued by the server's rule, or first by an analyst (the expert proposes the same variant;
+    # the server then queues no second copy)
+    assert variant["family"] == "calibrated"
     assert recipe["params"]["base"] == "logistic" and recipe["params"]["method"] == "platt"
     assert recipe["params"]["base_params"] == json.loads(base["recipe"])["params"]
     assert abs(math.log(variant_slope)) < abs(math.log(base_slope))
     # "keeps its ranking": every fold's AUROC is the logistic's
     assert json.loads(variant["fold_scores"]) == json.loads(base["fold_scores"])
     notes = {p["title"]: p["body"] for p in db.execute("select title, body from posts where author = 'system'")}
-    queued = notes[f"recalibrated variant (platt) of proposal {base['proposal_id']}"]
-    assert f"calibration slope {base_slope:.3g} is outside [0.8, 1.25]" in queued
+    if variant["author"] == "system":
+        queued = notes[f"recalibrated variant (platt) of proposal {base['proposal_id']}"]
+        assert f"calibration slope {base_slope:.3g} is outside [0.8, 1.25]" in queued
+    else:
+        assert f"recalibrated variant (platt) of proposal {base['proposal_id']}" not in notes
     in_place = notes[f"champion recalibrated in place (result {variant['id']})"]
     assert f"slope {base_slope:.3g} -> {variant_slope:.3g}" in in_place and "+0 (SE 0)" in in_place
     fact = json.loads((root / "fact_sheet.json").read_text())

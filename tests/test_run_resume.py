@@ -91,11 +91,11 @@ def test_a_crash_mid_job_resumes_with_nothing_lost_or_repeated(examples_dir: Pat
     original = Harness._record
     calls = {"n": 0}
 
-    def dying(self: Harness, item_id: int, res: Any) -> Any:
+    def dying(self: Harness, item_id: int, res: Any, *args: Any) -> Any:
         calls["n"] += 1
         if calls["n"] == 4:  # the job ran, its result was never recorded: a claimed orphan
             raise Crash()
-        return original(self, item_id, res)
+        return original(self, item_id, res, *args)
 
     monkeypatch.setattr(Harness, "_record", dying)
     with pytest.raises(Crash):
