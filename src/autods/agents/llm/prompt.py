@@ -18,7 +18,7 @@ from autods.agents.observation import Observation
 
 TOOL_NAME = "act"
 TOOL_DESCRIPTION = "Take exactly one action in the shared experiment. The input is {\"action\": {...}}."
-USER_BUDGET = 40000  # characters for the observation; the gate's hard limit is larger
+USER_BUDGET = 30000  # characters for the observation: with the system prompt (grammar, graph verbs, code contract) it must stay under the egress gate's 60,000
 TRIMMABLE = ("posts", "results", "proposals", "queue", "dead_ends", "teams")
 
 # Keyed by a word the role name contains, so "analyst-2" and "experiment_agent" match.
