@@ -220,3 +220,24 @@ class DataReads:
     @property
     def violations(self) -> list[dict[str, Any]]:
         return [r for r in self.reads if not r["allowed"]]
+
+
+#: the members a service-level promotion test registers (name, role)
+WORLD_MEMBERS = [("ann", "analyst"), ("bob", "analyst"), ("exp", "experimenter"), ("harness", "harness"),
+                 ("validator", "validator")]
+
+
+def service_world(url: str, run_name: str) -> Any:
+    """A Service (no noise floor) on ``url`` with one run and the :data:`WORLD_MEMBERS` authenticated:
+    yields ``{"svc", "run", <name>: Actor}`` and closes the store after (use from a fixture)."""
+    from autods.server.service import Service
+    from autods.state.store import Store
+
+    store = Store.open(url)
+    svc = Service(store, noise_floor=None)
+    run = svc.create_run(run_name)
+    actors = {name: svc.authenticate(svc.register_agent(run.id, name, role)[1]) for name, role in WORLD_MEMBERS}
+    try:
+        yield {"svc": svc, "run": run.id, **actors}
+    finally:
+        store.close()

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from agents_helpers import service_world
 from autods.errors import ProtocolViolation, RecipeError
 from autods.judge.calibration_gate import SLOPE_BAND, calibration_verdict, slope_from_artifacts
 from autods.runners import EvaluationRecord, Recipe, evaluate
@@ -108,19 +109,7 @@ def test_platt_inside_the_fold_is_a_monotone_map_of_the_same_model(records: tupl
 
 @pytest.fixture()
 def world(tmp_path: Path) -> Iterator[dict]:
-    from autods.server.service import Service
-    from autods.state.store import Store
-
-    store = Store.open(f"sqlite:///{tmp_path / 'state.db'}")
-    svc = Service(store, noise_floor=None)
-    run = svc.create_run("gate")
-    actors = {}
-    for name, role in [("ann", "analyst"), ("bob", "analyst"), ("exp", "experimenter"), ("harness", "harness"),
-                       ("validator", "validator")]:
-        _, token = svc.register_agent(run.id, name, role)
-        actors[name] = svc.authenticate(token)
-    yield {"svc": svc, "run": run.id, **actors}
-    store.close()
+    yield from service_world(f"sqlite:///{tmp_path / 'state.db'}", "gate")
 
 
 def _record(w: dict, item_id: int, record: EvaluationRecord) -> object:

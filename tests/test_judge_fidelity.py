@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from agents_helpers import service_world
 from autods.errors import ProtocolViolation
 from autods.judge.fidelity import cost, fidelity_of, full_equivalents, promotion_refusal, screen_folds
 from autods.runners import Recipe, evaluate
@@ -69,19 +70,7 @@ def test_a_screen_is_scored_on_exactly_the_first_repeat_of_the_full_plan(task_di
 
 @pytest.fixture()
 def world(state_url: str) -> Iterator[dict]:
-    from autods.server.service import Service
-    from autods.state.store import Store
-
-    store = Store.open(state_url)
-    svc = Service(store, noise_floor=None)
-    run = svc.create_run("fidelity")
-    actors = {}
-    for name, role in [("ann", "analyst"), ("bob", "analyst"), ("exp", "experimenter"), ("harness", "harness"),
-                       ("validator", "validator")]:
-        _, token = svc.register_agent(run.id, name, role)
-        actors[name] = svc.authenticate(token)
-    yield {"svc": svc, "run": run.id, **actors}
-    store.close()
+    yield from service_world(state_url, "fidelity")
 
 
 def _recorded(w: dict, item_id: int, folds: list[float], fidelity: str) -> object:

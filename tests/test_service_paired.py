@@ -13,9 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from agents_helpers import service_world
 from autods.errors import ProtocolViolation
-from autods.server.service import Service
-from autods.state.store import Store
 
 SPLIT = "folds:5x5"
 BASE = np.random.default_rng(0).normal(0.80, 0.03, 25)  # one dataset's 25 fold difficulties
@@ -23,16 +22,7 @@ BASE = np.random.default_rng(0).normal(0.80, 0.03, 25)  # one dataset's 25 fold 
 
 @pytest.fixture()
 def world(tmp_path: Path) -> Iterator[dict]:
-    store = Store.open(f"sqlite:///{tmp_path / 'state.db'}")
-    svc = Service(store, noise_floor=None)
-    run = svc.create_run("paired")
-    actors = {}
-    for name, role in [("ann", "analyst"), ("bob", "analyst"), ("exp", "experimenter"), ("harness", "harness"),
-                       ("validator", "validator")]:
-        _, token = svc.register_agent(run.id, name, role)
-        actors[name] = svc.authenticate(token)
-    yield {"svc": svc, "run": run.id, **actors}
-    store.close()
+    yield from service_world(f"sqlite:///{tmp_path / 'state.db'}", "paired")
 
 
 def _results(w: dict, family: str, folds_by_seed: list[np.ndarray], split: str = SPLIT) -> list:
