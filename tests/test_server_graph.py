@@ -32,11 +32,11 @@ class Clients:
     harness: Coordinator
 
 
-@pytest.fixture
-def clients(state_url: str) -> Iterator[Clients]:
+def graph_clients(state_url: str, run_name: str, workers: int) -> Iterator[Clients]:
+    """Two analysts, an experimenter and the harness over REST on a run with ``workers`` NOW slots."""
     store = Store.open(state_url)
     service = Service(store)
-    run = service.create_run("graph-rest", {"workers": 1})
+    run = service.create_run(run_name, {"workers": workers})
     app = create_app(service)
     made = [Coordinator(token=service.register_agent(run.id, f"{r}-{n}", r)[1], app=app)
             for n, r in enumerate(("analyst", "analyst", "experimenter", "harness"))]
@@ -44,6 +44,11 @@ def clients(state_url: str) -> Iterator[Clients]:
     for c in made:
         c.close()
     store.close()
+
+
+@pytest.fixture
+def clients(state_url: str) -> Iterator[Clients]:
+    yield from graph_clients(state_url, "graph-rest", 1)
 
 
 def _status(exc: pytest.ExceptionInfo[ServerError]) -> tuple[int, str]:

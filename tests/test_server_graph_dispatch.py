@@ -6,39 +6,18 @@ refused, on every later dispatch."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 
-from autods.server.app import create_app
-from autods.server.client import Coordinator
-from autods.server.service import Service
-from autods.state.store import Store
+from test_server_graph import Clients, graph_clients
 
 FIRST = {"family": "logistic", "params": {"C": 0.25}}
 OTHER = {"family": "logistic", "params": {"C": 4.0}}
 
 
-@dataclass
-class Clients:
-    a1: Coordinator
-    a2: Coordinator
-    exp: Coordinator
-    harness: Coordinator
-
-
 @pytest.fixture
 def clients(state_url: str) -> Iterator[Clients]:
-    store = Store.open(state_url)
-    service = Service(store)
-    run = service.create_run("graph-dispatch", {"workers": 2})
-    app = create_app(service)
-    made = [Coordinator(token=service.register_agent(run.id, f"{r}-{n}", r)[1], app=app)
-            for n, r in enumerate(("analyst", "analyst", "experimenter", "harness"))]
-    yield Clients(*made)
-    for c in made:
-        c.close()
-    store.close()
+    yield from graph_clients(state_url, "graph-dispatch", 2)
 
 
 def _now_idea(c: Clients, diagnosis_id: int, recipe: dict[str, object], title: str) -> int:
