@@ -3,6 +3,7 @@ I/O when it refuses), missing SDKs, the shipped test doubles, prompt rendering a
 
 from __future__ import annotations
 
+import json
 import socket
 import sys
 from typing import Any
@@ -17,7 +18,8 @@ from autods.agents.doubles import FunctionBrain, ScriptedBrain
 from autods.agents.llm import make_brain
 from autods.agents.llm.base import LLMCallsDisabled, is_loopback
 from autods.agents.llm.pricing import UNKNOWN, price_for
-from autods.agents.llm.prompt import USER_BUDGET, action_schema, system_prompt, user_prompt
+from autods.agents.llm.prompt import USER_BUDGET, action_schema, expanded, observation_payload, system_prompt, user_prompt
+from autods.agents.snapshot import DESIGN_KEY, SUMMARY_KEY
 from autods.errors import LLMTransientError, UserInputError
 
 
@@ -131,6 +133,34 @@ def test_user_prompt_shows_feedback_and_trims_old_entries_to_the_budget() -> Non
     assert text.startswith("Your previous action was refused: proposal duplicates the champion")
     assert len(text) <= USER_BUDGET + 500 and '"title":"post 999"' in text and '"title":"post 0"' not in text
     assert '"omitted_oldest":{"posts":' in text
+
+
+def test_trimming_keeps_the_design_the_summary_and_my_proposals_and_ideas_come_back_whole() -> None:
+    """The design and summary posts are among a run's oldest, and an agent that cannot see its own
+    proposals proposes them again: over the wire, both stalled the expert analysts (issue 14)."""
+    posts = [{"id": 1, "kind": "finding", "title": "summary", "body": "", "data": {SUMMARY_KEY: {"n": 1}}},
+             {"id": 2, "kind": "design", "title": "design", "body": "", "data": {DESIGN_KEY: {"cv": "grouped"}}}]
+    posts += [{"id": i, "kind": "note", "title": f"post {i}", "body": "x" * 200, "data": {}} for i in range(3, 600)]
+    recipe = {"family": "logistic", "params": {"C": 1.0}}
+
+    def proposal(i: int, author: str, status: str) -> dict[str, Any]:
+        return {"id": i, "author_name": author, "status": status, "family": "logistic", "recipe": recipe,
+                "hypothesis": "h" * 300, "canonical_hash": f"{i:064d}", "critiques": [{"reasons": "r" * 300}]}
+
+    proposals = [proposal(i, "analyst-1" if i in (1, 7) else "analyst-2", "open" if i == 150 else "queued")
+                 for i in range(1, 200)]
+    ideas = [{**{k: v for k, v in proposals[i - 1].items() if k != "critiques"}, "tier": "NEXT", "diagnosis_id": 1,
+              "if_works": "w"} for i in (1, 7, 9)]
+    obs = make_observation(agent="analyst-1", posts=posts, proposals=proposals, ideas=ideas)
+    data = observation_payload(obs)
+    assert len(json.dumps(data, separators=(",", ":"))) <= USER_BUDGET + 2000
+    assert data["omitted_oldest"]["posts"] > 0 and data["omitted_oldest"]["proposals"] > 0
+    assert [p["id"] for p in data["posts"]][:2] == [1, 2] and data["posts"][-1]["id"] == 599
+    kept = {p["id"] for p in data["proposals"]}
+    assert {1, 7, 150} <= kept and 9 not in kept and 199 in kept  # mine, the one awaiting critique, the newest
+    sent = {i["id"]: i for i in data["ideas"]}
+    assert "recipe" not in sent[1] and "recipe" in sent[9]  # said once where its proposal is in the payload
+    assert expanded(data)["ideas"] == ideas
 
 
 # -- prices -----------------------------------------------------------------------------------

@@ -3,7 +3,9 @@ and a user message (the observation as compact JSON).
 
 Observations hold no rows by construction; the rendered text still passes the egress gate in
 the brain. When the observation is too long for the budget, the oldest entries of its long
-lists are dropped (a count of what was dropped is kept) rather than refusing the step.
+lists are dropped (a count of what was dropped is kept) rather than refusing the step; the
+design and summary posts, the agent's own proposals and those awaiting critique are never
+dropped, and an idea is sent without the fields its proposal (same id) already carries.
 """
 
 from __future__ import annotations
@@ -55,6 +57,8 @@ RULES = """Protocol rules:
   unit_mean/unit_sd/unit_cv(x) are a unit's history over its rows dated strictly before each row by
   time_column, available only when the summary names a time_column.
 - If nothing useful can be done now (e.g. waiting for results), choose "wait".
+- Ideas are proposals with a tier (same ids): an idea whose proposal is listed under "proposals" shows only
+  its graph fields (tier, diagnosis, if_works / if_fails, ...); read its recipe and critiques there.
 - Keep rationales short: one or two sentences."""
 
 
@@ -148,9 +152,23 @@ def observation_payload(observation: Observation, max_chars: int = USER_BUDGET) 
     entries (lists are in the order the server gave them: oldest first)."""
     data = observation.model_dump(mode="json", exclude_none=True)
     _mask_failures(data, failures.vocabulary(c.name for c in observation.task.features))
+    pinned: dict[str, list[dict[str, Any]]] = {}
+    for name in PINNABLE:
+        items = data.get(name) or []
+        ids = _pinned(name, items, observation.agent)
+        pinned[name] = [x for x in items if x.get("id") in ids]
+        data[name] = [x for x in items if x.get("id") not in ids]
     omitted: dict[str, int] = {}
     keep = {k: len(data.get(k) or []) for k in TRIMMABLE}
-    while len(_dump(data)) > max_chars and any(n > 1 for n in keep.values()):
+
+    def assembled() -> dict[str, Any]:
+        out = dict(data)
+        for name, kept in pinned.items():
+            out[name] = sorted(kept + data[name], key=lambda x: x.get("id") or 0)
+        out["ideas"] = _dedupe_ideas(out.get("ideas") or [], out["proposals"])
+        return out
+
+    while len(_dump(assembled())) > max_chars and any(n > 1 for n in keep.values()):
         longest = max(keep, key=lambda k: len(_dump(data.get(k) or [])))
         if keep[longest] <= 1:
             break
@@ -159,7 +177,60 @@ def observation_payload(observation: Observation, max_chars: int = USER_BUDGET) 
         omitted[longest] = omitted.get(longest, 0) + len(items) - keep[longest]
         data[longest] = items[len(items) - keep[longest]:]
         data["omitted_oldest"] = omitted
-    return data
+    return assembled()
+
+
+#: what an idea shares with the proposal of the same id (the graph keeps one row for both)
+IDEA_SHARED = ("author", "author_name", "canonical_hash", "created_at", "expected_effect", "family", "hypothesis",
+               "post_id", "recipe", "run_id", "status", "team_id", "title")
+
+
+def _dedupe_ideas(ideas: list[dict[str, Any]], proposals: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Ideas carry their proposal's fields again (recipe, hypothesis, ...): say them once. An idea
+    whose proposal is in the payload keeps its graph fields only (``expanded`` restores it)."""
+    by_id = {p.get("id"): p for p in proposals}
+    out = []
+    for idea in ideas:
+        twin = by_id.get(idea.get("id"))
+        out.append(idea if twin is None else
+                   {k: v for k, v in idea.items() if not (k in IDEA_SHARED and twin.get(k) == v)})
+    return out
+
+
+def expanded(payload: dict[str, Any]) -> dict[str, Any]:
+    """A payload's ideas with their proposal's fields restored (what a reader of the prompt does
+    when it joins the two lists by id); proposals trimmed away leave their ideas as sent."""
+    proposals = {p.get("id"): p for p in payload.get("proposals") or []}
+    ideas = [{**{k: proposals[i["id"]][k] for k in IDEA_SHARED if k in proposals.get(i.get("id"), {})}, **i}
+             for i in payload.get("ideas") or []]
+    return {**payload, "ideas": ideas} if "ideas" in payload else payload
+
+
+#: lists whose entries an agent's policy cannot do without, kept whole by the trimming
+PINNABLE = ("posts", "proposals")
+
+
+def _pinned(name: str, items: list[dict[str, Any]], agent: str) -> set[Any]:
+    """Ids of the entries no trimming drops.
+
+    - posts: the newest design post and the steward's newest summary finding. They are among the
+      oldest posts of a run and every analyst policy starts from them (dropping them left LLM
+      analysts waiting for a design that had long been posted);
+    - proposals: the agent's own, and every one still awaiting critique (without its own, an
+      agent proposed again what it had proposed, and critics must see what they review).
+    """
+    from autods.agents.expert.evidence import post_json
+    from autods.agents.snapshot import DESIGN_KEY, SUMMARY_KEY
+
+    if name == "posts":
+        out: set[Any] = set()
+        for kind, key in (("design", DESIGN_KEY), ("finding", SUMMARY_KEY)):
+            newest = next((p for p in reversed(items) if p.get("kind") == kind and post_json(p, key) is not None),
+                          None)
+            if newest is not None:
+                out.add(newest.get("id"))
+        return out
+    return {p.get("id") for p in items if p.get("author_name") == agent or p.get("status") == "open"}
 
 
 def _mask_failures(data: dict[str, Any], keep: set[str]) -> None:
@@ -189,5 +260,6 @@ def user_prompt(observation: Observation, max_chars: int = USER_BUDGET, egress: 
     return "\n\n".join(parts)
 
 
-__all__ = ["GRAMMAR_ACTIONS", "ROLE_BRIEFS", "RULES", "TOOL_NAME", "action_schema", "observation_payload",
+__all__ = ["GRAMMAR_ACTIONS", "IDEA_SHARED", "ROLE_BRIEFS", "RULES", "TOOL_NAME", "action_schema", "expanded",
+           "observation_payload",
            "role_brief", "system_prompt", "user_prompt"]
