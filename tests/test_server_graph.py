@@ -62,6 +62,16 @@ def _idea(c: Clients, diagnosis_id: int, recipe: dict[str, Any], title: str) -> 
     return idea.id
 
 
+def test_me_lists_the_graph_verbs_each_role_is_granted(clients: Clients) -> None:
+    """/api/me tells a token what it may call: an analyst's graph verbs are there, and the
+    experimenter, which the graph table grants none, sees none of them."""
+    from autods.state.graph_roles import GRAPH_VERBS
+
+    analyst, experimenter = set(clients.a1.me()["verbs"]), set(clients.exp.me()["verbs"])
+    assert GRAPH_VERBS <= analyst and {"propose", "critique"} <= analyst
+    assert not GRAPH_VERBS & experimenter and "claim" in experimenter
+
+
 def test_rest_refusals_400_409_423(clients: Clients) -> None:
     c = clients
     d = c.a1.add_diagnosis("underfitting").id

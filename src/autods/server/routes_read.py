@@ -22,7 +22,7 @@ from autods.server.http_errors import ERROR_RESPONSES
 from autods.server.respond import answer, json_bytes
 from autods.server.routes_write import svc
 from autods.server.service import Actor, Service
-from autods.state import roles
+from autods.state import graph_roles, roles
 from autods.state.records import (
     AuditEvent,
     ChampionEntry,
@@ -48,7 +48,8 @@ BOARD_POSTS = 300  # the board shows the latest threads; older ones stay reachab
 @router.get("/me", response_model=m.Me, tags=["agents"])
 async def me(request: Request, actor: CurrentActor) -> Response:
     """Who the token stands for, and which verbs its role allows."""
-    verbs = sorted(roles.ROLES.get(actor.role, frozenset()))
+    # the graph verbs are granted from their own table (state/graph_roles.py): list both
+    verbs = sorted(roles.ROLES.get(actor.role, frozenset()) | graph_roles.GRAPH_ROLES.get(actor.role, frozenset()))
     return json_bytes(request, m.Me(agent_id=actor.agent_id, role=actor.role, run_id=actor.run_id,
                                     name=actor.name, verbs=verbs))
 
