@@ -52,3 +52,57 @@ def test_exit_waits_for_quiet_rounds_and_stops_on_the_target() -> None:
     assert orch._exit_reason(_snap([r], champion(r), queue=done), idle=2) == "budget"
     high = result(2, recipe("logistic"), 0.95)
     assert orch._exit_reason(_snap([high], champion(high), queue=done[:1]), idle=0) == "target"
+
+
+# -- the noise floor's seeds (requests PE1) ------------------------------------------------------
+
+class _Client:
+    def __init__(self) -> None:
+        self.enqueued: list[tuple[int, int]] = []
+
+    def enqueue(self, proposal_id: int, seed: int) -> None:
+        self.enqueued.append((proposal_id, seed))
+
+
+def _baseline_orchestrator() -> Orchestrator:
+    class Idle:
+        busy = False
+
+    orch = Orchestrator.__new__(Orchestrator)
+    orch.limits, orch.harness, orch.round, orch.seed = Limits(budget=12, floor_seeds=3), Idle(), 1, 0
+    orch.client, orch.record = _Client(), None
+    return orch
+
+
+def _proposal(pid: int, family: str) -> dict[str, Any]:
+    return {"id": pid, "family": family, "author": "2", "author_name": "biostatistician",
+            "critiques": [{"id": pid, "author": "5", "verdict": "approve"}]}
+
+
+def _baseline_snap(values: dict[int, float | None], queued: tuple[int, ...] = (0, 1)) -> Snapshot:
+    """The default (proposal 1) measured on the seeds of ``values`` (None: the run failed)."""
+    queue = [{"proposal_id": 1, "seed": s, "status": "failed" if values.get(s, 0.0) is None else
+              "done" if s in values else "pending"} for s in queued]
+    queue.append({"proposal_id": 2, "seed": 0, "status": "done"})
+    results = [result(s + 1, recipe("logistic"), v, seed=s) for s, v in values.items() if v is not None]
+    return Snapshot(names={}, teams=[], posts=[], proposals=[_proposal(1, "logistic"), _proposal(2, "dummy")],
+                    queue=queue, results=results, champion=None, dead_ends=[])
+
+
+def test_a_third_floor_seed_runs_only_when_the_first_two_disagree() -> None:
+    orch = _baseline_orchestrator()
+    empty = Snapshot(names={}, teams=[], posts=[], queue=[], results=[], champion=None, dead_ends=[],
+                     proposals=[_proposal(1, "logistic"), _proposal(2, "dummy")])
+    assert orch._enqueue_baseline(empty) is False
+    assert sorted(orch.client.enqueued) == [(1, 0), (1, 1), (2, 0)]  # not seed 2 yet
+    orch.client.enqueued.clear()
+    assert orch._enqueue_baseline(_baseline_snap({0: 0.8})) is False and orch.client.enqueued == []  # seed 1 pending
+    # a deterministic fit: equal values, the design phase is done without a third seed
+    assert orch._enqueue_baseline(_baseline_snap({0: 0.8, 1: 0.8})) is True and orch.client.enqueued == []
+    # a fit that varies with the seed: the third runs, and the phase waits for it
+    assert orch._enqueue_baseline(_baseline_snap({0: 0.8, 1: 0.81})) is False
+    assert orch.client.enqueued == [(1, 2)]
+    orch.client.enqueued.clear()
+    assert orch._enqueue_baseline(_baseline_snap({0: 0.8, 1: 0.81, 2: 0.79}, queued=(0, 1, 2))) is True
+    # a failed seed tells nothing about the spread: the third runs
+    assert orch._enqueue_baseline(_baseline_snap({0: 0.8, 1: None})) is False and orch.client.enqueued == [(1, 2)]

@@ -72,6 +72,10 @@ def test_cli_run_with_the_local_executor_writes_the_report(examples_dir: Path, t
     root = tmp_path / "l"
     summary = json.loads((root / "run_summary.json").read_text())
     _common(summary, "auroc")
+    # the default logistic fit does not depend on the seed: two equal seeds, no third (requests PE1)
+    floor = summary["noise_floor"]
+    assert floor["n_seeds"] == 2 and floor["sd_seeds"] == 0.0 and "1 more seed of the 3 planned was not run" in floor["rule"]
+    assert [e["seed"] for e in summary["log"] if e["recipe_hash"] == floor["recipe_hash"]][:2] == [0, 1]
     for name in ("validation.json", "fact_sheet.json", "report.html"):
         assert (root / name).is_file(), name
 

@@ -192,7 +192,10 @@ class Orchestrator:
         trivial, default = self._baseline_proposals(snap)
         if default is None:
             return False
-        plan = [(default, self.seed + k) for k in range(max(1, self.limits.floor_seeds))]
+        seeds = [self.seed + k for k in range(max(1, self.limits.floor_seeds))]
+        plan = [(default, s) for s in seeds[:2]]
+        if len(seeds) > 2 and _seeds_agree(snap, default["id"], seeds[:2]) is False:
+            plan += [(default, s) for s in seeds[2:]]  # the fit varies with the seed: measure how much
         if trivial is not None:
             plan.append((trivial, self.seed))
         plan = [(p, s) for p, s in plan if not _objected(p)]  # a critic refused it: measured without it
@@ -209,6 +212,12 @@ class Orchestrator:
         rs = [r for r in snap.results if default is not None and r["proposal_id"] == default["id"]]
         floor = noise_floor(rs, self.limits.noise_floor_sd) if rs else {
             "value": 0.0, "rule": "not measured: the default recipe produced no result", "n_seeds": 0}
+        if rs and len(rs) < self.limits.floor_seeds and default is not None \
+                and _seeds_agree(snap, default["id"], [self.seed, self.seed + 1]) is True:
+            skipped = self.limits.floor_seeds - 2
+            floor["rule"] += (f"; the first two seeds gave the same value (the fit does not depend on the seed), so "
+                              f"{skipped} more seed{'s' if skipped > 1 else ''} of the {self.limits.floor_seeds} "
+                              f"planned {'were' if skipped > 1 else 'was'} not run and the fold SE sets the floor")
         metric = (snap.summary or {}).get("metric", "")
         triv = [r for r in snap.results if trivial is not None and r["proposal_id"] == trivial["id"]]
         floor["baseline"] = {
@@ -362,6 +371,18 @@ class Orchestrator:
 def budget_used(snap: Snapshot) -> int:
     """Experiments committed: queued, running or finished (aborted ones do not count)."""
     return sum(1 for q in snap.queue if q["status"] != "aborted")
+
+
+def _seeds_agree(snap: Snapshot, proposal_id: int, seeds: list[int]) -> bool | None:
+    """Whether the proposal's results on both seeds are equal (a deterministic fit: logistic, Cox,
+    ridge, whose further seeds would spend budget for the same number; requests PE1). None until
+    both are recorded; a seed that failed counts as disagreeing, so the others still run."""
+    values = {r["seed"]: float(r["value"]) for r in snap.results if r["proposal_id"] == proposal_id}
+    settled = {q["seed"] for q in snap.queue if q["proposal_id"] == proposal_id
+               and q["status"] in ("done", "failed", "aborted")}
+    if any(s not in values for s in seeds):
+        return False if all(s in settled for s in seeds) else None
+    return max(values[s] for s in seeds) - min(values[s] for s in seeds) <= 1e-12
 
 
 def _approved(p: dict[str, Any]) -> bool:
