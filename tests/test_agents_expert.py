@@ -293,6 +293,47 @@ def test_monitor_pivots_when_no_team_can_be_merged_or_dissolved() -> None:
     assert isinstance(action, Post) and action.title == "decision: pivot"
 
 
+def _graph_obs(teams: list[dict], ideas: list[dict], diagnoses: list[dict]):  # type: ignore[no-untyped-def,type-arg]
+    from agents_helpers import post
+
+    obs = observation(agent="monitor", role="monitor", teams=teams, extra_posts=[post(50, "stuck", author="system")])
+    return obs.model_copy(update={"ideas": ideas, "diagnoses": diagnoses,
+                                  "allowed_actions": ["post", "set_team_status", "form_team", "wait"]})
+
+
+def _idea(iid: int, team: int, diagnosis: int, tier: str = "NEXT", family: str = "logistic") -> dict:  # type: ignore[type-arg]
+    return {"id": iid, "team_id": team, "diagnosis_id": diagnosis, "tier": tier, "family": family}
+
+
+def _diagnosis(did: int, status: str = "open") -> dict:  # type: ignore[type-arg]
+    return {"id": did, "claim": f"[k{did}] claim", "status": status}
+
+
+def test_monitor_on_the_graph_merges_lenses_on_one_diagnosis_even_across_families() -> None:
+    teams = [_team(1, "analyst-1: [nonlinearity]"), _team(2, "analyst-2: [nonlinearity]"), _team(3, "analyst-3: [low_epv]")]
+    ideas = [_idea(4, 1, 1, family="spline_logistic"), _idea(5, 2, 1, family="ebm"), _idea(6, 3, 2)]
+    action = ExpertBrain("monitor").decide(_graph_obs(teams, ideas, [_diagnosis(1), _diagnosis(2)]))
+    assert isinstance(action, Post) and action.title == "decision: merge team 2" and "diagnosis 1" in action.body
+    # different diagnoses, same family: the family rule would merge them, the graph keeps both lenses
+    apart = [_idea(4, 1, 1, family="lightgbm"), _idea(5, 2, 2, family="lightgbm")]
+    kept = ExpertBrain("monitor").decide(_graph_obs(teams[:2], apart, [_diagnosis(1), _diagnosis(2)]))
+    assert isinstance(kept, Post) and kept.title == "decision: pivot"
+
+
+def test_monitor_on_the_graph_dissolves_a_refuted_or_cut_lens_and_pivots_to_untested_diagnoses() -> None:
+    teams = [_team(1, "analyst-1: [nonlinearity]"), _team(2, "analyst-2: [site_shift]")]
+    refuted = ExpertBrain("monitor").decide(_graph_obs(teams, [_idea(4, 1, 1), _idea(5, 2, 2)],
+                                                       [_diagnosis(1, "refuted"), _diagnosis(2)]))
+    assert isinstance(refuted, Post) and refuted.title == "decision: dissolve team 1" and "refuted" in refuted.body
+    cut = ExpertBrain("monitor").decide(_graph_obs(teams, [_idea(4, 1, 1), _idea(5, 2, 2, tier="CUT")],
+                                                   [_diagnosis(1), _diagnosis(2)]))
+    assert isinstance(cut, Post) and cut.title == "decision: dissolve team 2" and "cut" in cut.body
+    # nothing to merge or dissolve: the pivot names the open diagnosis no live idea tests (3), not 1 (in NOW)
+    pivot = ExpertBrain("monitor").decide(_graph_obs(teams[:1], [_idea(4, 1, 1, tier="NOW")],
+                                                     [_diagnosis(1), _diagnosis(3)]))
+    assert isinstance(pivot, Post) and pivot.title == "decision: pivot" and "diagnoses [3] are open" in pivot.body
+
+
 def test_tuning_another_family_keeps_the_champions_representation_not_its_parameters() -> None:
     # The champion is a logistic model with C=0.1; tuning another family from it must not carry C over
     # ("family 'coxnet' has no parameter 'ties'" was the survival form of this bug, issue 11).
