@@ -4,8 +4,10 @@ A recipe runs at ``full`` fidelity (the default: every repeat of the plan's R x 
 asks for ``screen`` (``"fidelity": "screen"`` in the recipe): the first repeat of the *same*
 plan only, i.e. the K folds keyed ``r0k0 .. r0k{K-1}`` of the full split, so a screened
 recipe's fold scores are exactly the first K of its full-fidelity run and pair with every
-other experiment's first repeat. A screen costs ``1/R`` of a full evaluation, and the budget
-counts full-equivalent evaluations (:func:`cost`, :func:`full_equivalents`).
+other experiment's first repeat. A screen costs ``1/R`` of a full evaluation, and
+:func:`full_equivalents` counts a budget in full-equivalent evaluations (the orchestrator's
+run budget still counts one per queued item, screen or not; no built-in agent proposes a
+screen yet).
 
 Screening decides what deserves the full plan; it never decides the champion. One repeat of
 K folds on a small cohort is the noisy estimate the repeats exist to average away, so the
