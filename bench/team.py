@@ -9,7 +9,8 @@ baseline included), expert brain and executor:
   team    TeamSpec(): 3 analysts, a feature agent, 6 experiment agents, critique, the
           hypothesis graph's verdicts and dead ends, a monitor;
   single  TeamSpec.single_agent(): one proposer, one experiment agent (sequential), a
-          rubber-stamp critique, no dead ends.
+          rubber-stamp critique, no relations, no validator dead-end rule (a CUT verdict it
+          gives its own idea still registers as a dead end: the graph's memory of its own cut).
 
 Two starts per cohort and seed:
   default the baseline runs the default recipe (experiments to target, wasted share);

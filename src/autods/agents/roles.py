@@ -128,7 +128,8 @@ class TeamSpec:
     def single_agent(cls) -> TeamSpec:
         """The same brain as one agent, for the bench: one analyst, one experimenter, sequential
         dispatch (one NOW slot, one claimed item), no critique (the validator's rubber-stamp
-        approval satisfies the server's critique rule), no relations, no shared dead ends."""
+        approval satisfies the server's critique rule), no relations, no validator dead-end rule (its own
+        CUT verdicts still register, as the graph records every cut)."""
         return cls(analysts=1, experimenters=1, validators=1, feature_agents=0, critique=False,
                    dead_ends=False, monitor=False, translator=False, relations=False, sequential=True)
 
