@@ -193,6 +193,17 @@ def accepted_rows(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {"cohorts": per, "found": found, "n_cohorts": len(per)}
 
 
+def wall_rows(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Wall time per run: for each cohort, start and seed run by both systems, single / team
+    (both alternate in this process, so load affects them alike); medians over those pairs."""
+    by = {(r["cohort"], r["start"], r["seed"], r["system"]): r["elapsed"] for r in rows
+          if "error" not in r and r.get("elapsed")}
+    pairs = [(by[(c, st, s, "team")], by[(c, st, s, "single")]) for c, st, s, sys_ in by
+             if sys_ == "team" and (c, st, s, "single") in by]
+    return {"pairs": len(pairs), "median_ratio": _median([b / a for a, b in pairs]),
+            "team_median_s": _median([a for a, _ in pairs]), "single_median_s": _median([b for _, b in pairs])}
+
+
 def refresh(row: dict[str, Any]) -> dict[str, Any]:
     """Recompute a row's wasted share and accepted improvements from its run's state DB when the
     run folder is still there (the definitions may have changed since the run)."""
@@ -239,9 +250,13 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
             for s in SYSTEMS))
     for s in SYSTEMS:
         print(f"  {s}: {len(ac['found'][s])}/{ac['n_cohorts']} cohorts {ac['found'][s]}")
+    wall = wall_rows(rows)
+    print(f"\n== Wall time per run (same budget, same local executor; no target). Ratio = median over the "
+          f"{wall['pairs']} (cohort, start, seed) pairs of single / team: {_fmt(wall['median_ratio'])}; median run "
+          f"{_fmt(wall['team_median_s'], '.1f')} s team, {_fmt(wall['single_median_s'], '.1f')} s single")
     if errors:
         print("\nruns that failed: " + "; ".join(errors))
-    return {"to_target": tt, "wasted": ws, "accepted": ac, "errors": errors}
+    return {"to_target": tt, "wasted": ws, "accepted": ac, "wall": wall, "errors": errors}
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:

@@ -124,3 +124,17 @@ def test_a_bad_start_recipe_is_refused_before_a_run_folder_exists(examples_dir: 
         start_run(examples_dir / "task-breast-cancer", run_name="bad", runs_dir=tmp_path, budget=4, executor="inline",
                   display=False, options=RunOptions(start_recipe={"family": "logistic", "params": {"nope": 1}}))
     assert not (tmp_path / "bad").exists()
+
+
+def test_wall_time_ratio_pairs_the_same_cohort_start_and_seed() -> None:
+    import team
+
+    def row(cohort: str, system: str, seed: int, elapsed: float, **extra: Any) -> dict[str, Any]:
+        return {"cohort": cohort, "system": system, "start": "default", "seed": seed, "elapsed": elapsed, **extra}
+
+    rows = [row("a", "team", 0, 10.0), row("a", "single", 0, 30.0), row("b", "team", 0, 20.0),
+            row("b", "single", 0, 20.0), row("c", "team", 0, 5.0),  # no single run: not a pair
+            row("d", "team", 0, 1.0), row("d", "single", 0, 99.0, error="crashed")]  # a failed run is no pair
+    wall = team.wall_rows(rows)
+    assert wall["pairs"] == 2 and wall["median_ratio"] == pytest.approx(2.0)  # median of 3.0 and 1.0
+    assert wall["team_median_s"] == 15.0 and wall["single_median_s"] == 25.0  # over the pairs only
