@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from autods.guard._site_shift import site_shifts
 from autods.guard._stats import parse_dates
 from autods.guard.findings import Finding, Severity
+from autods.site_codes import MAX_SITES, SITE_NAME, is_site_code
 from autods.tasks.spec import TaskSpec
 
 Kind = Literal["numeric", "categorical", "boolean", "datetime", "text", "identifier"]
@@ -36,10 +37,8 @@ WEAK_SUFFIXES = {"key", "code"}
 FUSED_ID = re.compile(r"^(pat|pt|patient|subj|subject|case|rec|record|participant|person|study|sample|row|seq|obs)"
                       r"(id|no|nr|num|number|key)$")
 ID_SUBSTRING = re.compile(r"identifier|uuid|guid", re.I)
-SITE_NAME = re.compile(r"site|hosp|center|centre|institution|batch|clinic|facility|plate|study_?arm_?site", re.I)
 ID_SHAPE = re.compile(r"^[A-Za-z]{0,6}[-_]?\d{2,}[A-Za-z0-9-_]*$|^[0-9a-fA-F-]{16,}$")
 BOOL_LEVELS = {"0", "1", "true", "false", "yes", "no", "y", "n", "t", "f", "0.0", "1.0"}
-MAX_SITES = 30
 MAX_TOP_LEVELS = 20
 MAX_ROWS_PER_UNIT = 200
 SHAPE_SAMPLE = 2000
@@ -71,6 +70,8 @@ class DataProfile(BaseModel):
     unit_id: str | None = None
     n_units: int | None = None
     site_columns: list[str] = Field(default_factory=list)
+    #: site columns whose values are integer codes: modelled as categorical levels (autods.site_codes)
+    site_codes: list[str] = Field(default_factory=list)
     datetime_columns: list[str] = Field(default_factory=list)
     text_columns: list[str] = Field(default_factory=list)
     # {site column: {feature or outcome: evidence}}; filled only for detected/declared sites.
@@ -298,6 +299,9 @@ def profile_frame(frame: pd.DataFrame, spec: TaskSpec | None = None, *, site_shi
              and SITE_NAME.search(c) and 2 <= p.n_unique <= MAX_SITES and p.kind != "identifier"]
     if spec and spec.site_column and spec.site_column not in sites:
         sites.insert(0, spec.site_column)
+    codes = [c for c in sites if c in frame.columns and is_site_code(c, frame[c])]
+    for c in codes:  # what the runners will see it as (preprocess.column_kinds applies the same rule)
+        columns[c] = columns[c].model_copy(update={"kind": "categorical"})
     date_cols = [c for c, p in columns.items() if p.kind == "datetime"]
     if spec and spec.time_column and spec.time_column not in date_cols:
         date_cols.insert(0, spec.time_column)
@@ -309,7 +313,7 @@ def profile_frame(frame: pd.DataFrame, spec: TaskSpec | None = None, *, site_shi
         n_rows=n_rows, n_columns=int(frame.shape[1]), n_duplicate_rows=n_dup, columns=columns,
         id_columns=repeats, unit_id=unit_id,
         n_units=int(frame[unit_id].nunique()) if unit_id else None,
-        site_columns=sites, datetime_columns=date_cols,
+        site_columns=sites, site_codes=codes, datetime_columns=date_cols,
         text_columns=[c for c, p in columns.items() if p.kind == "text"],
     )
 
@@ -338,10 +342,20 @@ def profile_findings(profile: DataProfile, spec: TaskSpec | None = None) -> list
             ))
     declared_site = spec.site_column if spec else None
     for site in profile.site_columns:
-        if site != declared_site:
+        if site == declared_site and site in profile.site_codes:
             out.append(Finding(
                 check="profile", severity=Severity.info, feature=site,
-                message=f"site-like column detected: '{site}' ({profile.columns[site].n_unique} levels)",
+                message=f"site column '{site}' holds integer codes ({profile.columns[site].n_unique} levels): "
+                        "modelled as categorical levels, not as a quantity",
+                advice="none needed; recode it as text in the data if some levels should be merged",
+                evidence={"n_levels": profile.columns[site].n_unique},
+            ))
+        if site != declared_site:
+            code = (": integer codes, modelled as categorical levels, not as a quantity"
+                    if site in profile.site_codes else "")
+            out.append(Finding(
+                check="profile", severity=Severity.info, feature=site,
+                message=f"site-like column detected: '{site}' ({profile.columns[site].n_unique} levels){code}",
                 advice=f"set site_column: {site} in TASK.md to enable site-grouped (transport) validation",
                 evidence={"n_levels": profile.columns[site].n_unique},
             ))

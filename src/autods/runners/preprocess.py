@@ -36,6 +36,7 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardSc
 from autods.errors import RecipeError
 from autods.runners.expressions import NEEDS_TIME, columns_of, evaluate_expr, parse, unit_order, uses_units
 from autods.runners.harmonize import SiteHarmonizer
+from autods.site_codes import is_site_code
 from autods.runners.recipe import Composite, Preprocess
 
 __all__ = ["CompositeFeatures", "build_preprocessor", "column_kinds"]
@@ -57,7 +58,8 @@ def column_kinds(frame: pd.DataFrame, columns: list[str]) -> dict[str, list[str]
         elif pd.api.types.is_datetime64_any_dtype(s):
             kinds["datetime"].append(col)
         elif pd.api.types.is_numeric_dtype(s):
-            kinds["numeric"].append(col)
+            # an integer-coded site ('inst' 1..33) is levels, not a quantity (autods.site_codes)
+            kinds["categorical" if is_site_code(col, s) else "numeric"].append(col)
         elif isinstance(s.dtype, pd.CategoricalDtype):
             kinds["categorical"].append(col)
         elif _is_iso_date(s):
