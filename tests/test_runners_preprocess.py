@@ -90,6 +90,19 @@ def test_rare_levels_grouped_and_unseen_levels_do_not_fail() -> None:
         assert np.isfinite(runner.predict_score(new)).all()
 
 
+@pytest.mark.parametrize("none", [0, 0.0])
+def test_min_frequency_zero_groups_nothing_and_fits(none: float) -> None:
+    # scikit-learn refuses 0 and 0.0 at fit time; the recipe accepted them, so a run failed late
+    frame = _frame()
+    recipe = Recipe(family="logistic", preprocess={"min_frequency": none})
+    assert recipe.preprocess.min_frequency is None
+    assert recipe.canonical_hash() == Recipe(family="logistic", preprocess={"min_frequency": None}).canonical_hash()
+    runner = RecipeRunner().fit(TrainingData(frame, (frame["ward"] == "A").astype(int).to_numpy(), "binary", ("ward",)),
+                                recipe)
+    encoder = runner.pipeline_.named_steps["prep"].named_steps["columns"].named_transformers_["categorical"].named_steps["onehot"]
+    assert encoder.min_frequency is None and list(encoder.categories_[0]) == sorted(frame["ward"].dropna().unique())
+
+
 def test_booleans_and_datetimes() -> None:
     frame = _frame()
     y = frame["smoker"].astype(int).to_numpy()

@@ -70,7 +70,8 @@ class Preprocess(BaseModel):
     def _freq(cls, v: float | int | None) -> float | int | None:
         if v is not None and (v < 0 or (isinstance(v, float) and v >= 1)):
             raise ValueError("min_frequency is a count >= 1 or a fraction in [0, 1)")
-        return v
+        # 0 groups nothing, which scikit-learn spells None (it refuses 0 and 0.0 at fit time)
+        return None if v is not None and v == 0 else v
 
     @model_validator(mode="after")
     def _harmonize_site(self) -> Preprocess:
