@@ -188,7 +188,7 @@ def test_only_requested_checks_run(cohort: pd.DataFrame) -> None:
     frame = pd.concat([cohort, cohort.iloc[:3]], ignore_index=True)
     assert {f.check for f in audit_leakage(_binary(frame), checks=["duplicate_rows"])} == {"duplicate_rows"}
     assert set(LEAKAGE_CHECKS) == {"post_outcome", "outcome_shadow", "target_proxy", "single_feature_discrimination",
-                                   "repeated_units", "duplicate_rows", "dated_after_index"}
+                                   "repeated_units", "duplicate_rows", "dated_after_index", "interval_start"}
 
 
 def test_multiclass_leak_is_found_one_vs_rest(cohort: pd.DataFrame) -> None:

@@ -30,6 +30,10 @@ Checks (``LEAKAGE_CHECKS``) and thresholds:
 ``dated_after_index``
     With ``time_column`` known: a date column later than the row's index date in > 50 %
     of rows with both dates is blocking.
+``interval_start``
+    Survival in counting-process form: a numeric column between 0 and the follow-up time on
+    every row whose rows chain as ``(start, stop]`` intervals within a unit (or, without a
+    unit id, whose header reads as an entry time) is blocking (``_intervals``).
 
 Categorical features are scored through out-of-fold target-mean encoding (see
 ``_leakage_context``); free-text columns enter only ``post_outcome``, identifiers also the
@@ -47,6 +51,7 @@ import numpy as np
 import pandas as pd
 
 from autods.errors import TaskSpecError
+from autods.guard._intervals import interval_starts
 from autods.guard._leakage_context import LeakageContext, administrative_reason, build_context, identifier_reason
 from autods.guard._shadow import missingness_flags, outcome_shadows
 from autods.guard._stats import as_numeric, auroc, cramers_v, oof_target_encode, parse_dates, spearman
@@ -344,6 +349,7 @@ LEAKAGE_CHECKS: dict[str, Callable[[LeakageContext], list[Finding]]] = {
     "repeated_units": _repeated_units,
     "duplicate_rows": _duplicate_rows,
     "dated_after_index": _dated_after_index,
+    "interval_start": interval_starts,
 }
 
 
